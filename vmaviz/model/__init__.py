@@ -1,0 +1,1 @@
+"""Deterministic models of Linux 6.4 kernel data structures."""

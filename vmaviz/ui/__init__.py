@@ -1,0 +1,1 @@
+"""Dash user interface: pure figure builders and the app factory."""
