@@ -1797,15 +1797,63 @@ class MapleTree:
         return self.lookup_range(index)[0]
 
     def items(self, start: int = 0, end: int = ULONG_MAX) -> Iterator[tuple[int, int, Any]]:
-        """Every range (NULL ones included) overlapping ``[start, end]``, in order."""
-        for leaf in self.leaves():
-            if leaf.max < start:
-                continue
-            if leaf.min > end:
-                return
+        """Every range (NULL ones included) overlapping ``[start, end]``, in order.
+
+        Descends to the leaf holding ``start`` and then moves leaf to leaf
+        through the parent pointers, as ``mas_next_node`` does.
+        """
+        leaf = self._leaf_for(start)
+        while leaf is not None and leaf.min <= end:
             for lo, hi, e in leaf.ranges():
                 if hi >= start and lo <= end:
                     yield lo, hi, e
+            leaf = self._next_leaf(leaf)
+
+    def items_rev(self, end: int, start: int = 0) -> Iterator[tuple[int, int, Any]]:
+        """Every range overlapping ``[start, end]``, from the highest down (``mas_prev``)."""
+        leaf = self._leaf_for(end)
+        while leaf is not None and leaf.max >= start:
+            for lo, hi, e in reversed(leaf.ranges()):
+                if hi >= start and lo <= end:
+                    yield lo, hi, e
+            leaf = self._prev_leaf(leaf)
+
+    def _leaf_for(self, index: int) -> Node | None:
+        node = self.root
+        if not isinstance(node, Node):
+            return None
+        while not node.is_leaf:
+            end = node.meta_end
+            off = 0
+            while off < end and node.pivot[off] < index:
+                off += 1
+            child: Node = node.slot[off]
+            node = child
+        return node
+
+    @staticmethod
+    def _next_leaf(node: Node) -> Node | None:
+        while node.parent is not None:
+            parent = node.parent
+            if node.parent_slot < parent.data_end():
+                node = parent.slot[node.parent_slot + 1]
+                while not node.is_leaf:
+                    node = node.slot[0]
+                return node
+            node = parent
+        return None
+
+    @staticmethod
+    def _prev_leaf(node: Node) -> Node | None:
+        while node.parent is not None:
+            parent = node.parent
+            if node.parent_slot > 0:
+                node = parent.slot[node.parent_slot - 1]
+                while not node.is_leaf:
+                    node = node.slot[node.data_end()]
+                return node
+            node = parent
+        return None
 
     def entries(self) -> Iterator[tuple[int, int, Any]]:
         """Every non-NULL range in order (``mas_for_each``)."""
@@ -1835,11 +1883,10 @@ class MapleTree:
         _, lo, _ = self.lookup_range(index)
         if lo == 0 or lo <= minimum:
             return None
-        best = None
-        for r_lo, r_hi, e in self.items(minimum, lo - 1):
+        for r_lo, r_hi, e in self.items_rev(lo - 1, minimum):
             if e is not None:
-                best = (e, r_lo, r_hi)
-        return best
+                return e, r_lo, r_hi
+        return None
 
     def empty_area(self, lo: int, hi: int, size: int) -> int | None:
         """``mas_empty_area``: the lowest start of a NULL run of ``size`` in ``[lo, hi]``.

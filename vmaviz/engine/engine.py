@@ -1,0 +1,407 @@
+"""The deterministic engine: build a run from a scenario, step it, keep a compact trace.
+
+One :meth:`Engine.step` is one interleaving point.  Each step appends one row to
+a columnar trace (about 40 bytes: time, thread, CPU, event code, kernel stack,
+operation number, two arguments).  Every ``keyframe_every`` steps the whole
+kernel state is pickled, so the state at any step is rebuilt by loading the
+nearest earlier keyframe and re-running at most ``keyframe_every`` steps: the
+cost of going back is the same at step 10 and at step 1,000,000.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import pickle
+import statistics
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+from vmaviz.engine.costs import cost_table
+from vmaviz.model import mm as M
+from vmaviz.model.kernel import ARCH_HANDLER, Kernel
+from vmaviz.model.maple import free_immediately
+from vmaviz.model.mm import PAGE_SIZE
+from vmaviz.model.sched import BARRIER, DONE, EV_RCU, EV_STEP, EV_TIMER, RUNNING, SLEEPING, Thread
+from vmaviz.scenario.schema import MAX_STEPS, Op, Scenario
+
+KEYFRAME_EVERY = 4096
+
+
+class EngineError(RuntimeError):
+    """A run that cannot proceed (bad cost name, step limit)."""
+
+
+class Trace:
+    """The retained record of a run: one row per step, in parallel arrays.
+
+    Rows are buffered as tuples and moved into the typed arrays in batches
+    (``flush``), which keeps recording a step to a single list append.
+    """
+
+    COLUMNS = ("time", "tid", "cpu", "code", "stack", "op", "a", "b")
+
+    def __init__(self, stacks: list[tuple[str, ...]]) -> None:
+        self.time = array("q")
+        self.tid = array("h")
+        self.cpu = array("h")
+        self.code = array("H")
+        self.stack = array("L")
+        self.op = array("l")
+        self.a = array("q")
+        self.b = array("q")
+        self.codes: list[str] = []
+        self.stacks = stacks
+        self.notes: dict[int, str] = {}
+        self.buf: list[tuple[int, int, int, int, int, int, int, int]] = []
+        self.code_ix: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.time) + len(self.buf)
+
+    def flush(self) -> None:
+        if not self.buf:
+            return
+        cols = list(zip(*self.buf, strict=True))
+        for name, col in zip(self.COLUMNS, cols, strict=True):
+            getattr(self, name).extend(col)
+        self.buf = []
+
+    def intern_code(self, code: str) -> int:
+        ix = self.code_ix.get(code)
+        if ix is None:
+            ix = self.code_ix[code] = len(self.codes)
+            self.codes.append(code)
+        return ix
+
+    def nbytes(self) -> int:
+        self.flush()
+        return sum(getattr(self, c).itemsize * len(getattr(self, c)) for c in self.COLUMNS)
+
+    def row(self, i: int) -> dict[str, Any]:
+        self.flush()
+        return {
+            "step": i,
+            "time_ns": self.time[i],
+            "tid": self.tid[i],
+            "cpu": self.cpu[i],
+            "event": self.codes[self.code[i]],
+            "stack": list(self.stacks[self.stack[i]]),
+            "op": self.op[i],
+            "a": self.a[i],
+            "b": self.b[i],
+            "note": self.notes.get(i, ""),
+        }
+
+    def sha256(self) -> str:
+        self.flush()
+        h = hashlib.sha256()
+        for c in self.COLUMNS:
+            h.update(getattr(self, c).tobytes())
+        h.update("\n".join(self.codes).encode())
+        h.update("\n".join("/".join(s) for s in self.stacks).encode())
+        return h.hexdigest()
+
+
+def build_kernel(
+    sc: Scenario, mode: str | None = None, arch: str | None = None, cpus: int | None = None
+) -> Kernel:
+    """A :class:`Kernel` set up as the scenario's initial state (not simulated steps)."""
+    kc = sc.kernel
+    per_vma = kc.per_vma_lock if mode is None else mode == "per_vma"
+    try:
+        costs = cost_table(sc.costs)
+    except KeyError as exc:
+        raise EngineError(f"unknown cost name {exc.args[0]!r} in costs:") from None
+    try:
+        k = Kernel(
+            per_vma,
+            arch or kc.arch,
+            cpus or kc.cpus,
+            costs,
+            kc.rcu_grace_ns,
+            kc.patches,
+            seed=kc.seed,
+        )
+    except ValueError as exc:
+        raise EngineError(str(exc)) from None
+    mm = k.mm
+    # The initial layout is set up, not simulated: its retired nodes free at once.
+    mm.mm_mt.rcu_free = free_immediately
+    for spec in sc.vmas:
+        size = spec.pages * PAGE_SIZE
+        if spec.start is not None:
+            start = spec.start
+        else:
+            # get_unmapped_area: top-down below mmap_base, like mmap without a hint.
+            found = mm.mm_mt.empty_area_rev(M.MMAP_MIN_ADDR, M.MMAP_BASE - 1, size)
+            if found is None:
+                raise EngineError(f"no room to place VMA {spec.name!r}")
+            start = found
+        flags = M.PROT_FLAGS[spec.prot] | M.VM_MAYREAD | M.VM_MAYWRITE | M.VM_MAYEXEC
+        if spec.shared:
+            flags |= M.VM_SHARED
+        if spec.growsdown:
+            flags |= M.VM_GROWSDOWN
+        if spec.uffd:
+            flags |= M.VM_UFFD_MISSING
+        vma = mm.new_vma(spec.name, start, start + size, flags, spec.file)
+        if spec.anon_vma and spec.file is None:
+            vma.anon_vma = mm.next_anon_vma
+            mm.next_anon_vma += 1
+        mm.mm_mt.store_range(vma.vm_start, vma.vm_end - 1, vma)
+        mm.map_count += 1
+        k.names[spec.name] = (vma.vm_start, vma.vm_end)
+    mm.mm_mt.rcu_free = k.maple_nodes_retired
+    heap = k.names.get("[heap]")
+    mm.brk_start = mm.brk = heap[1] if heap else 0x5555_5556_0000
+    sizes: dict[str, int] = {}
+    for tid, ts in enumerate(sc.threads):
+        th = Thread(tid, ts.name, list(ts.ops), ts.start_ns)
+        th.pc_stack = [[th.ops, 0, 0]]
+        k.threads.append(th)
+        for name in _barriers(ts.ops):
+            sizes[name] = sizes.get(name, 0) + 1
+    k.barrier_sizes = sizes
+    k.start_threads()
+    return k
+
+
+def _barriers(ops: list[Op]) -> set[str]:
+    names: set[str] = set()
+    for op in ops:
+        if op.kind == "barrier":
+            names.add(str(op.args["name"]))
+        elif op.body:
+            names |= _barriers(op.body)
+    return names
+
+
+class Engine:
+    """A run of one scenario in one configuration.
+
+    Args:
+        scenario: the validated scenario.
+        mode: ``per_vma`` or ``mmap_lock`` (default: the scenario's).
+        arch, cpus: overrides of the scenario's kernel settings.
+        keyframe_every: steps between state snapshots.
+        max_steps: the step limit (a clear error past it).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        mode: str | None = None,
+        arch: str | None = None,
+        cpus: int | None = None,
+        keyframe_every: int = KEYFRAME_EVERY,
+        max_steps: int = MAX_STEPS,
+    ) -> None:
+        self.scenario = scenario
+        self.k = build_kernel(scenario, mode, arch, cpus)
+        self.mode = "per_vma" if self.k.per_vma else "mmap_lock"
+        self.arch = self.k.arch
+        self.trace = Trace(self.k.stack_table)
+        self.keyframe_every = keyframe_every
+        self.max_steps = max_steps
+        self.keyframes: dict[int, bytes] = {0: pickle.dumps(self.k, pickle.HIGHEST_PROTOCOL)}
+        self.finished = False
+
+    # -------------------------------------------------------------- stepping
+
+    def step(self) -> bool:
+        """Run one step; False when nothing is left to run."""
+        if self.finished:
+            return False
+        if not _advance(self.k):
+            self.finished = True
+            return False
+        self._record()
+        n = len(self.trace)
+        if n % self.keyframe_every == 0:
+            self.trace.flush()
+            self.keyframes[n] = pickle.dumps(self.k, pickle.HIGHEST_PROTOCOL)
+        if n >= self.max_steps:
+            raise EngineError(f"step limit reached: {self.max_steps:,} steps")
+        return True
+
+    def run(self, max_steps: int | None = None) -> Engine:
+        """Run to the end (or ``max_steps`` more steps)."""
+        budget = max_steps if max_steps is not None else -1
+        while budget != 0 and self.step():
+            budget -= 1
+        return self
+
+    def _record(self) -> None:
+        k, t = self.k, self.trace
+        ev = k.event
+        code = t.code_ix.get(ev.code)
+        if code is None:
+            code = t.intern_code(ev.code)
+        if ev.note:
+            t.notes[len(t)] = ev.note
+        t.buf.append((k.now, k.step_tid, k.step_cpu, code, k.step_sid, k.step_op, ev.a, ev.b))
+        ev.code, ev.a, ev.b, ev.note = "", 0, 0, ""
+
+    # ---------------------------------------------------------- time travel
+
+    def state_at(self, n: int) -> Kernel:
+        """The kernel state after ``n`` steps (a copy; the run is unaffected)."""
+        n = max(0, min(n, len(self.trace)))
+        base = (n // self.keyframe_every) * self.keyframe_every
+        while base not in self.keyframes:
+            base -= self.keyframe_every
+        k: Kernel = pickle.loads(self.keyframes[base])
+        for _ in range(n - base):
+            k.event.code = ""
+            if not _advance(k):
+                break
+        return k
+
+    def run_until(self, pred: Callable[[Trace, int], bool], start: int = 0) -> int | None:
+        """The first step at or after ``start`` whose row satisfies ``pred`` (running on)."""
+        i = start
+        while True:
+            while i < len(self.trace):
+                if pred(self.trace, i):
+                    return i
+                i += 1
+            if not self.step():
+                return None
+
+    # -------------------------------------------------------------- results
+
+    def summary(self) -> dict[str, Any]:
+        """The RUN object of ``python -m vmaviz run --json``."""
+        k = self.k
+        lat = [x for th in k.threads for x in th.fault_latencies]
+        lat.sort()
+
+        def pct(p: float) -> int:
+            if not lat:
+                return 0
+            return lat[min(len(lat) - 1, int(p * len(lat)))]
+
+        sem = k.mm.mmap_lock
+        return {
+            "mode": self.mode,
+            "arch": self.arch,
+            "seed": self.scenario.kernel.seed,
+            "steps": len(self.trace),
+            "sim_ns": max([th.done_ns for th in k.threads] + [k.now]),
+            "vma_lock": dict(k.vma_lock),
+            "abort_reasons": dict(k.abort_reasons),
+            "faults": {
+                **k.fault_stats,
+                "latency_ns": {
+                    "mean": int(statistics.fmean(lat)) if lat else 0,
+                    "p50": pct(0.50),
+                    "p99": pct(0.99),
+                    "max": lat[-1] if lat else 0,
+                },
+            },
+            "mmap_lock": {
+                "read_acquired": sem.stats["read_acquired"],
+                "write_acquired": sem.stats["write_acquired"],
+                **k.mmap_wait,
+            },
+            "rcu": {
+                "grace_periods": k.rcu.gp_completed,
+                "vmas_freed": k.vmas_freed,
+                "nodes_freed": k.nodes_freed,
+            },
+            "mm_lock_seq": k.mm.mm_lock_seq if k.per_vma else None,
+            "vmas": [
+                {
+                    "name": v.name,
+                    "start": v.vm_start,
+                    "end": v.vm_end,
+                    "vm_lock_seq": v.vm_lock_seq if k.per_vma else None,
+                    "anon_vma": v.anon_vma is not None,
+                    "detached": v.detached,
+                }
+                for v in k.mm.live_vmas()
+            ],
+            "threads": [
+                {
+                    "name": th.name,
+                    "done_ns": th.done_ns,
+                    "blocked_ns": th.blocked_ns,
+                    "faults": th.faults,
+                }
+                for th in k.threads
+            ],
+            "invariant_violations": [
+                {"step": s, "invariant": i, "message": m} for s, i, m in k.violations
+            ],
+            "trace_sha256": self.trace.sha256(),
+        }
+
+
+def _advance(k: Kernel) -> bool:
+    """Pop events until one step has run; False when the run is over."""
+    heap = k.heap
+    threads = k.threads
+    pending = k.pending
+    if pending is not None:
+        k.pending = None
+        at, tid, token = pending
+        if not heap or at < heap[0][0]:
+            th = threads[tid]
+            if token == th.token and th.state == RUNNING:
+                _run_step(k, th, at)
+                return True
+        else:
+            k.seq += 1
+            heapq.heappush(heap, (at, EV_STEP, k.seq, tid, token))
+    while heap:
+        time, kind, _seq, tid, token = heapq.heappop(heap)
+        if kind == EV_STEP:
+            th = threads[tid]
+            if token != th.token or th.state != RUNNING:
+                continue
+            _run_step(k, th, time)
+            return True
+        if kind == EV_TIMER:
+            th = threads[tid]
+            if token != th.token or th.state != SLEEPING:
+                continue
+            k.now = max(k.now, time)
+            k.make_ready(th, 0 if th.op_no == 0 else k.c("wakeup_latency"))
+            continue
+        if kind == EV_RCU:
+            if time != k.rcu_timer_at:
+                continue
+            k.now = max(k.now, time)
+            if not k.rcu.ready_peek(k.now):
+                k.rcu_timer_at = -1
+                continue
+            k.steps += 1
+            k.step_tid, k.step_cpu, k.step_op = -1, -1, 0
+            k.step_sid = k.intern_sid(0, "rcu_core")
+            k.run_rcu_callbacks()
+            return True
+    return False
+
+
+def _run_step(k: Kernel, th: Thread, time: int) -> None:
+    k.now = time
+    k.steps += 1
+    k.step_tid = th.tid
+    k.step_cpu = th.cpu
+    k.step_op = th.op_no
+    cost = k.step_thread(th)
+    if cost < 0:
+        k.step_sid = 0
+        k.emit("exit", th.tid)
+        k.finish(th, 0)
+    elif th.state == RUNNING:
+        k.continue_at(th, cost)
+
+
+def handler_name(arch: str) -> str:
+    return ARCH_HANDLER[arch]
+
+
+_unused = (BARRIER, DONE)

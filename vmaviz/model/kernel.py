@@ -1,0 +1,1215 @@
+"""The Linux 6.4 code paths of the per-VMA-lock machinery, written as step sequences.
+
+Every kernel function the model runs is a step function ``f(k, th, fr) -> cost``
+registered in :data:`STEPS` under the kernel's own name.  ``fr`` is the
+function's activation (program counter ``fr.pc`` plus locals ``fr.loc``); one
+call performs exactly one interleaving point of reference §13 (an atomic on a
+lock word, a node read, a pointer publication, ...) and returns its cost in ns.
+Pure control flow (branches, calls, returns) happens inside a step and costs
+nothing, so the trace shows only real interleaving points.
+
+Each step function's docstring names the kernel file and function it models.
+Where 6.4.0 had a hole that a later fix closed, the behaviour is selected by a
+named patch toggle in :data:`PATCHES` and tested in exactly one place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from vmaviz.model import mm as M
+from vmaviz.model.maple import MasWalk, Node
+from vmaviz.model.mm import PAGE_SHIFT, PAGE_SIZE, Mm, Vma
+from vmaviz.model.rcu import Rcu
+from vmaviz.model.rwsem import ACQUIRED, READER, RwSem
+from vmaviz.model.sched import (
+    BARRIER,
+    BLOCKED,
+    DONE,
+    RUNNING,
+    Frame,
+    MachineBase,
+    Thread,
+)
+
+ARCHES = ("x86", "arm64", "powerpc", "s390")
+ARCH_HANDLER = {
+    "x86": "do_user_addr_fault",
+    "arm64": "do_page_fault",
+    "powerpc": "___do_page_fault",
+    "s390": "do_exception",
+}
+ABORT_REASONS = (
+    "no_vma",
+    "not_anonymous",
+    "no_anon_vma",
+    "vma_locked",
+    "trylock_failed",
+    "uffd_armed",
+    "out_of_range",
+)
+
+# Fault results (include/linux/mm_types.h vm_fault_reason), as strings.
+VM_FAULT_OK = 0
+VM_FAULT_RETRY = 0x400
+VM_FAULT_SIGSEGV = 0x40
+VM_FAULT_MAJOR = 0x4
+
+#: Patch toggles: name -> (default, what it does).  ``patches: {all: true}`` in a
+#: scenario (or ``--patches all``) switches every one on.  Defaults are Linux 6.4.0 as
+#: merged; the "fix_*" entries are the 6.4.y stable fixes of reference §12.2.
+PATCHES: dict[str, tuple[bool, str]] = {
+    "vma_start_read_recheck": (
+        True,
+        "[v3 12/35] vma_start_read re-checks vm_lock_seq after down_read_trylock",
+    ),
+    "vma_detached_flag": (True, "[v3 24/35] lock_vma_under_rcu backs off detached VMAs (MISS)"),
+    "lock_vma_bounds_check": (
+        True,
+        "[v3 25/35] lock_vma_under_rcu re-checks the VMA bounds after locking",
+    ),
+    "anon_vma_fallback": (
+        True,
+        "[v3 26/35] fall back to mmap_lock if vma->anon_vma is not yet set",
+    ),
+    "swap_retry": (True, "[v3 28/35] do_swap_page returns VM_FAULT_RETRY under the VMA lock"),
+    "uffd_fallback": (True, "[v3 29/35] no userfaults under the VMA lock"),
+    "rcu_vma_free": (True, "[v3 10/35] vm_area_free defers the free by call_rcu"),
+    "write_lock_before_detach": (
+        True,
+        "[v3 19/35] munmap write-locks VMAs before removing them from the tree",
+    ),
+    "vm_flags_write_lock": (True, "[v3 13/35] every vm_flags writer write-locks the VMA"),
+    "fix_fork_lock_parent": (
+        False,
+        "6.4.3 fb49c455323f: dup_mmap write-locks every parent VMA (R-F1)",
+    ),
+    "fix_mmap_lock_new_vma": (
+        False,
+        "6.4.3: mmap_region write-locks the new VMA before inserting it (R-M1)",
+    ),
+    "fix_stack_expand_write_lock": (
+        False,
+        "6.4.1 StackRot fix: stack expansion under the mmap write lock + vma_start_write",
+    ),
+}
+
+StepFn = Callable[["Kernel", Thread, Frame], int]
+#: kernel function name -> (step function, kernel source file)
+STEPS: dict[str, tuple[StepFn, str]] = {}
+#: kernel function name -> step function (the hot-path view of STEPS)
+STEP_FN: dict[str, StepFn] = {}
+
+
+def kfunc(name: str, source: str) -> Callable[[StepFn], StepFn]:
+    """Register a step function under its kernel name."""
+
+    def deco(fn: StepFn) -> StepFn:
+        STEPS[name] = (fn, source)
+        STEP_FN[name] = fn
+        return fn
+
+    return deco
+
+
+class Kernel(MachineBase):
+    """One simulated process (one mm) on a simulated machine.
+
+    Args:
+        per_vma: CONFIG_PER_VMA_LOCK.
+        arch: which arch fault handler runs (``x86``, ``arm64``, ``powerpc``, ``s390``).
+        ncpus: simulated CPUs.
+        costs: the cost table (ns).
+        rcu_grace_ns: shortest grace period.
+        patches: overrides of :data:`PATCHES`.
+    """
+
+    def __init__(
+        self,
+        per_vma: bool,
+        arch: str,
+        ncpus: int,
+        costs: dict[str, int],
+        rcu_grace_ns: int,
+        patches: dict[str, bool] | None = None,
+        seed: int = 1,
+    ) -> None:
+        super().__init__(ncpus, costs)
+        self.per_vma = per_vma
+        self.arch = arch
+        # The seed perturbs when each op starts by up to ``op_jitter`` ns, so that
+        # different seeds explore different interleavings; the same seed always
+        # gives the same run.
+        self.rng = random.Random(seed)
+        self.patch = {k: v[0] for k, v in PATCHES.items()}
+        patches = dict(patches or {})
+        if patches.pop("all", False):
+            self.patch = dict.fromkeys(PATCHES, True)
+        unknown = sorted(set(patches) - set(PATCHES))
+        if unknown:
+            raise ValueError(f"unknown patch {unknown[0]!r}; known: {', '.join(PATCHES)}")
+        self.patch.update(patches)
+        self.rcu = Rcu(grace_ns=rcu_grace_ns)
+        self.mm = Mm(per_vma=per_vma, rcu_free=self.maple_nodes_retired)
+        self.names: dict[str, tuple[int, int]] = {}
+        self.vma_lock = {"success": 0, "abort": 0, "retry": 0, "miss": 0}
+        self.abort_reasons = dict.fromkeys(ABORT_REASONS, 0)
+        self.fault_stats = {
+            "total": 0,
+            "via_vma_lock": 0,
+            "via_mmap_lock": 0,
+            "kernel_mode": 0,
+            "sigsegv": 0,
+        }
+        self.mmap_wait = {"read_wait_ns": 0, "write_wait_ns": 0, "max_wait_ns": 0}
+        self.violations: list[tuple[int, int, str]] = []
+        self.barriers: dict[str, list[int]] = {}
+        self.barrier_sizes: dict[str, int] = {}
+        self.rcu_timer_at = -1
+        self.nodes_freed = 0
+        self.vmas_freed = 0
+        #: Validate the maple tree (mt_validate, invariant 9) after every store.
+        self.check_maple = True
+
+    # ------------------------------------------------------------- helpers
+
+    def violate(self, inv: int, msg: str) -> None:
+        """Record an invariant violation (reference §11); never raises."""
+        self.violations.append((self.steps, inv, msg))
+
+    def check_modify_vma(self, th: Thread, vma: Vma, what: str) -> None:
+        """Invariants 3 and 4: a VMA in the tree changes only while write-locked and unread."""
+        if not self.per_vma or vma.state != "live" or vma.detached:
+            return
+        if vma.vm_lock_seq != self.mm.mm_lock_seq or not self.holds_mmap_write(th):
+            self.violate(3, f"T{th.tid} modifies {what} of {vma.label()} without its write lock")
+        elif vma.vm_lock.readers:
+            self.violate(4, f"{vma.label()} changes {what} while read-locked")
+
+    def maple_nodes_retired(self, nodes: list[Node]) -> None:
+        """The maple tree's RCU-free callback: dead nodes wait for a grace period."""
+        if self.mm.mm_mt.in_rcu:
+            self.rcu.call_rcu("maple_node", nodes, self.now)
+            self._arm_rcu_timer()
+        else:
+            for n in nodes:
+                n.freed = True
+            self.nodes_freed += len(nodes)
+
+    def _arm_rcu_timer(self) -> None:
+        at = self.rcu.next_expiry()
+        if at is None:
+            return
+        at = max(at, self.now)
+        if self.rcu_timer_at < 0 or at < self.rcu_timer_at:
+            self.rcu_timer_at = at
+            self._push(at, 0, -1, 0)
+
+    def rcu_read_unlock(self, th: Thread) -> None:
+        self.rcu.read_unlock(th.tid)
+        if self.rcu.pending and not self.rcu.in_section(th.tid):
+            self._arm_rcu_timer()
+
+    def run_rcu_callbacks(self) -> None:
+        """The RCU softirq: run every callback whose grace period has ended."""
+        self.rcu_timer_at = -1
+        done = self.rcu.ready(self.now)
+        freed_vmas = freed_nodes = 0
+        for cb in done:
+            if cb.kind == "maple_node":
+                for n in cb.payload:
+                    n.freed = True
+                freed_nodes += len(cb.payload)
+            else:
+                vma = self.mm.vmas[cb.payload]
+                self._vm_area_free_rcu_cb(vma)
+                freed_vmas += 1
+        self.nodes_freed += freed_nodes
+        self.vmas_freed += freed_vmas
+        self.emit("rcu:callbacks", freed_vmas, freed_nodes, f"grace period {self.rcu.gp_completed}")
+        if self.rcu.pending:
+            self._arm_rcu_timer()
+
+    def _vm_area_free_rcu_cb(self, vma: Vma) -> None:
+        """``vm_area_free_rcu_cb`` (kernel/fork.c): the rwsem must be free (invariant 8)."""
+        if not vma.vm_lock.is_free or vma.vm_lock.waiters:
+            self.violate(8, f"VMA {vma.label()} freed while its vm_lock is held")
+        vma.state = "freed"
+
+    def vm_area_free(self, vma: Vma) -> None:
+        """``vm_area_free`` (kernel/fork.c): RCU-deferred with CONFIG_PER_VMA_LOCK."""
+        if self.per_vma and self.patch["rcu_vma_free"]:
+            vma.state = "rcu_pending"
+            self.rcu.call_rcu("vma", vma.vid, self.now)
+            self._arm_rcu_timer()
+        else:
+            self._vm_area_free_rcu_cb(vma)
+            self.vmas_freed += 1
+
+    def resolve(self, name: str, page: int = 0) -> int:
+        """A scenario address: the byte address of ``page`` of the range labelled ``name``."""
+        start, _ = self.names[name]
+        return start + page * PAGE_SIZE
+
+    def sem(self, key: int) -> RwSem:
+        """The rw_semaphore named by ``key``: 0 is mmap_lock, else a VMA id."""
+        return self.mm.mmap_lock if key == 0 else self.mm.vmas[key].vm_lock
+
+    @staticmethod
+    def line(key: int) -> str:
+        return "mmap_lock" if key == 0 else f"vma{key}"
+
+    def holds_mmap_write(self, th: Thread) -> bool:
+        return self.mm.mmap_lock.writer == th.tid
+
+    # ------------------------------------------------------------ stepping
+
+    def step_thread(self, th: Thread) -> int:
+        """Run one micro-step of ``th``; returns its cost (ns)."""
+        jitter = 0
+        while True:
+            if not th.frames:
+                if not self._next_op(th):
+                    return -1
+                jitter = self.rng.randrange(self.costs["op_jitter"] + 1)
+            fr = th.frames[-1]
+            self.step_sid = fr.sid
+            cost = STEP_FN[fr.fn](self, th, fr)
+            if cost >= 0:
+                return cost + jitter
+            # A negative cost is a pure control transfer (call/return): keep going.
+
+    def _next_op(self, th: Thread) -> bool:
+        """Fetch the thread's next scenario op and push its kernel entry point."""
+        while th.pc_stack:
+            top = th.pc_stack[-1]
+            ops, idx, remaining = top
+            if idx < len(ops):
+                op = ops[idx]
+                top[1] = idx + 1
+                if op.kind == "loop":
+                    th.pc_stack.append([op.body or [], 0, int(op.args["times"]) - 1])
+                    continue
+                th.op_no += 1
+                self.step_op = th.op_no
+                self.call(th, OP_ENTRY[op.kind], op=op)
+                return True
+            if remaining > 0:
+                top[1] = 0
+                top[2] = remaining - 1
+                continue
+            th.pc_stack.pop()
+        return False
+
+
+def _vma_of(k: Kernel, fr: Frame) -> Vma:
+    vma: Vma = k.mm.vmas[fr.loc["vid"]]
+    return vma
+
+
+# =====================================================================
+# rw_semaphore acquisition as steps (kernel/locking/rwsem.c)
+# =====================================================================
+
+
+@kfunc("down_read", "kernel/locking/rwsem.c")
+def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``down_read``: fast path, reader stealing, or queue and sleep (reference §8.2)."""
+    key = fr.loc["key"]
+    sem = k.sem(key)
+    if fr.pc == 0:
+        cost = k.atomic(th, k.line(key))
+        result, wakes = sem.down_read(th.tid, k.now)
+        k.wake_all(wakes)
+        if result == ACQUIRED:
+            k.emit("down_read:acquired", key)
+            k.ret(th, True)
+            return cost
+        fr.pc = 1
+        fr.loc["since"] = k.now
+        k.emit("down_read:queued", key, len(sem.waiters))
+        k.block(th, f"{sem.name} (read)", cost)
+        return cost
+    # Woken: readers are woken only once granted.
+    waited = k.now - fr.loc["since"]
+    if key == 0:
+        k.mmap_wait["read_wait_ns"] += waited
+        k.mmap_wait["max_wait_ns"] = max(k.mmap_wait["max_wait_ns"], waited)
+    k.emit("down_read:granted", key, waited)
+    k.ret(th, True)
+    return k.c("plain_load")
+
+
+@kfunc("down_write", "kernel/locking/rwsem.c")
+def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``down_write``: CAS fast path, bounded optimistic spinning, then the wait queue."""
+    key = fr.loc["key"]
+    sem = k.sem(key)
+    pc = fr.pc
+    if pc == 0:
+        cost = k.atomic(th, k.line(key))
+        if sem.down_write_fast(th.tid):
+            k.emit("down_write:acquired", key)
+            k.ret(th, True)
+            return cost
+        fr.loc["since"] = k.now
+        owner_running = sem.writer is not None and k.threads[sem.writer].state == RUNNING
+        if sem.can_spin(owner_running):
+            limit = sem.reader_spin_limit_ns() if sem.writer is None else k.c("timeslice")
+            fr.loc["spin_until"] = k.now + limit
+            th.spinning = True
+            fr.pc = 1
+            k.emit("down_write:spin", key, sem.readers)
+            return cost
+        fr.pc = 2
+        return cost
+    if pc == 1:
+        # rwsem_optimistic_spin: poll the owner, try the unqueued CAS.
+        cost = k.c("spin_poll") + k.atomic(th, k.line(key))
+        if sem.try_write_lock_unqueued(th.tid):
+            th.spinning = False
+            k.emit("down_write:acquired_spinning", key)
+            _wait_done(k, fr, key, write=True)
+            k.ret(th, True)
+            return cost
+        owner_running = sem.writer is not None and k.threads[sem.writer].state == RUNNING
+        if k.now < fr.loc["spin_until"] and sem.can_spin(owner_running):
+            k.emit("down_write:spinning", key, sem.readers)
+            return cost
+        th.spinning = False
+        fr.pc = 2
+        k.emit("down_write:spin_end", key)
+        return cost
+    if pc == 2:
+        cost = k.atomic(th, k.line(key))
+        if sem.queue_writer(th.tid, k.now) == ACQUIRED:
+            k.emit("down_write:acquired", key)
+            _wait_done(k, fr, key, write=True)
+            k.ret(th, True)
+            return cost
+        fr.pc = 3
+        k.emit("down_write:queued", key, len(sem.waiters))
+        k.block(th, f"{sem.name} (write)", cost)
+        return cost
+    # pc 3: woken (or first attempt after queueing) -> rwsem_try_write_lock.
+    cost = k.atomic(th, k.line(key))
+    if sem.writer_retry(th.tid, k.now):
+        k.emit("down_write:acquired_after_wait", key)
+        _wait_done(k, fr, key, write=True)
+        k.ret(th, True)
+        return cost
+    k.emit("down_write:retry_failed", key, int(sem.handoff))
+    k.block(th, f"{sem.name} (write)", cost)
+    return cost
+
+
+def _wait_done(k: Kernel, fr: Frame, key: int, write: bool) -> None:
+    if key != 0 or "since" not in fr.loc:
+        return
+    waited = k.now - fr.loc["since"]
+    k.mmap_wait["write_wait_ns" if write else "read_wait_ns"] += waited
+    k.mmap_wait["max_wait_ns"] = max(k.mmap_wait["max_wait_ns"], waited)
+
+
+def _up_read(k: Kernel, th: Thread, key: int) -> int:
+    """``up_read``: one atomic; the last reader wakes the queue."""
+    cost = k.atomic(th, k.line(key))
+    k.wake_all(k.sem(key).up_read(th.tid))
+    return cost
+
+
+# =====================================================================
+# mmap_lock wrappers (include/linux/mmap_lock.h)
+# =====================================================================
+
+
+@kfunc("mmap_write_lock", "include/linux/mmap_lock.h")
+def mmap_write_lock(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mmap_write_lock``: ``down_write(&mm->mmap_lock)``; no ``mm_lock_seq`` change in 6.4."""
+    if fr.pc == 0:
+        fr.pc = 1
+        k.call(th, "down_write", key=0)
+        return -1
+    k.ret(th)
+    return -1
+
+
+@kfunc("mmap_read_lock", "include/linux/mmap_lock.h")
+def mmap_read_lock(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mmap_read_lock``: ``down_read(&mm->mmap_lock)``."""
+    if fr.pc == 0:
+        fr.pc = 1
+        k.call(th, "down_read", key=0)
+        return -1
+    k.ret(th)
+    return -1
+
+
+@kfunc("mmap_read_unlock", "include/linux/mmap_lock.h")
+def mmap_read_unlock(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mmap_read_unlock``: ``up_read(&mm->mmap_lock)``."""
+    cost = _up_read(k, th, 0)
+    k.emit("mmap_read_unlock", 0)
+    k.ret(th)
+    return cost
+
+
+@kfunc("vma_end_write_all", "include/linux/mmap_lock.h")
+def vma_end_write_all(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``vma_end_write_all``: ``mm_lock_seq++`` unlocks every VMA write-locked in this epoch."""
+    if not k.holds_mmap_write(th):
+        k.violate(2, f"T{th.tid} bumps mm_lock_seq without the mmap write lock")
+    if k.per_vma:
+        k.mm.mm_lock_seq += 1
+        k.emit("vma_end_write_all", k.mm.mm_lock_seq)
+    k.ret(th)
+    return k.c("plain_load") if k.per_vma else -1
+
+
+@kfunc("mmap_write_unlock", "include/linux/mmap_lock.h")
+def mmap_write_unlock(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mmap_write_unlock``: ``vma_end_write_all`` *then* ``up_write`` (VMAs first)."""
+    if fr.pc == 0:
+        fr.pc = 1
+        k.call(th, "vma_end_write_all")
+        return -1
+    sem = k.mm.mmap_lock
+    cost = k.atomic(th, "mmap_lock")
+    k.wake_all(sem.up_write(th.tid))
+    k.emit("mmap_write_unlock", k.mm.mm_lock_seq if k.per_vma else -1)
+    k.ret(th)
+    return cost
+
+
+@kfunc("mmap_write_downgrade", "include/linux/mmap_lock.h")
+def mmap_write_downgrade(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mmap_write_downgrade``: ``vma_end_write_all`` then ``downgrade_write``."""
+    if fr.pc == 0:
+        fr.pc = 1
+        k.call(th, "vma_end_write_all")
+        return -1
+    cost = k.atomic(th, "mmap_lock")
+    k.wake_all(k.mm.mmap_lock.downgrade_write(th.tid))
+    k.emit("mmap_write_downgrade", k.mm.mm_lock_seq if k.per_vma else -1)
+    k.ret(th)
+    return cost
+
+
+# =====================================================================
+# Per-VMA lock primitives (include/linux/mm.h)
+# =====================================================================
+
+
+@kfunc("vma_start_read", "include/linux/mm.h")
+def vma_start_read(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``vma_start_read``: seq check, ``down_read_trylock``, seq re-check (reference §2.1)."""
+    vma = _vma_of(k, fr)
+    mm = k.mm
+    pc = fr.pc
+    if pc == 0:
+        if vma.vm_lock_seq == mm.mm_lock_seq:
+            k.emit("vma_start_read:seq_locked", vma.vid, vma.vm_lock_seq)
+            k.ret(th, "vma_locked")
+            return k.c("vma_check")
+        fr.pc = 1
+        k.emit("vma_start_read:seq_ok", vma.vid, vma.vm_lock_seq)
+        return k.c("vma_check")
+    if pc == 1:
+        cost = k.atomic(th, k.line(vma.vid))
+        if not vma.vm_lock.down_read_trylock(th.tid):
+            k.emit("vma_start_read:trylock_failed", vma.vid, len(vma.vm_lock.waiters))
+            k.ret(th, "trylock_failed")
+            return cost
+        fr.pc = 2
+        k.emit("vma_start_read:trylock_ok", vma.vid)
+        return cost
+    # pc 2: re-check under the read lock (the writer may have finished in between).
+    if k.patch["vma_start_read_recheck"] and vma.vm_lock_seq == mm.mm_lock_seq:
+        cost = _up_read(k, th, vma.vid)
+        k.emit("vma_start_read:seq_locked_after_trylock", vma.vid, vma.vm_lock_seq)
+        k.ret(th, "vma_locked")
+        return cost + k.c("vma_check")
+    if vma.vm_lock_seq == mm.mm_lock_seq:
+        k.violate(1, f"T{th.tid} read-locked {vma.label()}, which is write-locked")
+    k.emit("vma_start_read:locked", vma.vid)
+    k.ret(th, None)
+    return k.c("vma_check")
+
+
+@kfunc("vma_end_read", "include/linux/mm.h")
+def vma_end_read(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``vma_end_read``: ``rcu_read_lock(); up_read(); rcu_read_unlock()`` (reference §2.2)."""
+    vma = _vma_of(k, fr)
+    if fr.pc == 0:
+        k.rcu.read_lock(th.tid)
+        cost = k.c("rcu_read_lock") + _up_read(k, th, vma.vid)
+        k.emit("vma_end_read:up_read", vma.vid)
+        fr.pc = 1
+        return cost
+    k.rcu_read_unlock(th)
+    k.emit("vma_end_read:rcu_read_unlock", vma.vid)
+    k.ret(th)
+    return k.c("rcu_read_lock")
+
+
+@kfunc("vma_start_write", "include/linux/mm.h")
+def vma_start_write(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``vma_start_write``: seq check, ``down_write``, set ``vm_lock_seq``, ``up_write``."""
+    vma = _vma_of(k, fr)
+    mm = k.mm
+    if not k.per_vma:
+        k.ret(th)
+        return -1
+    pc = fr.pc
+    if pc == 0:
+        if not k.holds_mmap_write(th):
+            k.violate(2, f"T{th.tid} vma_start_write({vma.label()}) without the mmap write lock")
+        if vma.vm_lock_seq == mm.mm_lock_seq:
+            k.emit("vma_start_write:already_locked", vma.vid, vma.vm_lock_seq)
+            k.ret(th)
+            return k.c("vma_check")
+        if vma.vm_lock.reader_tids.count(th.tid):
+            k.violate(12, f"T{th.tid} waits for {vma.label()}'s write lock holding its read lock")
+        fr.pc = 1
+        k.call(th, "down_write", key=vma.vid)
+        return k.c("vma_check")
+    if pc == 1:
+        vma.vm_lock_seq = mm.mm_lock_seq
+        fr.pc = 2
+        k.emit("vma_start_write:seq_set", vma.vid, vma.vm_lock_seq)
+        return k.c("plain_load")
+    cost = k.atomic(th, k.line(vma.vid))
+    k.wake_all(vma.vm_lock.up_write(th.tid))
+    k.emit("vma_start_write:up_write", vma.vid)
+    k.ret(th)
+    return cost
+
+
+def _start_write(k: Kernel, th: Thread, vma: Vma) -> None:
+    """Call ``vma_start_write`` for ``vma`` (no-op without CONFIG_PER_VMA_LOCK)."""
+    if k.per_vma:
+        k.call(th, "vma_start_write", vid=vma.vid)
+
+
+# =====================================================================
+# lock_vma_under_rcu (mm/memory.c)
+# =====================================================================
+
+
+@kfunc("lock_vma_under_rcu", "mm/memory.c")
+def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``lock_vma_under_rcu``: every exit branch of reference §2.8, in 6.4's order."""
+    L = fr.loc
+    while True:
+        pc = fr.pc
+        if pc == 0:
+            k.rcu.read_lock(th.tid)
+            L["walk"] = MasWalk(k.mm.mm_mt, L["address"])
+            fr.pc = 1
+            k.emit("lock_vma_under_rcu:rcu_read_lock")
+            return k.c("rcu_read_lock")
+        if pc == 1:
+            walk: MasWalk = L["walk"]
+            ev = walk.step()
+            if ev.kind == "use_after_free":
+                k.violate(7, f"T{th.tid}'s RCU walk read a freed maple node")
+            node_id = ev.node.nid if ev.node is not None else 0
+            k.emit(f"mas_walk:{ev.kind}", node_id, ev.depth)
+            if walk.done:
+                entry = walk.entry
+                L["vid"] = entry.vid if entry is not None else 0
+                fr.pc = 2
+            return k.c("maple_level")
+        if pc == 2:
+            if not L["vid"]:
+                return _lvur_inval(k, th, fr, "no_vma")
+            vma = _vma_of(k, fr)
+            if vma.state == "freed":
+                k.violate(7, f"T{th.tid} reads freed {vma.label()} under RCU")
+            if not vma.is_anonymous:
+                return _lvur_inval(k, th, fr, "not_anonymous")
+            fr.pc = 3
+            k.emit("lock_vma_under_rcu:anonymous", vma.vid)
+            return k.c("vma_check")
+        if pc == 3:
+            vma = _vma_of(k, fr)
+            if vma.anon_vma is None and k.patch["anon_vma_fallback"]:
+                return _lvur_inval(k, th, fr, "no_anon_vma")
+            fr.pc = 4
+            k.emit("lock_vma_under_rcu:anon_vma_ok", vma.vid)
+            return k.c("vma_check")
+        if pc == 4:
+            fr.pc = 5
+            k.call(th, "vma_start_read", vid=L["vid"])
+            return -1
+        if pc == 5:
+            # vma_start_read's result: None when locked, else why it failed.
+            why = L.pop("ret")
+            if why is not None:
+                return _lvur_inval(k, th, fr, why)
+            fr.pc = 6
+            continue
+        if pc == 6:
+            vma = _vma_of(k, fr)
+            if vma.uffd_armed and k.patch["uffd_fallback"]:
+                L["inval"] = "uffd_armed"
+                fr.pc = 20
+                k.call(th, "vma_end_read", vid=vma.vid)
+                k.emit("lock_vma_under_rcu:uffd_armed", vma.vid)
+                return k.c("vma_check")
+            fr.pc = 7
+            k.emit("lock_vma_under_rcu:not_uffd", vma.vid)
+            return k.c("vma_check")
+        if pc == 7:
+            vma = _vma_of(k, fr)
+            addr = L["address"]
+            # A VMA queued for RCU freeing has its bounds overwritten by the rcu_head.
+            bad = vma.state != "live" or not (vma.vm_start <= addr < vma.vm_end)
+            if bad and k.patch["lock_vma_bounds_check"]:
+                L["inval"] = "out_of_range"
+                fr.pc = 20
+                k.call(th, "vma_end_read", vid=vma.vid)
+                k.emit("lock_vma_under_rcu:out_of_range", vma.vid, addr)
+                return k.c("vma_check")
+            fr.pc = 8
+            k.emit("lock_vma_under_rcu:in_range", vma.vid)
+            return k.c("vma_check")
+        if pc == 8:
+            vma = _vma_of(k, fr)
+            if vma.detached and k.patch["vma_detached_flag"]:
+                fr.pc = 9
+                k.call(th, "vma_end_read", vid=vma.vid)
+                k.emit("lock_vma_under_rcu:detached", vma.vid)
+                return k.c("vma_check")
+            fr.pc = 10
+            k.emit("lock_vma_under_rcu:attached", vma.vid)
+            return k.c("vma_check")
+        if pc == 9:
+            # MISS: retry inside the same RCU section with the stale maple state.
+            k.vma_lock["miss"] += 1
+            L["walk"].retry()
+            fr.pc = 1
+            k.emit("lock_vma_under_rcu:miss_retry", L["vid"])
+            return k.c("plain_load")
+        if pc == 10:
+            vma = _vma_of(k, fr)
+            k.rcu_read_unlock(th)
+            _check_locked_vma(k, th, vma, L["address"])
+            k.emit("lock_vma_under_rcu:locked", vma.vid)
+            k.ret(th, vma.vid)
+            return k.c("rcu_read_lock")
+        # pc 20: after vma_end_read on an inval path.
+        return _lvur_inval(k, th, fr, L.pop("inval"))
+
+
+def _lvur_inval(k: Kernel, th: Thread, fr: Frame, reason: str) -> int:
+    """The ``inval:`` label: ``rcu_read_unlock``, count VMA_LOCK_ABORT, return NULL."""
+    k.rcu_read_unlock(th)
+    k.vma_lock["abort"] += 1
+    k.abort_reasons[reason] += 1
+    k.emit(f"lock_vma_under_rcu:abort:{reason}", fr.loc.get("vid", 0))
+    k.ret(th, None)
+    return k.c("rcu_read_lock")
+
+
+def _check_locked_vma(k: Kernel, th: Thread, vma: Vma, address: int) -> None:
+    """Invariant 5: what ``lock_vma_under_rcu`` returns."""
+    if vma.detached:
+        k.violate(5, f"lock_vma_under_rcu returned detached {vma.label()}")
+    elif not (vma.vm_start <= address < vma.vm_end) or vma.state != "live":
+        k.violate(5, f"lock_vma_under_rcu returned {vma.label()}, which does not hold {address:#x}")
+    elif not vma.is_anonymous or vma.anon_vma is None or vma.uffd_armed:
+        k.violate(5, f"lock_vma_under_rcu returned {vma.label()}, which 6.4 must refuse")
+
+
+# =====================================================================
+# handle_mm_fault (mm/memory.c) -- abstracted per reference §13 (13)
+# =====================================================================
+
+
+@kfunc("handle_mm_fault", "mm/memory.c")
+def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``handle_mm_fault``: read the PTE, then the anonymous, COW, swap, file or uffd path."""
+    L = fr.loc
+    vma = _vma_of(k, fr)
+    idx = vma.page_of(L["address"])
+    vma_locked = L["vma_lock"]
+    pc = fr.pc
+    if pc == 0:
+        pte = vma.pages.get(idx)
+        if pte == M.PTE_SWAP:
+            if vma_locked and k.patch["swap_retry"]:
+                # do_swap_page: FAULT_FLAG_VMA_LOCK -> VM_FAULT_RETRY, nothing released.
+                k.emit("do_swap_page:retry_vma_lock", vma.vid, idx)
+                k.ret(th, VM_FAULT_RETRY)
+                return k.c("plain_load")
+            fr.pc = 5
+            k.emit("do_swap_page:swap_in", vma.vid, idx)
+            return k.c("swap_in")
+        if pte is not None:
+            if L["access"] == "write" and pte == M.PTE_WP:
+                fr.pc = 5
+                k.emit("do_wp_page:copy", vma.vid, idx)
+                return k.c("cow_copy")
+            k.emit("handle_pte_fault:spurious", vma.vid, idx)
+            k.ret(th, VM_FAULT_OK)
+            return k.c("spurious_fault")
+        if not vma.is_anonymous:
+            fr.pc = 5
+            k.emit("do_fault:file", vma.vid, idx)
+            return k.c("file_fault")
+        if vma.uffd_armed and not vma_locked:
+            # handle_userfault: drops mmap_lock, waits for the monitor, VM_FAULT_RETRY.
+            fr.pc = 10
+            k.emit("handle_userfault:release_mmap_lock", vma.vid, idx)
+            return _up_read(k, th, 0)
+        if vma.anon_vma is None:
+            if vma_locked:
+                k.violate(5, f"fault on {vma.label()} without anon_vma under the VMA lock")
+            vma.anon_vma = k.mm.next_anon_vma
+            k.mm.next_anon_vma += 1
+            fr.pc = 4
+            k.emit("anon_vma_prepare", vma.vid, vma.anon_vma)
+            return k.c("anon_vma_prepare") + k.atomic(th, "page_table_lock")
+        fr.pc = 4
+        return -1
+    if pc == 4:
+        fr.pc = 5
+        k.emit("do_anonymous_page:alloc_zeroed_page", vma.vid, idx)
+        return k.c("anon_page_alloc")
+    if pc == 5:
+        if vma.state != "live" or vma.detached:
+            k.violate(4, f"T{th.tid} installs a PTE in {vma.label()}, which is unmapped")
+        if vma_locked and k.mm.is_write_locked(vma):
+            k.violate(4, f"T{th.tid} installs a PTE in write-locked {vma.label()}")
+        vma.pages[idx] = M.PTE_PRESENT
+        cost = k.c("pte_install") + k.atomic(th, f"ptl{L['address'] >> 21}")
+        k.emit("set_pte_at", vma.vid, idx)
+        k.ret(th, VM_FAULT_OK)
+        return cost
+    # pc 10: userfault monitor resolves the fault; then retry.
+    if pc == 10:
+        fr.pc = 11
+        k.sleep_until(th, k.now + k.c("uffd_resolve"), k.c("plain_load"))
+        k.emit("handle_userfault:wait_monitor", vma.vid, idx)
+        return k.c("plain_load")
+    vma.pages[idx] = M.PTE_PRESENT
+    k.emit("handle_userfault:resolved", vma.vid, idx)
+    k.ret(th, VM_FAULT_RETRY | 0x10000)  # RETRY with mmap_lock already released
+    return k.c("plain_load")
+
+
+# =====================================================================
+# Arch fault handlers (arch/*/mm/fault.c)
+# =====================================================================
+
+
+def access_error(arch: str, vma: Vma, access: str) -> bool:
+    """Each arch's access check on the VMA (reference §3.2)."""
+    f = vma.vm_flags
+    if arch == "x86":
+        # arch/x86/mm/fault.c access_error(): write needs VM_WRITE; exec/read need access.
+        if access == "write":
+            return not f & M.VM_WRITE
+        return not f & (M.VM_READ | M.VM_WRITE | M.VM_EXEC)
+    if arch == "arm64":
+        # do_page_fault: vm_flags from ESR: exec -> VM_EXEC, write -> VM_WRITE,
+        # read -> VM_READ|VM_WRITE (|VM_EXEC without EPAN; EPAN assumed present).
+        need = {"exec": M.VM_EXEC, "write": M.VM_WRITE}.get(access, M.VM_READ | M.VM_WRITE)
+        return not f & need
+    if arch == "powerpc":
+        # access_pkey_error (no pkeys in the model) then access_error(is_write, is_exec).
+        if access == "exec":
+            return not f & M.VM_EXEC
+        if access == "write":
+            return not f & M.VM_WRITE
+        return not f & (M.VM_READ | M.VM_WRITE | M.VM_EXEC)
+    # s390 do_exception: DAT exceptions need any of VM_ACCESS_FLAGS; writes need VM_WRITE.
+    need = M.VM_WRITE if access == "write" else M.VM_ACCESS_FLAGS
+    return not f & need
+
+
+@kfunc("do_user_addr_fault", "arch/x86/mm/fault.c")
+def do_user_addr_fault(k: Kernel, th: Thread, fr: Frame) -> int:
+    """x86 ``do_user_addr_fault``; also the arm64/powerpc/s390 handlers (same skeleton)."""
+    return _arch_fault(k, th, fr)
+
+
+@kfunc("do_page_fault", "arch/arm64/mm/fault.c")
+def do_page_fault(k: Kernel, th: Thread, fr: Frame) -> int:
+    """arm64 ``do_page_fault``."""
+    return _arch_fault(k, th, fr)
+
+
+@kfunc("___do_page_fault", "arch/powerpc/mm/fault.c")
+def ppc_do_page_fault(k: Kernel, th: Thread, fr: Frame) -> int:
+    """powerpc ``___do_page_fault``."""
+    return _arch_fault(k, th, fr)
+
+
+@kfunc("do_exception", "arch/s390/mm/fault.c")
+def do_exception(k: Kernel, th: Thread, fr: Frame) -> int:
+    """s390 ``do_exception``."""
+    return _arch_fault(k, th, fr)
+
+
+def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
+    """The common skeleton of reference §3.1 with the 6.4.0 mmap_lock fallback (§3.4)."""
+    L = fr.loc
+    arch = k.arch
+    while True:
+        pc = fr.pc
+        if pc == 0:
+            L["t0"] = k.now
+            k.fault_stats["total"] += 1
+            th.faults += 1
+            cost = k.c("exc_entry")
+            if arch == "x86":
+                # prefetchw(&mm->mmap_lock) at the top of do_user_addr_fault.
+                cost += k.atomic(th, "mmap_lock") - k.c("atomic_local")
+            if not L["user"]:
+                k.fault_stats["kernel_mode"] += 1
+            if k.per_vma and L["user"]:
+                fr.pc = 1
+            else:
+                fr.pc = 10
+            k.emit("fault:entry", L["address"], 1 if L["user"] else 0)
+            return cost
+        if pc == 1:
+            fr.pc = 2
+            k.call(th, "lock_vma_under_rcu", address=L["address"])
+            return -1
+        if pc == 2:
+            vid = L.pop("ret")
+            if vid is None:
+                fr.pc = 10
+                continue
+            L["vid"] = vid
+            vma = _vma_of(k, fr)
+            if access_error(arch, vma, L["access"]):
+                # Counts nothing; the mmap path repeats the check and signals.
+                fr.pc = 4
+                k.call(th, "vma_end_read", vid=vid)
+                k.emit("fault:vma_access_error", vid)
+                return k.c("access_check")
+            fr.pc = 3
+            k.call(
+                th,
+                "handle_mm_fault",
+                vid=vid,
+                address=L["address"],
+                access=L["access"],
+                vma_lock=True,
+            )
+            k.emit("fault:vma_access_ok", vid)
+            return k.c("access_check")
+        if pc == 3:
+            L["fault"] = L.pop("ret")
+            fr.pc = 5
+            k.call(th, "vma_end_read", vid=L["vid"])
+            return -1
+        if pc == 4:
+            L.pop("ret", None)
+            fr.pc = 10
+            continue
+        if pc == 5:
+            L.pop("ret", None)
+            if not L["fault"] & VM_FAULT_RETRY:
+                k.vma_lock["success"] += 1
+                k.fault_stats["via_vma_lock"] += 1
+                k.emit("fault:vma_lock_success", L["vid"])
+                return _fault_done(k, th, fr)
+            k.vma_lock["retry"] += 1
+            k.emit("fault:vma_lock_retry", L["vid"])
+            fr.pc = 10
+            return k.c("plain_load")
+        if pc == 10:
+            # lock_mmap: mmap_read_trylock, else mmap_read_lock (6.4.0: not killable).
+            cost = k.atomic(th, "mmap_lock")
+            if k.mm.mmap_lock.down_read_trylock(th.tid):
+                fr.pc = 12
+                k.emit("fault:mmap_read_trylock_ok")
+                return cost
+            fr.pc = 11
+            k.call(th, "mmap_read_lock")
+            k.emit("fault:mmap_read_trylock_failed", len(k.mm.mmap_lock.waiters))
+            return cost
+        if pc == 11:
+            L.pop("ret", None)
+            fr.pc = 12
+            continue
+        if pc == 12:
+            addr = L["address"]
+            found = k.mm.find_vma(addr)
+            k.emit("find_vma", found.vid if found else 0, addr)
+            if found is None:
+                fr.pc = 20
+                return k.c("find_vma")
+            L["vid"] = found.vid
+            if found.vm_start <= addr:
+                fr.pc = 14
+            elif found.vm_flags & M.VM_GROWSDOWN:
+                fr.pc = 13
+            else:
+                fr.pc = 20
+            return k.c("find_vma")
+        if pc == 13:
+            if k.patch["fix_stack_expand_write_lock"]:
+                # 6.4.1 lock_mm_and_find_vma: drop the read lock, take the write lock.
+                fr.pc = 30
+                k.call(th, "mmap_read_unlock")
+                return -1
+            # 6.4.0 expand_stack under the mmap *read* lock (StackRot era): the VMA
+            # and the maple tree change with only anon_vma and page_table_lock held.
+            return _expand_stack(k, th, fr, next_pc=14)
+        if pc == 30:
+            fr.pc = 31
+            k.call(th, "mmap_write_lock")
+            return -1
+        if pc == 31:
+            found = k.mm.find_vma(L["address"])
+            if found is None or not found.vm_flags & M.VM_GROWSDOWN:
+                fr.pc = 33
+                continue
+            L["vid"] = found.vid
+            fr.pc = 32
+            _start_write(k, th, found)
+            return k.c("find_vma")
+        if pc == 32:
+            return _expand_stack(k, th, fr, next_pc=33)
+        if pc == 33:
+            fr.pc = 34
+            k.call(th, "mmap_write_downgrade")
+            return -1
+        if pc == 34:
+            fr.pc = 14 if "vid" in L and _vma_of(k, fr).vm_start <= L["address"] else 20
+            continue
+        if pc == 14:
+            vma = _vma_of(k, fr)
+            if access_error(arch, vma, L["access"]):
+                fr.pc = 20
+                k.emit("fault:bad_area_access_error", vma.vid)
+                return k.c("access_check")
+            fr.pc = 15
+            k.call(
+                th,
+                "handle_mm_fault",
+                vid=vma.vid,
+                address=L["address"],
+                access=L["access"],
+                vma_lock=False,
+            )
+            k.emit("fault:access_ok", vma.vid)
+            return k.c("access_check")
+        if pc == 15:
+            res = L.pop("ret")
+            if res & VM_FAULT_RETRY:
+                # The mmap_lock was dropped by the callee: retry with FAULT_FLAG_TRIED.
+                L["tried"] = True
+                fr.pc = 10
+                k.emit("fault:retry_tried", L["vid"])
+                return k.c("plain_load")
+            fr.pc = 16
+            k.fault_stats["via_mmap_lock"] += 1
+            k.call(th, "mmap_read_unlock")
+            return -1
+        if pc == 16:
+            L.pop("ret", None)
+            k.emit("fault:done_mmap_lock", L["vid"])
+            return _fault_done(k, th, fr)
+        # pc 20: bad_area -> mmap_read_unlock, SIGSEGV.
+        if pc == 20:
+            fr.pc = 21
+            k.fault_stats["sigsegv"] += 1
+            k.emit("fault:bad_area_sigsegv", L["address"])
+            k.call(th, "mmap_read_unlock")
+            return k.c("plain_load")
+        L.pop("ret", None)
+        return _fault_done(k, th, fr)
+
+
+def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int) -> int:
+    """``expand_downwards``: move ``vm_start`` down to the faulting page and store the range."""
+    L = fr.loc
+    vma = _vma_of(k, fr)
+    new_start = L["address"] & ~(PAGE_SIZE - 1)
+    prev = k.mm.mm_mt.prev(vma.vm_start)
+    if prev is not None and prev[2] + 1 + PAGE_SIZE > new_start:
+        fr.pc = 20  # would run into the stack guard gap below
+        k.emit("expand_stack:guard_gap", vma.vid)
+        return k.c("vma_check")
+    k.check_modify_vma(th, vma, "vm_start (stack expansion)")
+    grow = (vma.vm_start - new_start) >> PAGE_SHIFT
+    vma.pages = {i + grow: s for i, s in vma.pages.items()}
+    vma.vm_start = new_start
+    k.mm.mm_mt.store_range(new_start, vma.vm_end - 1, vma)
+    k.emit("expand_stack", vma.vid, grow)
+    fr.pc = next_pc
+    return k.c("maple_store")
+
+
+def _fault_done(k: Kernel, th: Thread, fr: Frame) -> int:
+    th.fault_latencies.append(k.now - fr.loc["t0"])
+    k.ret(th)
+    return k.c("plain_load")
+
+
+# =====================================================================
+# Scenario ops: entry points
+# =====================================================================
+
+
+@kfunc("fault", "arch/*/mm/fault.c")
+def op_fault(k: Kernel, th: Thread, fr: Frame) -> int:
+    """A user (or kernel-mode) access that faults: enter the arch handler."""
+    op = fr.loc["op"]
+    if fr.pc == 0:
+        a = op.args
+        addr = k.resolve(a["vma"], int(a.get("page", 0)))
+        fr.pc = 1
+        k.call(
+            th,
+            ARCH_HANDLER[k.arch],
+            address=addr,
+            access=a.get("access", "read"),
+            user=bool(a.get("user", True)),
+        )
+        return -1
+    k.ret(th)
+    return -1
+
+
+def _page_range(spec: Any, npages: int) -> tuple[int, int]:
+    if spec is None:
+        return 0, npages - 1
+    if isinstance(spec, (tuple, list)):
+        return int(spec[0]), int(spec[1])
+    if isinstance(spec, int):
+        return spec, spec
+    text = str(spec)
+    if "-" in text:
+        a, b = text.split("-", 1)
+        return int(a), int(b)
+    return int(text), int(text)
+
+
+@kfunc("touch", "arch/*/mm/fault.c")
+def op_touch(k: Kernel, th: Thread, fr: Frame) -> int:
+    """Fault every page of a range in turn (a user loop writing one byte per page)."""
+    op = fr.loc["op"]
+    a = op.args
+    start, end = k.names[a["vma"]]
+    if fr.pc == 0:
+        lo, hi = _page_range(a.get("pages"), (end - start) >> PAGE_SHIFT)
+        fr.loc["next"], fr.loc["last"] = lo, hi
+        fr.pc = 1
+    if fr.loc["next"] > fr.loc["last"]:
+        k.ret(th)
+        return -1
+    page = fr.loc["next"]
+    fr.loc["next"] = page + 1
+    k.call(
+        th,
+        ARCH_HANDLER[k.arch],
+        address=start + page * PAGE_SIZE,
+        access=a.get("access", "write"),
+        user=True,
+    )
+    return -1
+
+
+@kfunc("compute", "(user space)")
+def op_compute(k: Kernel, th: Thread, fr: Frame) -> int:
+    """User-space work on the CPU for ``ns``."""
+    k.emit("compute", int(fr.loc["op"].args["ns"]))
+    k.ret(th)
+    return int(fr.loc["op"].args["ns"])
+
+
+@kfunc("sleep", "kernel/time/hrtimer.c")
+def op_sleep(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``nanosleep``: off the CPU for ``ns``."""
+    if fr.pc == 0:
+        fr.pc = 1
+        k.sleep_until(th, k.now + int(fr.loc["op"].args["ns"]), k.c("syscall"))
+        k.emit("sleep", int(fr.loc["op"].args["ns"]))
+        return k.c("syscall")
+    k.ret(th)
+    return -1
+
+
+@kfunc("barrier", "(user space)")
+def op_barrier(k: Kernel, th: Thread, fr: Frame) -> int:
+    """A user-space barrier among every thread that names it."""
+    name = fr.loc["op"].args["name"]
+    if fr.pc == 0:
+        fr.pc = 1
+        arrived = k.barriers.setdefault(name, [])
+        arrived.append(th.tid)
+        if len(arrived) >= k.barrier_sizes.get(name, 1):
+            waiting = list(arrived)
+            k.barriers[name] = []
+            for tid in waiting:
+                if tid != th.tid and k.threads[tid].state == BARRIER:
+                    t = k.threads[tid]
+                    t.state = BLOCKED
+                    k.wake(tid)
+            k.emit("barrier:release", len(waiting))
+            return k.c("syscall")
+        k.emit("barrier:wait", len(arrived))
+        th.state = BARRIER
+        th.token += 1
+        th.blocked_since = k.now
+        k.release_cpu(th, k.now + k.c("syscall"))
+        return k.c("syscall")
+    k.ret(th)
+    return -1
+
+
+@kfunc("hold_mmap_write", "(teaching op)")
+def op_hold_mmap_write(k: Kernel, th: Thread, fr: Frame) -> int:
+    """Take the mmap write lock, write-lock the named VMAs, hold for ``ns``, unlock."""
+    L = fr.loc
+    a = L["op"].args
+    pc = fr.pc
+    if pc == 0:
+        fr.pc = 1
+        L["todo"] = [k.mm.vma_at(k.resolve(n)) for n in a.get("vmas", [])]
+        k.call(th, "mmap_write_lock")
+        return -1
+    if pc == 1:
+        while L["todo"]:
+            vma = L["todo"].pop(0)
+            if vma is not None:
+                _start_write(k, th, vma)
+                return -1
+        fr.pc = 2
+        k.emit("hold_mmap_write:hold", int(a["ns"]))
+        return int(a["ns"])
+    if pc == 2:
+        fr.pc = 3
+        k.call(th, "mmap_write_unlock")
+        return -1
+    k.ret(th)
+    return -1
+
+
+OP_ENTRY: dict[str, str] = {
+    "fault": "fault",
+    "touch": "touch",
+    "compute": "compute",
+    "sleep": "sleep",
+    "barrier": "barrier",
+    "hold_mmap_write": "hold_mmap_write",
+}
+
+__all__ = ["ARCHES", "PATCHES", "STEPS", "Kernel", "access_error"]
+
+# The mm operations register their step functions and op entry points.
+from vmaviz.model import ops as _ops  # noqa: E402
+
+_unused_ops = _ops
+
+_unused = (DONE, READER)
