@@ -197,8 +197,12 @@ class Engine:
         cpus: int | None = None,
         keyframe_every: int = KEYFRAME_EVERY,
         max_steps: int = MAX_STEPS,
+        schedule: list[int] | None = None,
     ) -> None:
         self.scenario = scenario
+        #: A forced schedule: the thread id that moves at each step (-1: the RCU
+        #: callbacks).  Past its end the time-ordered scheduler takes over.
+        self.schedule = list(schedule) if schedule is not None else None
         self.k = build_kernel(scenario, mode, arch, cpus)
         self.mode = "per_vma" if self.k.per_vma else "mmap_lock"
         self.arch = self.k.arch
@@ -207,14 +211,31 @@ class Engine:
         self.max_steps = max_steps
         self.keyframes: dict[int, bytes] = {0: pickle.dumps(self.k, pickle.HIGHEST_PROTOCOL)}
         self.finished = False
+        #: Whether any step was forced; replays then follow the recorded thread ids.
+        self.forced = False
 
     # -------------------------------------------------------------- stepping
 
-    def step(self) -> bool:
-        """Run one step; False when nothing is left to run."""
+    def step(self, tid: int | None = None) -> bool:
+        """Run one step; False when nothing is left to run.
+
+        Args:
+            tid: force this thread (or -1, the RCU callbacks) to move now
+                instead of the earliest event; it must be in :meth:`runnable`.
+
+        Raises:
+            EngineError: when ``tid`` (or the forced schedule's entry) cannot run.
+        """
         if self.finished:
             return False
-        if not _advance(self.k):
+        if tid is None and self.schedule is not None:
+            n = len(self.trace)
+            if n < len(self.schedule):
+                tid = self.schedule[n]
+        if tid is not None:
+            self.forced = True
+        ok = _advance(self.k) if tid is None else _advance_forced(self.k, tid)
+        if not ok:
             self.finished = True
             return False
         self._record()
@@ -244,6 +265,19 @@ class Engine:
         t.buf.append((k.now, k.step_tid, k.step_cpu, code, k.step_sid, k.step_op, ev.a, ev.b))
         ev.code, ev.a, ev.b, ev.note = "", 0, 0, ""
 
+    def runnable(self) -> list[int]:
+        """The thread ids that could take the next step (-1: ready RCU callbacks).
+
+        Wakes sleepers whose timers are due first; if nothing can run yet,
+        advances the clock to the next timer.
+        """
+        return _runnable(self.k)
+
+    def schedule_taken(self) -> list[int]:
+        """The schedule this run followed (replay it with ``Engine(schedule=...)``)."""
+        self.trace.flush()
+        return list(self.trace.tid)
+
     # ---------------------------------------------------------- time travel
 
     def state_at(self, n: int) -> Kernel:
@@ -253,9 +287,12 @@ class Engine:
         while base not in self.keyframes:
             base -= self.keyframe_every
         k: Kernel = pickle.loads(self.keyframes[base])
-        for _ in range(n - base):
+        if self.forced:
+            self.trace.flush()
+        for i in range(base, n):
             k.event.code = ""
-            if not _advance(k):
+            ok = _advance_forced(k, self.trace.tid[i]) if self.forced else _advance(k)
+            if not ok:
                 break
         return k
 
@@ -383,6 +420,75 @@ def _advance(k: Kernel) -> bool:
             k.run_rcu_callbacks()
             return True
     return False
+
+
+def _flush_pending(k: Kernel) -> None:
+    if k.pending is not None:
+        at, tid, token = k.pending
+        k.pending = None
+        k.seq += 1
+        heapq.heappush(k.heap, (at, EV_STEP, k.seq, tid, token))
+
+
+def _valid(k: Kernel, e: tuple[int, int, int, int, int]) -> bool:
+    time, kind, _seq, tid, token = e
+    if kind == EV_RCU:
+        return time == k.rcu_timer_at
+    th = k.threads[tid]
+    return token == th.token and th.state == (RUNNING if kind == EV_STEP else SLEEPING)
+
+
+def _runnable(k: Kernel) -> list[int]:
+    """The ids that could take the next step, after the non-step events due first.
+
+    Timers and unready RCU timers that come before every step event are
+    processed exactly as the time-ordered scheduler would, so that forcing the
+    recorded thread ids replays a run step for step.
+    """
+    _flush_pending(k)
+    k.heap = [e for e in k.heap if _valid(k, e)]
+    heapq.heapify(k.heap)
+    heap = k.heap
+    while heap:
+        time, kind, _seq, tid, _token = heap[0]
+        if kind == EV_TIMER:
+            heapq.heappop(heap)
+            k.now = max(k.now, time)
+            th = k.threads[tid]
+            k.make_ready(th, 0 if th.op_no == 0 else k.c("wakeup_latency"))
+            _flush_pending(k)
+            continue
+        if kind == EV_RCU and not k.rcu.ready_peek(max(k.now, time)):
+            heapq.heappop(heap)
+            k.rcu_timer_at = -1
+            continue
+        break
+    tids = sorted({e[3] for e in heap if e[1] == EV_STEP and _valid(k, e)})
+    if any(e[1] == EV_RCU and _valid(k, e) for e in heap):
+        tids.insert(0, -1)
+    return tids
+
+
+def _advance_forced(k: Kernel, tid: int) -> bool:
+    """Run ``tid``'s next step now (at the later of its own time and the clock)."""
+    if tid not in _runnable(k):
+        raise EngineError(f"schedule: thread {tid} cannot move at step {k.steps}")
+    if tid == -1:
+        entry = min(e for e in k.heap if e[1] == EV_RCU)
+        k.heap.remove(entry)
+        heapq.heapify(k.heap)
+        k.now = max(k.now, entry[0])
+        k.steps += 1
+        k.step_tid, k.step_cpu, k.step_op = -1, -1, 0
+        k.step_sid = k.intern_sid(0, "rcu_core")
+        k.run_rcu_callbacks()
+        return True
+    th = k.threads[tid]
+    entry = min(e for e in k.heap if e[1] == EV_STEP and e[3] == tid and e[4] == th.token)
+    k.heap.remove(entry)
+    heapq.heapify(k.heap)
+    _run_step(k, th, max(k.now, entry[0]))
+    return True
 
 
 def _run_step(k: Kernel, th: Thread, time: int) -> None:

@@ -25,7 +25,6 @@ does after ``ma_dead_node``.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,8 +53,6 @@ MAS_ROOT = "root"
 MAS_NONE = "none"
 MAS_ACTIVE = "active"
 
-_node_ids = itertools.count(1)
-
 
 class Node:
     """One ``struct maple_node`` (256 bytes in the kernel).
@@ -82,7 +79,7 @@ class Node:
         "type",
     )
 
-    def __init__(self, ntype: int) -> None:
+    def __init__(self, ntype: int, nid: int = 0) -> None:
         self.type = ntype
         self.pivot: list[int] = [0] * (MT_PIVOTS[ntype] + 1)
         self.slot: list[Any] = [None] * MT_SLOTS[ntype]
@@ -95,7 +92,7 @@ class Node:
         self.freed = False
         self.min = 0
         self.max = ULONG_MAX
-        self.nid = next(_node_ids)
+        self.nid = nid
 
     @property
     def is_leaf(self) -> bool:
@@ -278,6 +275,8 @@ class MapleTree:
         self.in_rcu = in_rcu
         self.rcu_free = rcu_free
         self._new: set[int] = set()
+        # Node ids are per tree so that two runs of one scenario number alike.
+        self.next_nid = 0
         self._pending: PendingPublish | None = None
         self._last_publish: PendingPublish | None = None
         self.staged = False
@@ -296,7 +295,8 @@ class MapleTree:
 
     def _alloc(self, ntype: int) -> Node:
         """``mas_pop_node``: a zeroed node from the preallocated set."""
-        node = Node(ntype)
+        self.next_nid += 1
+        node = Node(ntype, self.next_nid)
         self._new.add(node.nid)
         return node
 
@@ -896,7 +896,8 @@ class MapleTree:
         if not self._is_root(mas.node) and new_end <= MT_MIN_SLOTS[wr.type]:
             return False
 
-        newnode = Node(wr.type)
+        self.next_nid += 1
+        newnode = Node(wr.type, self.next_nid)
         if self.in_rcu:
             self._new.add(newnode.nid)
         newnode.parent, newnode.parent_slot = node.parent, node.parent_slot
@@ -1065,7 +1066,7 @@ class MapleTree:
             return
         old = mas.node
         if not self.in_rcu:
-            fresh = Node(b_type)
+            fresh = Node(b_type, -1)  # scratch copy, never published
             fresh.parent, fresh.parent_slot = old.parent, old.parent_slot
             fresh.min, fresh.max = old.min, old.max
             mas.node = fresh
