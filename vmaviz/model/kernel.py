@@ -179,6 +179,18 @@ class Kernel(MachineBase):
         """Record an invariant violation (reference §11); never raises."""
         self.violations.append((self.steps, inv, msg))
 
+    def tree_store(self, start: int, end: int, vma: Vma | None) -> int:
+        """``vma_iter_store`` / ``vma_iter_clear``: one maple tree write; returns its cost.
+
+        With :attr:`check_maple` the tree is validated afterwards (invariant 9).
+        """
+        self.mm.mm_mt.store_range(start, end - 1, vma)
+        if self.check_maple:
+            errors = self.mm.mm_mt.validate()
+            if errors:
+                self.violate(9, f"maple tree invalid after [{start:#x}, {end:#x}): {errors[0]}")
+        return self.c("maple_store")
+
     def check_modify_vma(self, th: Thread, vma: Vma, what: str) -> None:
         """Invariants 3 and 4: a VMA in the tree changes only while write-locked and unread."""
         if not self.per_vma or vma.state != "live" or vma.detached:
@@ -323,6 +335,7 @@ def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
         cost = k.atomic(th, k.line(key))
         result, wakes = sem.down_read(th.tid, k.now)
         k.wake_all(wakes)
+        check_exclusion(k, key)
         if result == ACQUIRED:
             k.emit("down_read:acquired", key)
             k.ret(th, True)
@@ -351,6 +364,7 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
     if pc == 0:
         cost = k.atomic(th, k.line(key))
         if sem.down_write_fast(th.tid):
+            check_exclusion(k, key)
             k.emit("down_write:acquired", key)
             k.ret(th, True)
             return cost
@@ -396,6 +410,7 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
     # pc 3: woken (or first attempt after queueing) -> rwsem_try_write_lock.
     cost = k.atomic(th, k.line(key))
     if sem.writer_retry(th.tid, k.now):
+        check_exclusion(k, key)
         k.emit("down_write:acquired_after_wait", key)
         _wait_done(k, fr, key, write=True)
         k.ret(th, True)
@@ -418,6 +433,13 @@ def _up_read(k: Kernel, th: Thread, key: int) -> int:
     cost = k.atomic(th, k.line(key))
     k.wake_all(k.sem(key).up_read(th.tid))
     return cost
+
+
+def check_exclusion(k: Kernel, key: int) -> None:
+    """Invariant 14 (and its VMA-lock twin): one writer, and no readers beside it."""
+    sem = k.sem(key)
+    if sem.writer is not None and sem.readers:
+        k.violate(14, f"{sem.name}: writer T{sem.writer} and {sem.readers} readers at once")
 
 
 # =====================================================================
@@ -709,6 +731,7 @@ def _lvur_inval(k: Kernel, th: Thread, fr: Frame, reason: str) -> int:
     k.rcu_read_unlock(th)
     k.vma_lock["abort"] += 1
     k.abort_reasons[reason] += 1
+    _tally(th)
     k.emit(f"lock_vma_under_rcu:abort:{reason}", fr.loc.get("vid", 0))
     k.ret(th, None)
     return k.c("rcu_read_lock")
@@ -918,10 +941,12 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             L.pop("ret", None)
             if not L["fault"] & VM_FAULT_RETRY:
                 k.vma_lock["success"] += 1
+                _tally(th)
                 k.fault_stats["via_vma_lock"] += 1
                 k.emit("fault:vma_lock_success", L["vid"])
                 return _fault_done(k, th, fr)
             k.vma_lock["retry"] += 1
+            _tally(th)
             k.emit("fault:vma_lock_retry", L["vid"])
             fr.pc = 10
             return k.c("plain_load")
@@ -1044,13 +1069,27 @@ def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int) -> int:
     grow = (vma.vm_start - new_start) >> PAGE_SHIFT
     vma.pages = {i + grow: s for i, s in vma.pages.items()}
     vma.vm_start = new_start
-    k.mm.mm_mt.store_range(new_start, vma.vm_end - 1, vma)
+    k.tree_store(new_start, vma.vm_end, vma)
     k.emit("expand_stack", vma.vid, grow)
     fr.pc = next_pc
     return k.c("maple_store")
 
 
+def _tally(th: Thread) -> None:
+    """Count one ABORT/SUCCESS/RETRY against the fault being handled (invariant 11)."""
+    for f in reversed(th.frames):
+        if "t0" in f.loc:
+            f.loc["tally"] = f.loc.get("tally", 0) + 1
+            return
+
+
 def _fault_done(k: Kernel, th: Thread, fr: Frame) -> int:
+    """The end of one fault: invariant 11 (one count per attempt, the VMA lock released)."""
+    if fr.loc.get("tally", 0) > 1:
+        k.violate(11, f"T{th.tid}'s fault counted {fr.loc['tally']} of ABORT/SUCCESS/RETRY")
+    vid = fr.loc.get("vid")
+    if vid and th.tid in k.mm.vmas[vid].vm_lock.reader_tids:
+        k.violate(11, f"T{th.tid} returns from a fault still holding {vid}'s VMA read lock")
     th.fault_latencies.append(k.now - fr.loc["t0"])
     k.ret(th)
     return k.c("plain_load")

@@ -48,13 +48,7 @@ def _overlapping(k: Kernel, start: int, end: int) -> list[Vma]:
 
 
 def _store(k: Kernel, start: int, end: int, vma: Vma | None) -> int:
-    """``vma_iter_store`` / ``vma_iter_clear``: one maple tree write; returns its cost."""
-    k.mm.mm_mt.store_range(start, end - 1, vma)
-    if k.check_maple:
-        errors = k.mm.mm_mt.validate()
-        if errors:
-            k.violate(9, f"maple tree invalid after store [{start:#x}, {end:#x}): {errors[0]}")
-    return k.c("maple_store")
+    return k.tree_store(start, end, vma)
 
 
 def _flags_compatible(a: Vma, b: Vma, flags: int) -> bool:
