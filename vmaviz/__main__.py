@@ -60,7 +60,7 @@ def _run_options(p: argparse.ArgumentParser, *, multi: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vmaviz",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Run, validate, export and benchmark vmaviz scenarios without the browser.",
         epilog="Exit status: 0 OK, 1 bad scenario or failed run, 2 bad usage.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

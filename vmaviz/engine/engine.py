@@ -249,9 +249,27 @@ class Engine:
 
     def run(self, max_steps: int | None = None) -> Engine:
         """Run to the end (or ``max_steps`` more steps)."""
-        budget = max_steps if max_steps is not None else -1
-        while budget != 0 and self.step():
-            budget -= 1
+        if self.schedule is not None:
+            budget = max_steps if max_steps is not None else -1
+            while budget != 0 and self.step():
+                budget -= 1
+            return self
+        # The hot loop: the same work as step(), without its per-call checks.
+        k, every = self.k, self.keyframe_every
+        n = len(self.trace)
+        stop = min(self.max_steps, n + max_steps) if max_steps is not None else self.max_steps
+        record = self._record
+        while n < stop and not self.finished:
+            if not _advance(k):
+                self.finished = True
+                break
+            record()
+            n += 1
+            if n % every == 0:
+                self.trace.flush()
+                self.keyframes[n] = pickle.dumps(k, pickle.HIGHEST_PROTOCOL)
+        if n >= self.max_steps and not self.finished:
+            raise EngineError(f"step limit reached: {self.max_steps:,} steps")
         return self
 
     def _record(self) -> None:

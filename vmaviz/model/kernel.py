@@ -628,7 +628,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
         pc = fr.pc
         if pc == 0:
             k.rcu.read_lock(th.tid)
-            L["walk"] = MasWalk(k.mm.mm_mt, L["address"])
+            L["walk"] = MasWalk(k.mm.mm_mt, L["address"], record=False)
             fr.pc = 1
             k.emit("lock_vma_under_rcu:rcu_read_lock")
             return k.c("rcu_read_lock")

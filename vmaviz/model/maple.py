@@ -1750,7 +1750,7 @@ class MapleTree:
             self.staged = False
             created = self._new
             self._new = set()
-        pub = self._last_publish
+        pub: PendingPublish | None = self._last_publish
         return StoreResult(
             op=self.last_op,
             replaced=pub is not None,
@@ -1814,7 +1814,9 @@ class MapleTree:
         """Every range overlapping ``[start, end]``, from the highest down (``mas_prev``)."""
         leaf = self._leaf_for(end)
         while leaf is not None and leaf.max >= start:
-            for lo, hi, e in reversed(leaf.ranges()):
+            rng = leaf.ranges()
+            for j in range(len(rng) - 1, -1, -1):
+                lo, hi, e = rng[j]
                 if hi >= start and lo <= end:
                     yield lo, hi, e
             leaf = self._prev_leaf(leaf)
@@ -1867,9 +1869,19 @@ class MapleTree:
 
     def find(self, index: int, limit: int = ULONG_MAX) -> tuple[Any, int, int] | None:
         """``mt_find``/``mas_find``: the first entry at or after ``index`` up to ``limit``."""
-        for lo, hi, e in self.items(index, limit):
-            if e is not None:
-                return e, lo, hi
+        if self.root is not None and not isinstance(self.root, Node):
+            return (self.root, 0, 0) if index == 0 else None
+        leaf = self._leaf_for(index)
+        while leaf is not None and leaf.min <= limit:
+            end = leaf.data_end()
+            pivots, slots = leaf.pivot, leaf.slot
+            lo = leaf.min
+            for i in range(end + 1):
+                hi = pivots[i] if i < end else leaf.max
+                if hi >= index and slots[i] is not None:
+                    return (slots[i], lo, hi) if lo <= limit else None
+                lo = hi + 1
+            leaf = self._next_leaf(leaf)
         return None
 
     def next(self, index: int, limit: int = ULONG_MAX) -> tuple[Any, int, int] | None:
@@ -1918,7 +1930,7 @@ class MapleTree:
 
     def _awalk(self, node: Node, lo: int, hi: int, size: int, rev: bool) -> int | None:
         rng = node.ranges()
-        order = reversed(range(len(rng))) if rev else range(len(rng))
+        order = range(len(rng) - 1, -1, -1) if rev else range(len(rng))
         for i in order:
             r_lo, r_hi, slot = rng[i]
             if r_hi < lo or r_lo > hi:
@@ -1944,13 +1956,14 @@ class MapleTree:
         root = self.root
         if not isinstance(root, Node):
             return
-        stack = [(root, 0)]
+        stack: list[tuple[Node, int]] = [(root, 0)]
         while stack:
             node, depth = stack.pop()
             yield node, depth
             if not node.is_leaf:
-                kids = node.slot[: node.data_end() + 1]
-                stack.extend((c, depth + 1) for c in reversed(kids))
+                for i in range(node.data_end(), -1, -1):
+                    child: Node = node.slot[i]
+                    stack.append((child, depth + 1))
 
     def leaves(self) -> Iterator[Node]:
         for node, _ in self.nodes():
@@ -2116,8 +2129,9 @@ class MasWalk:
     range found last time), and only restarts from the root if that leaf died.
     """
 
-    def __init__(self, tree: MapleTree, index: int) -> None:
+    def __init__(self, tree: MapleTree, index: int, record: bool = True) -> None:
         self.tree = tree
+        self.record = record
         self.mas = MaState(index, index)
         self.entry: Any = None
         self.done = False
@@ -2141,7 +2155,8 @@ class MasWalk:
 
     def _event(self, kind: str, node: Node | None) -> WalkEvent:
         ev = WalkEvent(kind, node, self.mas.depth)
-        self.events.append(ev)
+        if self.record:
+            self.events.append(ev)
         return ev
 
     def step(self) -> WalkEvent:
