@@ -40,7 +40,7 @@ class Trace:
     (``flush``), which keeps recording a step to a single list append.
     """
 
-    COLUMNS = ("time", "tid", "cpu", "code", "stack", "op", "a", "b")
+    COLUMNS = ("time", "tid", "cpu", "code", "stack", "op", "frame", "a", "b")
 
     def __init__(self, stacks: list[tuple[str, ...]]) -> None:
         self.time = array("q")
@@ -49,12 +49,15 @@ class Trace:
         self.code = array("H")
         self.stack = array("L")
         self.op = array("l")
+        #: The activation id of the function that took the step: consecutive
+        #: steps with one ``frame`` value belong to one kernel-function call.
+        self.frame = array("l")
         self.a = array("q")
         self.b = array("q")
         self.codes: list[str] = []
         self.stacks = stacks
         self.notes: dict[int, str] = {}
-        self.buf: list[tuple[int, int, int, int, int, int, int, int]] = []
+        self.buf: list[tuple[int, int, int, int, int, int, int, int, int]] = []
         self.code_ix: dict[str, int] = {}
 
     def __len__(self) -> int:
@@ -89,6 +92,7 @@ class Trace:
             "event": self.codes[self.code[i]],
             "stack": list(self.stacks[self.stack[i]]),
             "op": self.op[i],
+            "frame": self.frame[i],
             "a": self.a[i],
             "b": self.b[i],
             "note": self.notes.get(i, ""),
@@ -280,7 +284,9 @@ class Engine:
             code = t.intern_code(ev.code)
         if ev.note:
             t.notes[len(t)] = ev.note
-        t.buf.append((k.now, k.step_tid, k.step_cpu, code, k.step_sid, k.step_op, ev.a, ev.b))
+        t.buf.append(
+            (k.now, k.step_tid, k.step_cpu, code, k.step_sid, k.step_op, k.step_fid, ev.a, ev.b)
+        )
         ev.code, ev.a, ev.b, ev.note = "", 0, 0, ""
 
     def runnable(self) -> list[int]:
@@ -433,7 +439,7 @@ def _advance(k: Kernel) -> bool:
                 k.rcu_timer_at = -1
                 continue
             k.steps += 1
-            k.step_tid, k.step_cpu, k.step_op = -1, -1, 0
+            k.step_tid, k.step_cpu, k.step_op, k.step_fid = -1, -1, 0, 0
             k.step_sid = k.intern_sid(0, "rcu_core")
             k.run_rcu_callbacks()
             return True
@@ -497,7 +503,7 @@ def _advance_forced(k: Kernel, tid: int) -> bool:
         heapq.heapify(k.heap)
         k.now = max(k.now, entry[0])
         k.steps += 1
-        k.step_tid, k.step_cpu, k.step_op = -1, -1, 0
+        k.step_tid, k.step_cpu, k.step_op, k.step_fid = -1, -1, 0, 0
         k.step_sid = k.intern_sid(0, "rcu_core")
         k.run_rcu_callbacks()
         return True
@@ -517,7 +523,7 @@ def _run_step(k: Kernel, th: Thread, time: int) -> None:
     k.step_op = th.op_no
     cost = k.step_thread(th)
     if cost < 0:
-        k.step_sid = 0
+        k.step_sid = k.step_fid = 0
         k.emit("exit", th.tid)
         k.finish(th, 0)
     elif th.state == RUNNING:

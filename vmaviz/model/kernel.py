@@ -288,6 +288,7 @@ class Kernel(MachineBase):
                 jitter = self.rng.randrange(self.costs["op_jitter"] + 1)
             fr = th.frames[-1]
             self.step_sid = fr.sid
+            self.step_fid = fr.fid
             cost = STEP_FN[fr.fn](self, th, fr)
             if cost >= 0:
                 return cost + jitter

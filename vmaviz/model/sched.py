@@ -127,6 +127,7 @@ class MachineBase:
         self.step_tid = 0
         self.step_cpu = 0
         self.step_sid = 0
+        self.step_fid = 0
         self.step_op = 0
         self.steps = 0
         # Call stacks by function name, interned: sid -> names; (parent sid, fn) -> sid.
