@@ -284,10 +284,13 @@ class Engine:
             code = t.intern_code(ev.code)
         if ev.note:
             t.notes[len(t)] = ev.note
+            ev.note = ""
         t.buf.append(
             (k.now, k.step_tid, k.step_cpu, code, k.step_sid, k.step_op, k.step_fid, ev.a, ev.b)
         )
-        ev.code, ev.a, ev.b, ev.note = "", 0, 0, ""
+        # emit() always sets code, a and b; clearing the code marks a step that
+        # forgot to emit (it then records an empty event, not the previous one).
+        ev.code = ""
 
     def runnable(self) -> list[int]:
         """The thread ids that could take the next step (-1: ready RCU callbacks).
@@ -416,8 +419,9 @@ def _advance(k: Kernel) -> bool:
         else:
             k.seq += 1
             heapq.heappush(heap, (at, EV_STEP, k.seq, tid, token))
+    heappop = heapq.heappop
     while heap:
-        time, kind, _seq, tid, token = heapq.heappop(heap)
+        time, kind, _seq, tid, token = heappop(heap)
         if kind == EV_STEP:
             th = threads[tid]
             if token != th.token or th.state != RUNNING:

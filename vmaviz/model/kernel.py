@@ -1084,6 +1084,11 @@ def _tally(th: Thread) -> None:
             return
 
 
+# The four handlers share one skeleton; dispatch straight to it on the hot path.
+for _name in ARCH_HANDLER.values():
+    STEP_FN[_name] = _arch_fault
+
+
 def _fault_done(k: Kernel, th: Thread, fr: Frame) -> int:
     """The end of one fault: invariant 11 (one count per attempt, the VMA lock released)."""
     if fr.loc.get("tally", 0) > 1:
