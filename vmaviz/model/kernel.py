@@ -953,6 +953,11 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             return k.c("plain_load")
         if pc == 10:
             # lock_mmap: mmap_read_trylock, else mmap_read_lock (6.4.0: not killable).
+            # s390's do_exception takes mmap_read_lock directly.
+            if arch == "s390":
+                fr.pc = 11
+                k.call(th, "mmap_read_lock")
+                continue
             cost = k.atomic(th, "mmap_lock")
             if k.mm.mmap_lock.down_read_trylock(th.tid):
                 fr.pc = 12
@@ -1032,9 +1037,11 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
         if pc == 15:
             res = L.pop("ret")
             if res & VM_FAULT_RETRY:
-                # The mmap_lock was dropped by the callee: retry with FAULT_FLAG_TRIED.
+                # The mmap_lock was dropped by the callee: set FAULT_FLAG_TRIED and
+                # go to the retry label, which is mmap_read_lock (no trylock).
                 L["tried"] = True
-                fr.pc = 10
+                fr.pc = 11
+                k.call(th, "mmap_read_lock")
                 k.emit("fault:retry_tried", L["vid"])
                 return k.c("plain_load")
             fr.pc = 16
