@@ -381,9 +381,13 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 2
         return cost
     if pc == 1:
-        # rwsem_optimistic_spin: poll the owner, try the unqueued CAS.
-        cost = k.c("spin_poll") + k.atomic(th, k.line(key))
-        if sem.try_write_lock_unqueued(th.tid):
+        # rwsem_optimistic_spin: poll the owner (a shared read), and try the
+        # unqueued CAS only when the lock looks free.
+        cost = k.c("spin_poll")
+        looks_free = sem.writer is None and sem.readers == 0 and not sem.handoff
+        if looks_free:
+            cost += k.atomic(th, k.line(key))
+        if looks_free and sem.try_write_lock_unqueued(th.tid):
             th.spinning = False
             k.emit("down_write:acquired_spinning", key)
             _wait_done(k, fr, key, write=True)
