@@ -166,7 +166,10 @@ class MachineBase:
         cost = self.costs["atomic_local"] + extra
         if ln.owner_cpu != th.cpu:
             if ln.owner_cpu >= 0:
-                cost += self.costs["line_transfer"]
+                # A contended atomic costs about one line transfer in total: the
+                # read-modify-write completes as the line arrives (calibration.md
+                # §2a derives ~80 ns per contended atomic from the 6.2 M/s plateau).
+                cost = max(cost, self.costs["line_transfer"] + extra)
                 ln.transfers += 1
             ln.owner_cpu = th.cpu
         ln.busy_until = start + cost
