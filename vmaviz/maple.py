@@ -28,7 +28,8 @@ class ProtocolError(Exception):
 
 
 def _parse_int(text: str, what: str) -> int:
-    if not text.isdigit():
+    # ASCII decimal only: str.isdigit() also accepts superscripts and other scripts.
+    if not text or not all("0" <= ch <= "9" for ch in text):
         raise ProtocolError(f"{what} must be a decimal integer, got {text!r}")
     value = int(text)
     if value > ULONG_MAX:

@@ -279,6 +279,8 @@ class MapleTree:
         self.next_nid = 0
         self._pending: PendingPublish | None = None
         self._last_publish: PendingPublish | None = None
+        # Nodes retired without a publication (a store that empties the tree).
+        self._retired_direct: list[Node] = []
         self.staged = False
         self.stats = {
             "stores": 0,
@@ -1145,6 +1147,7 @@ class MapleTree:
             if not n.is_leaf:
                 stack.extend(c for c in n.slot[: n.data_end() + 1] if isinstance(c, Node))
         self.stats["nodes_retired"] += len(retired)
+        self._retired_direct = retired
         self.rcu_free(retired)
 
     def _root_expand(self, mas: MaState, entry: Any) -> None:
@@ -1170,7 +1173,6 @@ class MapleTree:
         mas.set_node(node)
         self.root = node
         self.height = 1
-        self._new.discard(node.nid)
 
     def _store_root(self, mas: MaState, entry: Any) -> None:
         """``mas_store_root``: store into an empty or single-entry tree."""
@@ -1742,6 +1744,7 @@ class MapleTree:
             raise MapleError("a staged store has not been published yet")
         self._new = set()
         self._last_publish = None
+        self._retired_direct = []
         self.staged = staged
         self.stats["stores"] += 1
         try:
@@ -1751,10 +1754,11 @@ class MapleTree:
             created = self._new
             self._new = set()
         pub: PendingPublish | None = self._last_publish
+        retired = list(pub.retired) if pub else list(self._retired_direct)
         return StoreResult(
             op=self.last_op,
-            replaced=pub is not None,
-            retired=list(pub.retired) if pub else [],
+            replaced=pub is not None or bool(retired),
+            retired=retired,
             created=len(created),
             pending=self._pending is not None,
         )
@@ -1803,6 +1807,16 @@ class MapleTree:
         Descends to the leaf holding ``start`` and then moves leaf to leaf
         through the parent pointers, as ``mas_next_node`` does.
         """
+        root = self.root
+        if not isinstance(root, Node):
+            # An empty tree is one NULL range; a direct root entry covers index 0.
+            ranges = (
+                [(0, ULONG_MAX, None)] if root is None else [(0, 0, root), (1, ULONG_MAX, None)]
+            )
+            for lo, hi, e in ranges:
+                if hi >= start and lo <= end:
+                    yield lo, hi, e
+            return
         leaf = self._leaf_for(start)
         while leaf is not None and leaf.min <= end:
             for lo, hi, e in leaf.ranges():
@@ -1860,9 +1874,6 @@ class MapleTree:
 
     def entries(self) -> Iterator[tuple[int, int, Any]]:
         """Every non-NULL range in order (``mas_for_each``)."""
-        if self.root is not None and not isinstance(self.root, Node):
-            yield 0, 0, self.root
-            return
         for lo, hi, e in self.items():
             if e is not None:
                 yield lo, hi, e
