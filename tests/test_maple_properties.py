@@ -188,17 +188,12 @@ def test_rcu_retirement(ops: list[tuple]) -> None:
         assert len({id(n) for n in retired}) == len(retired), "a node retired twice"
         # Nothing leaks: every node that left the tree went to rcu_free.
         assert before_ids - live_ids == {id(n) for n in retired}
-        # New nodes are exactly those the store created (root_store's first leaf is
-        # not counted: see test_maple_shapes.test_store_result_counts_root_expand_node).
-        if result.op != "root_store":
-            assert len(live_ids - before_ids) == result.created
+        # New nodes are exactly those the store created.
+        assert len(live_ids - before_ids) == result.created
         assert not any(n.dead or n.freed for n in after_nodes)
-        if tree.root is not None:
-            # StoreResult.retired mirrors what went to rcu_free (see
-            # test_maple_shapes.test_store_result_reports_nodes_retired_by_emptying_new_root
-            # for the one known exception, when the tree becomes empty).
-            assert {id(n) for n in result.retired} == {id(n) for n in retired}
-            assert result.replaced == bool(retired)
+        # StoreResult.retired is what went to rcu_free.
+        assert {id(n) for n in result.retired} == {id(n) for n in retired}
+        assert result.replaced == bool(retired)
         if result.op not in IN_PLACE | {"root_store"}:
             assert result.created > 0 or tree.root is None
         snapshot()

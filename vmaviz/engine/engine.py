@@ -327,6 +327,7 @@ class Engine:
         """The first step at or after ``start`` whose row satisfies ``pred`` (running on)."""
         i = start
         while True:
+            self.trace.flush()
             while i < len(self.trace):
                 if pred(self.trace, i):
                     return i

@@ -779,8 +779,15 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
         if pte is not None:
             if L["access"] == "write" and pte == M.PTE_WP:
                 fr.pc = 5
+                cost = k.c("cow_copy")
+                if vma.anon_vma is None:
+                    # wp_page_copy -> anon_vma_prepare (a write to the zero page);
+                    # only reachable under mmap_lock: the VMA-lock path refuses
+                    # VMAs without an anon_vma.
+                    _anon_vma_prepare(k, th, vma, vma_locked)
+                    cost += k.c("anon_vma_prepare") + k.atomic(th, "page_table_lock")
                 k.emit("do_wp_page:copy", vma.vid, idx)
-                return k.c("cow_copy")
+                return cost
             k.emit("handle_pte_fault:spurious", vma.vid, idx)
             k.ret(th, VM_FAULT_OK)
             return k.c("spurious_fault")
@@ -793,13 +800,18 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 10
             k.emit("handle_userfault:release_mmap_lock", vma.vid, idx)
             return _up_read(k, th, 0)
+        if L["access"] != "write":
+            # do_anonymous_page: a read fault maps the shared zero page,
+            # write-protected; it needs no anon_vma.
+            vma.pages[idx] = M.PTE_WP
+            cost = k.c("pte_install") + k.atomic(th, f"ptl{L['address'] >> 21}")
+            k.emit("do_anonymous_page:zero_page", vma.vid, idx)
+            k.ret(th, VM_FAULT_OK)
+            return cost
         if vma.anon_vma is None:
-            if vma_locked:
-                k.violate(5, f"fault on {vma.label()} without anon_vma under the VMA lock")
-            vma.anon_vma = k.mm.next_anon_vma
-            k.mm.next_anon_vma += 1
+            _anon_vma_prepare(k, th, vma, vma_locked)
             fr.pc = 4
-            k.emit("anon_vma_prepare", vma.vid, vma.anon_vma)
+            k.emit("anon_vma_prepare", vma.vid, vma.anon_vma or 0)
             return k.c("anon_vma_prepare") + k.atomic(th, "page_table_lock")
         fr.pc = 4
         return -1
@@ -827,6 +839,14 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
     k.emit("handle_userfault:resolved", vma.vid, idx)
     k.ret(th, VM_FAULT_RETRY | 0x10000)  # RETRY with mmap_lock already released
     return k.c("plain_load")
+
+
+def _anon_vma_prepare(k: Kernel, th: Thread, vma: Vma, vma_locked: bool) -> None:
+    """``__anon_vma_prepare`` (mm/rmap.c): attach an anon_vma under ``page_table_lock``."""
+    if vma_locked:
+        k.violate(5, f"fault on {vma.label()} without anon_vma under the VMA lock")
+    vma.anon_vma = k.mm.next_anon_vma
+    k.mm.next_anon_vma += 1
 
 
 # =====================================================================
@@ -961,7 +981,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             if arch == "s390":
                 fr.pc = 11
                 k.call(th, "mmap_read_lock")
-                continue
+                return -1
             cost = k.atomic(th, "mmap_lock")
             if k.mm.mmap_lock.down_read_trylock(th.tid):
                 fr.pc = 12
@@ -1232,10 +1252,13 @@ def op_hold_mmap_write(k: Kernel, th: Thread, fr: Frame) -> int:
     pc = fr.pc
     if pc == 0:
         fr.pc = 1
-        L["todo"] = [k.mm.vma_at(k.resolve(n)) for n in a.get("vmas", [])]
         k.call(th, "mmap_write_lock")
         return -1
     if pc == 1:
+        if "todo" not in L:
+            # Look the VMAs up under the lock: a name may have been unmapped.
+            found = [k.mm.vma_at(k.resolve(n)) for n in a.get("vmas", [])]
+            L["todo"] = [v for v in found if v is not None]
         while L["todo"]:
             vma = L["todo"].pop(0)
             if vma is not None:

@@ -149,6 +149,9 @@ def split_vma(k: Kernel, th: Thread, fr: Frame) -> int:
     if fr.pc == 0:
         vma = _vma_of(k, fr)
         addr = L["addr"]
+        if not vma.vm_start < addr < vma.vm_end:
+            k.ret(th, None)  # nothing to split
+            return -1
         new = k.mm.vma_dup(vma)
         if L["new_below"]:
             new.vm_end = addr
@@ -203,7 +206,9 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
             last = k.mm.vma_at(end - 1)
             fr.pc = 2
             if last is not None and last.vm_end > end:
-                k.call(th, "__split_vma", vid=last.vid, addr=end, new_below=True)
+                # 6.4: __split_vma(vmi, next, end, 0): the surviving tail is the
+                # new (unlocked) VMA; the original keeps the part to unmap.
+                k.call(th, "__split_vma", vid=last.vid, addr=end, new_below=False)
                 return -1
             continue
         if pc == 2:
@@ -468,23 +473,22 @@ def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
                 return k.c("vma_modify")
             fr.pc = 2
             if s > vma.vm_start:
-                k.call(th, "__split_vma", vid=vma.vid, addr=s, new_below=False)
+                # mprotect_fixup: split_vma(vmi, vma, start, 1): the unchanged head
+                # becomes a new VMA; the original continues from ``start``.
+                k.call(th, "__split_vma", vid=vma.vid, addr=s, new_below=True)
                 return -1
             continue
         if pc == 2:
-            new = L.pop("ret", None)
-            if new is not None:
-                L["vid"] = new
+            L.pop("ret", None)
             vma = _vma_of(k, fr)
             fr.pc = 3
             if L["e"] < vma.vm_end:
-                k.call(th, "__split_vma", vid=vma.vid, addr=L["e"], new_below=True)
+                # split_vma(vmi, vma, end, 0): the unchanged tail becomes new.
+                k.call(th, "__split_vma", vid=vma.vid, addr=L["e"], new_below=False)
                 return -1
             continue
         if pc == 3:
-            new = L.pop("ret", None)
-            if new is not None:
-                L["vid"] = new
+            L.pop("ret", None)
             fr.pc = 4
             continue
         if pc == 4:

@@ -1,0 +1,235 @@
+"""RCU (reference §6.1, §6.5, §13): unit behaviour of ``Rcu`` and VMA freeing in the engine."""
+
+from __future__ import annotations
+
+from kernel_helpers import at, at_prefix, make_scenario, rows, run, vid_of
+
+from vmaviz.engine.engine import Engine
+from vmaviz.model.rcu import Rcu
+
+# ------------------------------------------------------------------ unit: Rcu
+
+
+def test_callback_waits_for_readers_present_at_call_rcu_only() -> None:
+    rcu = Rcu(grace_ns=100)
+    rcu.read_lock(1)
+    cb = rcu.call_rcu("vma", 7, now=0)
+    assert cb.waiting_for == {1}
+    rcu.read_lock(2)  # a later reader must not delay the callback
+    assert rcu.ready(1000) == []  # reader 1 is still inside
+    assert rcu.ready_peek(1000) is False
+    rcu.read_unlock(1)
+    done = rcu.ready(1000)
+    assert [c.payload for c in done] == [7]
+    assert rcu.in_section(2)  # reader 2 still inside, and it did not matter
+    assert rcu.freed["vma"] == 1
+    assert rcu.gp_completed >= 1
+
+
+def test_nested_sections_release_on_the_outermost_unlock() -> None:
+    rcu = Rcu(grace_ns=0)
+    rcu.read_lock(1)
+    rcu.read_lock(1)
+    rcu.call_rcu("vma", 1, now=0)
+    rcu.read_unlock(1)
+    assert rcu.in_section(1)
+    assert rcu.ready(10) == []
+    rcu.read_unlock(1)
+    assert not rcu.in_section(1)
+    assert len(rcu.ready(10)) == 1
+
+
+def test_callbacks_complete_in_call_rcu_order() -> None:
+    rcu = Rcu(grace_ns=10)
+    rcu.read_lock(1)
+    rcu.call_rcu("vma", "first", now=0)  # waits for reader 1
+    rcu.read_unlock(1)
+    rcu.read_lock(2)
+    rcu.call_rcu("maple_node", "second", now=1)  # waits for reader 2
+    rcu.call_rcu("vma", "third", now=2)  # waits for reader 2 too
+    rcu.read_unlock(2)
+    assert [c.payload for c in rcu.ready(100)] == ["first", "second", "third"]
+
+
+def test_a_waiting_head_holds_back_a_later_callback_without_readers() -> None:
+    rcu = Rcu(grace_ns=10)
+    rcu.read_lock(1)
+    rcu.call_rcu("vma", "a", now=0)
+    rcu.read_unlock(1)
+    rcu.read_lock(1)
+    rcu.call_rcu("vma", "b", now=1)
+    rcu.read_unlock(1)
+    rcu.call_rcu("vma", "c", now=2)  # no reader at all
+    assert [c.payload for c in rcu.ready(5)] == []  # grace not over for anyone
+    assert [c.payload for c in rcu.ready(11)] == ["a", "b"]
+    assert [c.payload for c in rcu.ready(12)] == ["c"]
+
+
+def test_grace_ns_is_honoured() -> None:
+    rcu = Rcu(grace_ns=5000)
+    rcu.call_rcu("vma", 1, now=1000)
+    assert rcu.next_expiry() == 6000
+    assert rcu.ready(5999) == []
+    assert not rcu.ready_peek(5999)
+    assert rcu.ready_peek(6000)
+    assert len(rcu.ready(6000)) == 1
+    assert rcu.pending == []
+
+
+def test_unlock_outside_a_section_is_an_error() -> None:
+    rcu = Rcu()
+    try:
+        rcu.read_unlock(3)
+    except RuntimeError as exc:
+        assert "outside" in str(exc)
+    else:  # pragma: no cover - the assertion below documents the failure
+        raise AssertionError("rcu_read_unlock outside a section was accepted")
+
+
+# --------------------------------------------------- engine: RCU-deferred free
+
+D = 100_000  # ns: how long the faulting thread stays between its walk and its checks
+
+
+def fault_during_munmap(grace_ns: int = 20_000):
+    """T0 faults on A and stalls inside lock_vma_under_rcu (a slow maple walk) while
+    T1 munmaps A completely (lock, detach, clear, downgrade, vm_area_free)."""
+    return make_scenario(
+        vmas=[
+            {"name": "A", "pages": 4, "anon_vma": True},
+            {"name": "B", "pages": 4, "anon_vma": True},
+        ],
+        threads=[
+            {"name": "F", "ops": [{"fault": {"vma": "A", "page": 1, "access": "read"}}]},
+            {"name": "W", "start_ns": D + 5000, "ops": [{"munmap": {"vma": "A"}}]},
+        ],
+        kernel={"rcu_grace_ns": grace_ns},
+        costs={"maple_level": D},
+    )
+
+
+def test_vma_unmapped_under_an_rcu_reader_is_freed_only_after_it_leaves() -> None:
+    e = Engine(fault_during_munmap())
+    a = vid_of(e, "A")
+
+    walked = e.run_until(at("mas_walk:found", 0))
+    assert walked is not None
+    free = e.run_until(at("remove_mt:vm_area_free", 1), walked)
+    assert free is not None
+    # After vm_area_free the VMA waits for the grace period: the reader is still inside.
+    k = e.state_at(free + 1)
+    assert k.mm.vmas[a].state == "rcu_pending"
+    assert k.rcu.in_section(0)
+    assert k.rcu.pending and k.rcu.pending[0].waiting_for == {0}
+
+    # The reader's rcu_read_unlock is the inval exit of lock_vma_under_rcu.
+    unlock = e.run_until(at_prefix("lock_vma_under_rcu:abort"))
+    assert unlock is not None and unlock > free
+    before = e.state_at(unlock)
+    assert before.mm.vmas[a].state == "rcu_pending"
+    assert before.vmas_freed == 0
+    # Long past the grace period, still not freed while the reader is inside.
+    assert e.trace.row(unlock)["time_ns"] - e.trace.row(free)["time_ns"] > 20_000
+
+    cb = e.run_until(
+        lambda t, i: t.row(i)["event"] == "rcu:callbacks" and t.row(i)["a"] >= 1, unlock
+    )
+    assert cb is not None
+    after = e.state_at(cb + 1)
+    assert after.mm.vmas[a].state == "freed"
+    assert after.vmas_freed == 1
+    e.run()
+    assert e.k.mm.vmas[a].state == "freed"
+    assert e.k.violations == []
+    # The reader touched the pending VMA, never the freed one; it saw garbage bounds.
+    assert e.k.abort_reasons["out_of_range"] == 1
+
+
+def test_rcu_callback_runs_right_after_the_reader_leaves_when_grace_is_over() -> None:
+    e = run(fault_during_munmap())
+    trace = list(rows(e))
+    unlock = next(r for r in trace if r["event"].startswith("lock_vma_under_rcu:abort"))
+    cb = next(r for r in trace if r["event"] == "rcu:callbacks" and r["a"] >= 1)
+    assert cb["step"] > unlock["step"]
+    assert cb["time_ns"] == unlock["time_ns"]  # the grace period had long expired
+    assert cb["tid"] == -1
+    assert e.summary()["rcu"]["vmas_freed"] == 1
+
+
+def munmap_then_compute(grace_ns: int):
+    return make_scenario(
+        vmas=[{"name": "A", "pages": 4, "anon_vma": True}],
+        threads=[{"name": "W", "ops": [{"munmap": {"vma": "A"}}, {"compute": {"ns": 500_000}}]}],
+        kernel={"rcu_grace_ns": grace_ns},
+    )
+
+
+def vma_free_delay(grace_ns: int) -> tuple[int, int]:
+    """(ns from vm_area_free to the callback that frees the VMA, vmas freed at 100 us)."""
+    e = run(munmap_then_compute(grace_ns))
+    trace = list(rows(e))
+    queued = next(r for r in trace if r["event"] == "remove_mt:vm_area_free")
+    freed = next(r for r in trace if r["event"] == "rcu:callbacks" and r["a"] >= 1)
+    early = Engine(munmap_then_compute(grace_ns))
+    early.run_until(lambda t, i: t.row(i)["time_ns"] >= 100_000)
+    return freed["time_ns"] - queued["time_ns"], early.k.vmas_freed
+
+
+def test_raising_rcu_grace_ns_delays_vmas_freed() -> None:
+    short_delay, short_freed = vma_free_delay(20_000)
+    long_delay, long_freed = vma_free_delay(300_000)
+    assert 20_000 <= short_delay < 25_000
+    assert 300_000 <= long_delay < 305_000
+    assert short_freed == 1
+    assert long_freed == 0
+    # Both eventually free the VMA.
+    for grace in (20_000, 300_000):
+        assert run(munmap_then_compute(grace)).summary()["rcu"]["vmas_freed"] == 1
+
+
+def test_exit_mmap_frees_without_rcu() -> None:
+    e = run(
+        make_scenario(
+            vmas=[{"name": "A", "pages": 2}, {"name": "B", "pages": 2}],
+            threads=[{"name": "T", "ops": ["exit"]}],
+        )
+    )
+    s = e.summary()
+    assert s["rcu"]["vmas_freed"] == 2
+    assert s["rcu"]["grace_periods"] == 0  # reference §6.3: __vm_area_free, no call_rcu
+    assert all(v.state == "freed" for v in e.k.mm.vmas.values())
+
+
+def test_vma_end_read_drops_the_read_lock_inside_an_rcu_section() -> None:
+    # reference §2.2: rcu_read_lock(); up_read(); rcu_read_unlock().
+    e = Engine(
+        make_scenario(
+            vmas=[{"name": "A", "pages": 2, "anon_vma": True}],
+            threads=[{"name": "T", "ops": [{"fault": {"vma": "A", "page": 0, "access": "write"}}]}],
+        )
+    )
+    a = vid_of(e, "A")
+    up = e.run_until(at("vma_end_read:up_read", 0))
+    assert up is not None
+    k = e.state_at(up + 1)
+    assert k.rcu.in_section(0)
+    assert 0 not in k.mm.vmas[a].vm_lock.reader_tids
+    done = e.run_until(at("vma_end_read:rcu_read_unlock", 0), up)
+    assert done == up + 1
+    assert not e.state_at(done + 1).rcu.in_section(0)
+    # Outside vma_end_read and lock_vma_under_rcu the faulting thread is never in RCU.
+    e.run()
+    for i in range(len(e.trace)):
+        r = e.trace.row(i)
+        if r["tid"] == 0 and r["event"] == "set_pte_at":
+            assert not e.state_at(i + 1).rcu.in_section(0)
+
+
+def test_without_rcu_vma_free_the_stale_reader_touches_a_freed_vma() -> None:
+    # [v3 10/35] off: vm_area_free frees at once; the reader still inside
+    # lock_vma_under_rcu then reads the freed VMA (invariant 7).
+    e = run(fault_during_munmap().with_overrides(patches={"rcu_vma_free": False}))
+    assert [inv for _, inv, _ in e.k.violations] == [7]
+    # The VMA was freed by munmap itself, not by an RCU callback.
+    assert e.summary()["rcu"]["vmas_freed"] == 1
+    assert not [r for r in rows(e) if r["event"] == "rcu:callbacks" and r["a"] > 0]
