@@ -177,7 +177,8 @@ class Kernel(MachineBase):
 
     def violate(self, inv: int, msg: str) -> None:
         """Record an invariant violation (reference §11); never raises."""
-        self.violations.append((self.steps, inv, msg))
+        # The 0-based index of the step being taken (its trace row).
+        self.violations.append((self.steps - 1, inv, msg))
 
     def tree_store(self, start: int, end: int, vma: Vma | None) -> int:
         """``vma_iter_store`` / ``vma_iter_clear``: one maple tree write; returns its cost.
@@ -972,6 +973,12 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 return _fault_done(k, th, fr)
             k.vma_lock["retry"] += 1
             _tally(th)
+            if th.signal_pending:
+                # fault_signal_pending(): the arch quick exit (x86/arm64/powerpc
+                # return, s390 VM_FAULT_SIGNAL); the signal is handled on return
+                # to user space and the access is retried there.
+                k.emit("fault:signal_pending_quick_exit", L["vid"])
+                return _fault_done(k, th, fr)
             k.emit("fault:vma_lock_retry", L["vid"])
             fr.pc = 10
             return k.c("plain_load")

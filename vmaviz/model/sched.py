@@ -80,6 +80,8 @@ class Thread:
     fault_latencies: list[int] = field(default_factory=list)
     spinning: bool = False
     wake_granted: bool = False
+    #: A signal is pending (fault_signal_pending() is true after a RETRY).
+    signal_pending: bool = False
 
     @property
     def stack_names(self) -> tuple[str, ...]:
