@@ -2,7 +2,8 @@
 # Shared by scripts/run.sh and scripts/test.sh (sourced, not executed).
 # Creates .venv at the repository root when missing and installs requirements.txt
 # into it, skipping the install while requirements.txt is unchanged since the
-# last successful install (a stamp file inside .venv records its hash).
+# last successful install (a stamp file inside .venv records its hash). test.sh also
+# installs requirements-dask.txt the same way (its own stamp).
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO_ROOT/.venv"
@@ -40,8 +41,12 @@ find_python() {
     return 1
 }
 
+# ensure_venv [EXTRA_REQUIREMENTS_FILE...]: the venv with requirements.txt installed,
+# plus any extra requirements files given (paths relative to the repository root).
+# Each file has its own stamp, so run.sh (no extras) and test.sh (with extras) do not
+# undo each other's skip.
 ensure_venv() {
-    local py req_hash
+    local py req req_hash stamp
     if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
         py="$(find_python)"
         rm -rf "$VENV"
@@ -53,16 +58,20 @@ ensure_venv() {
             "$py" -m venv "$VENV"
         fi
     fi
-    req_hash="$(sha256sum "$REPO_ROOT/requirements.txt" | cut -d' ' -f1)"
-    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$req_hash" ]; then
-        echo ">> requirements unchanged; skipping pip install"
-    else
-        echo ">> installing requirements into $VENV"
-        rm -f "$STAMP"
-        "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
-        "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REPO_ROOT/requirements.txt"
-        echo "$req_hash" >"$STAMP"
-    fi
+    for req in requirements.txt "$@"; do
+        req_hash="$(sha256sum "$REPO_ROOT/$req" | cut -d' ' -f1)"
+        stamp="$STAMP"
+        [ "$req" = requirements.txt ] || stamp="$VENV/.$(basename "$req" .txt).sha256"
+        if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$req_hash" ]; then
+            echo ">> $req unchanged; skipping pip install"
+        else
+            echo ">> installing $req into $VENV"
+            rm -f "$stamp"
+            "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
+            "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REPO_ROOT/$req"
+            echo "$req_hash" >"$stamp"
+        fi
+    done
     export PATH="$VENV/bin:$PATH"
     export VIRTUAL_ENV="$VENV"
 }

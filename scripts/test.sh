@@ -10,7 +10,8 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     apt_install chromium chromium-driver
 fi
 
-ensure_venv
+# requirements-dask.txt too: the dask executor test must run here, not skip.
+ensure_venv requirements-dask.txt
 cd "$REPO_ROOT"
 export PATH="$PATH:/usr/bin" # selenium finds Debian's chromedriver on PATH
 

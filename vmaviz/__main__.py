@@ -6,6 +6,7 @@ Subcommands::
     run FILE [--mode M] [--arch A] ...    simulate; a table, or --json for the RUN objects
     export FILE --format csv|perfetto     one run's trace (stdout, or -o OUT)
     bench [maple|engine|all]              print benchmark figures
+    sweep FILE --param NAME=V1,V2 ...     run every combination; write sweep.csv + sweep.html
 
 Exit status: 0 on success, 1 for a bad scenario or a failed run, 2 for bad usage.
 """
@@ -84,6 +85,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="perfetto: leave out the per-step instant events (about half the size)",
     )
     p.set_defaults(func=cli.cmd_export)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a scenario over parameter values; write sweep.csv and an HTML plot",
+        description="Run FILE once per combination of --param values and mode. A value goes"
+        " where the file says ${param:NAME}; cpus, seed and arch may also be swept without"
+        " one (they override the kernel settings). Writes DIR/sweep.csv and DIR/sweep.html.",
+    )
+    p.add_argument("file", help="scenario file (YAML) with ${param:NAME} placeholders")
+    p.add_argument(
+        "--param",
+        action="append",
+        required=True,
+        metavar="NAME=V1,V2,...",
+        help="values of one parameter (repeatable; the first is the plot's x axis)",
+    )
+    p.add_argument("--mode", choices=[*cli.MODES, "both"], default="both", help="default: both")
+    p.add_argument("--arch", choices=cli.ARCHES, help="fault handler arch (default: scenario's)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--jobs", type=_positive, default=1, help="parallel local processes (default: 1, inline)"
+    )
+    where.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a dask scheduler, e.g. tcp://127.0.0.1:8786 (needs requirements-dask.txt)",
+    )
+    p.add_argument("--out", default="sweep-out", metavar="DIR", help="default: sweep-out")
+    p.add_argument(
+        "--metric",
+        default="faults_per_sec",
+        help="plotted column: faults_per_sec (default), makespan_ns, latency_p99_ns,"
+        " mmap_read_wait_ns, ... (any numeric column of sweep.csv)",
+    )
+    p.add_argument(
+        "--published",
+        metavar="NAME",
+        help="published data to overlay: a name in data/published, a CSV path, or none"
+        " (default: chosen for scenarios named pft*)",
+    )
+    p.add_argument("--max-steps", type=_positive, help="stop a run with an error past this")
+    p.set_defaults(func=cli.cmd_sweep)
 
     p = sub.add_parser("bench", help="print benchmark figures")
     p.add_argument("which", nargs="?", choices=[*cli.BENCHES, "all"], help="default: all")

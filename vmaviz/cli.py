@@ -354,11 +354,18 @@ def _bench_engine(seconds: float) -> int:
     return engine.main(seconds=seconds)
 
 
+def _bench_calibration(seconds: float) -> int:
+    from vmaviz.bench import calibration
+
+    return calibration.main(seconds=seconds)
+
+
 #: name -> runner(seconds) -> status.  New benchmarks (ui, calibration) add an entry
 #: here; ``bench all`` runs every entry in order and ``__main__`` offers the names.
 BENCHES: dict[str, Callable[[float], int]] = {
     "maple": _bench_maple,
     "engine": _bench_engine,
+    "calibration": _bench_calibration,
 }
 
 
@@ -372,3 +379,50 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print()
         status |= BENCHES[name](args.seconds)
     return status
+
+
+# =====================================================================
+# sweep
+# =====================================================================
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``sweep FILE --param NAME=V1,V2,...``: run every combination, write CSV and HTML."""
+    from vmaviz.sweep import core, published
+    from vmaviz.sweep.executors import ExecutorUnavailable, make_executor, stop_now
+
+    try:
+        params = core.parse_params(args.param)
+        metric = core.metric_column(args.metric)
+        modes = core.modes_for(args.mode)
+        plan = core.plan_sweep(args.file, params, modes, args.arch, max_steps=args.max_steps)
+        for variant in plan.variants:
+            check_implemented(variant)
+        # Checked before the runs, so a mismatch does not cost a whole sweep.
+        dataset = args.published
+        if dataset is None:
+            auto = published.auto_pick(plan.scenario_name)
+            fits = plan.param_names[0] == "threads" and metric in published.VALUE_COLUMNS
+            dataset = auto if fits else None
+        elif dataset == "none":
+            dataset = None
+        points = core.resolve_published(dataset, args.metric, plan.param_names[0])
+        executor = make_executor(min(args.jobs, len(plan.items)), args.dask)
+        printer = core.ProgressPrinter()
+        try:
+            rows = core.execute(plan, executor, printer)
+        except BaseException:
+            printer.close()
+            stop_now(executor)  # Ctrl-C or a failed run: do not wait for the rest
+            raise
+        executor.shutdown()
+        csv_path, html_path = core.write_outputs(rows, args.out, points, args.metric)
+    except core.SweepError as exc:
+        raise CliError(str(exc), EXIT_USAGE if exc.usage else EXIT_FAIL) from None
+    except ExecutorUnavailable as exc:
+        raise CliError(str(exc)) from None
+    print(core.format_table(rows, plan.param_names))
+    sys.stdout.flush()
+    overlay = f", published data {dataset}" if dataset else ""
+    print(f"wrote {csv_path} and {html_path} ({len(rows)} runs{overlay})", file=sys.stderr)
+    return 0
