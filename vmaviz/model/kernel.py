@@ -94,7 +94,23 @@ PATCHES: dict[str, tuple[bool, str]] = {
         False,
         "6.4.1 StackRot fix: stack expansion under the mmap write lock + vma_start_write",
     ),
+    "tcp_zerocopy_vma_lock": (
+        False,
+        "6.5 7a7f0946: tcp_zerocopy_receive tries lock_vma_under_rcu (find_tcp_vma) "
+        "before mmap_read_lock; lock_vma_under_rcu accepts TCP VMAs",
+    ),
 }
+
+#: File names that stand for a mapped TCP socket (``vma_is_tcp``).
+TCP_FILES = ("tcp", "socket")
+
+
+def vma_is_tcp(k: Kernel, vma: Vma) -> bool:
+    """6.5 ``vma_is_tcp``: a TCP receive mapping, when that patch is on."""
+    return (
+        k.patch["tcp_zerocopy_vma_lock"] and vma.file is not None and vma.file.startswith(TCP_FILES)
+    )
+
 
 StepFn = Callable[["Kernel", Thread, Frame], int]
 #: kernel function name -> (step function, kernel source file)
@@ -656,14 +672,14 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             vma = _vma_of(k, fr)
             if vma.state == "freed":
                 k.violate(7, f"T{th.tid} reads freed {vma.label()} under RCU")
-            if not vma.is_anonymous:
+            if not vma.is_anonymous and not vma_is_tcp(k, vma):
                 return _lvur_inval(k, th, fr, "not_anonymous")
             fr.pc = 3
             k.emit("lock_vma_under_rcu:anonymous", vma.vid)
             return k.c("vma_check")
         if pc == 3:
             vma = _vma_of(k, fr)
-            if vma.anon_vma is None and k.patch["anon_vma_fallback"]:
+            if vma.anon_vma is None and k.patch["anon_vma_fallback"] and not vma_is_tcp(k, vma):
                 return _lvur_inval(k, th, fr, "no_anon_vma")
             fr.pc = 4
             k.emit("lock_vma_under_rcu:anon_vma_ok", vma.vid)
@@ -749,6 +765,8 @@ def _check_locked_vma(k: Kernel, th: Thread, vma: Vma, address: int) -> None:
         k.violate(5, f"lock_vma_under_rcu returned detached {vma.label()}")
     elif not (vma.vm_start <= address < vma.vm_end) or vma.state != "live":
         k.violate(5, f"lock_vma_under_rcu returned {vma.label()}, which does not hold {address:#x}")
+    elif vma_is_tcp(k, vma):
+        return
     elif not vma.is_anonymous or vma.anon_vma is None or vma.uffd_armed:
         k.violate(5, f"lock_vma_under_rcu returned {vma.label()}, which 6.4 must refuse")
 

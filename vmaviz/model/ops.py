@@ -1094,30 +1094,60 @@ def op_mmu_notifier_register(k: Kernel, th: Thread, fr: Frame) -> int:
 
 @kfunc("tcp_zerocopy_receive", "net/ipv4/tcp.c")
 def op_tcp_zerocopy(k: Kernel, th: Thread, fr: Frame) -> int:
-    """6.4 ``tcp_zerocopy_receive``: ``mmap_read_lock``, ``vma_lookup``, ``vm_insert_pages``."""
+    """``tcp_zerocopy_receive``: 6.4 takes ``mmap_read_lock``, ``vma_lookup``, then
+    ``vm_insert_pages``.  With the 6.5 ``tcp_zerocopy_vma_lock`` patch,
+    ``find_tcp_vma`` first tries ``lock_vma_under_rcu`` and falls back to the
+    mmap read lock only if that fails.
+    """
     L = fr.loc
     pc = fr.pc
+    start, _ = k.names[L["op"].args["vma"]]
+    n = int(L["op"].args.get("pages", 1))
     if pc == 0:
+        k.emit("syscall:getsockopt:tcp_zerocopy_receive")
+        if k.per_vma and k.patch["tcp_zerocopy_vma_lock"]:
+            fr.pc = 10
+            k.call(th, "lock_vma_under_rcu", address=start)
+            return k.c("syscall")
         fr.pc = 1
         k.call(th, "mmap_read_lock")
-        k.emit("syscall:getsockopt:tcp_zerocopy_receive")
         return k.c("syscall")
+    if pc == 10:
+        vid = L.pop("ret")
+        if vid is None:
+            fr.pc = 1
+            k.call(th, "mmap_read_lock")
+            return -1
+        L["vid"] = vid
+        fr.pc = 11
+        return _insert_pages(k, k.mm.vmas[vid], n)
+    if pc == 11:
+        fr.pc = 3
+        k.call(th, "vma_end_read", vid=L["vid"])
+        return -1
     if pc == 1:
-        start, _ = k.names[L["op"].args["vma"]]
+        L.pop("ret", None)
         vma = k.mm.vma_at(start)
-        n = int(L["op"].args.get("pages", 1))
-        if vma is not None:
-            for i in range(min(n, vma.npages)):
-                vma.pages[i] = M.PTE_PRESENT
         fr.pc = 2
-        k.emit("vm_insert_pages", vma.vid if vma else 0, n)
-        return k.c("find_vma") + n * k.c("tcp_zc_page")
+        if vma is None:
+            k.emit("vm_insert_pages", 0, n)
+            return k.c("find_vma")
+        return k.c("find_vma") + _insert_pages(k, vma, n)
     if pc == 2:
         fr.pc = 3
         k.call(th, "mmap_read_unlock")
         return -1
+    L.pop("ret", None)
     k.ret(th)
     return -1
+
+
+def _insert_pages(k: Kernel, vma: Vma, n: int) -> int:
+    """``vm_insert_pages``: map ``n`` payload pages into the receive VMA."""
+    for i in range(min(n, vma.npages)):
+        vma.pages[i] = M.PTE_PRESENT
+    k.emit("vm_insert_pages", vma.vid, n)
+    return n * k.c("tcp_zc_page")
 
 
 @kfunc("show_map", "fs/proc/task_mmu.c")
