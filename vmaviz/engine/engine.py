@@ -150,8 +150,10 @@ def build_kernel(
             flags |= M.VM_GROWSDOWN
         if spec.uffd:
             flags |= M.VM_UFFD_MISSING
-        vma = mm.new_vma(spec.name, start, start + size, flags, spec.file)
-        if spec.anon_vma and spec.file is None:
+        vma = mm.new_vma(
+            spec.name, start, start + size, flags, M.backing_file(spec.file, spec.shared)
+        )
+        if spec.anon_vma and vma.file is None:
             vma.anon_vma = mm.next_anon_vma
             mm.next_anon_vma += 1
         mm.mm_mt.store_range(vma.vm_start, vma.vm_end - 1, vma)
@@ -279,6 +281,10 @@ class Engine:
     def _record(self) -> None:
         k, t = self.k, self.trace
         ev = k.event
+        if not ev.code:
+            # A step that did not describe itself: name it after its function.
+            stack = k.stack_table[k.step_sid]
+            ev.code = f"{stack[-1]}:step" if stack else "step"
         code = t.code_ix.get(ev.code)
         if code is None:
             code = t.intern_code(ev.code)

@@ -123,6 +123,41 @@ _QUEUED: dict[str, int | None] = {"down_read:queued": None, "down_write:queued":
 _WOKEN = ("down_read:granted", "down_write:acquired_after_wait")
 
 
+#: The lock actions :func:`lock_effect` reports.
+LOCK_ACTIONS = (
+    "read_acquire",
+    "write_acquire",
+    "read_release",
+    "write_release",
+    "downgrade",
+    "queued",
+)
+
+
+def lock_effect(code: str) -> tuple[str, int | None] | None:
+    """How an event code changes who holds which rw_semaphore (the tables above).
+
+    Args:
+        code: A trace event code.
+
+    Returns:
+        ``(action, key)`` with ``action`` one of :data:`LOCK_ACTIONS` and ``key`` the
+        lock (0 is ``mmap_lock``, else a VMA id) or None when the step's ``a``
+        argument names the lock; None when the code changes no lock.
+    """
+    for action, table in (
+        ("read_acquire", _READ_ACQUIRE),
+        ("write_acquire", _WRITE_ACQUIRE),
+        ("read_release", _READ_RELEASE),
+        ("write_release", _WRITE_RELEASE),
+        ("downgrade", _DOWNGRADE),
+        ("queued", _QUEUED),
+    ):
+        if code in table:
+            return action, table[code]
+    return None
+
+
 def _matches(code: str, table: tuple[str, ...]) -> bool:
     return any(code.startswith(p) if p.endswith(":") else code == p for p in table)
 
@@ -642,4 +677,13 @@ def to_perfetto(engine: Engine, *, step_events: bool = True) -> dict[str, Any]:
     return _PerfettoBuilder(engine).build(step_events)
 
 
-__all__ = ["CSV_COLUMNS", "RCU_NAME", "synced_trace", "thread_names", "to_csv", "to_perfetto"]
+__all__ = [
+    "CSV_COLUMNS",
+    "LOCK_ACTIONS",
+    "RCU_NAME",
+    "lock_effect",
+    "synced_trace",
+    "thread_names",
+    "to_csv",
+    "to_perfetto",
+]

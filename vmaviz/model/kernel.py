@@ -618,6 +618,7 @@ def vma_start_write(k: Kernel, th: Thread, fr: Frame) -> int:
             k.violate(12, f"T{th.tid} waits for {vma.label()}'s write lock holding its read lock")
         fr.pc = 1
         k.call(th, "down_write", key=vma.vid)
+        k.emit("vma_start_write:seq_unlocked", vma.vid, vma.vm_lock_seq)
         return k.c("vma_check")
     if pc == 1:
         vma.vm_lock_seq = mm.mm_lock_seq
@@ -1153,6 +1154,8 @@ def _fault_done(k: Kernel, th: Thread, fr: Frame) -> int:
     if vid and th.tid in k.mm.vmas[vid].vm_lock.reader_tids:
         k.violate(11, f"T{th.tid} returns from a fault still holding {vid}'s VMA read lock")
     th.fault_latencies.append(k.now - fr.loc["t0"])
+    if not k.event.code:
+        k.emit("fault:done", fr.loc.get("vid") or 0, k.now - fr.loc["t0"])
     k.ret(th)
     return k.c("plain_load")
 

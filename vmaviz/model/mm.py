@@ -52,6 +52,18 @@ PTE_WP = 2  # present but write-protected (COW after fork)
 PTE_SWAP = 3  # a swap entry: do_swap_page
 
 
+#: What a shared anonymous mapping is backed by: ``shmem_zero_setup`` gives it
+#: ``vm_ops``, so ``vma_is_anonymous`` is false (reference §1.2).
+SHMEM_FILE = "/dev/zero (deleted)"
+
+
+def backing_file(file: str | None, shared: bool) -> str | None:
+    """The ``vm_file`` of a new mapping: shared anonymous memory is shmem."""
+    if file is None and shared:
+        return SHMEM_FILE
+    return file
+
+
 def flags_text(flags: int) -> str:
     """``/proc/pid/maps``-style permission text plus the notable extra flags."""
     perm = (

@@ -334,7 +334,8 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
             if a.get("growsdown"):
                 flags |= M.VM_GROWSDOWN
             L["flags"] = flags
-            probe = Vma(0, "", start, end, flags, a.get("file"))
+            L["file"] = M.backing_file(a.get("file"), bool(a.get("shared")))
+            probe = Vma(0, "", start, end, flags, L["file"])
             prev = k.mm.vma_at(start - 1) if start else None
             nxt = k.mm.vma_at(end)
             merge_prev = (
@@ -375,7 +376,7 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
                 k.emit("vma_expand", target.vid)
                 _commit(k, th, lock, plan, "expand")
                 return k.c("vma_modify")
-            vma = k.mm.new_vma(a["name"], start, end, flags, a.get("file"))
+            vma = k.mm.new_vma(a["name"], start, end, flags, L["file"])
             L["vid"] = vma.vid
             fr.pc = 3
             k.emit("vm_area_alloc", vma.vid)
@@ -624,6 +625,7 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
         if write:
             bits = MADVISE_WRITE_FLAGS.get(advice, (0, 0))
             k.call(th, "vma_modify_flags", start=start, end=end, set=bits[0], clear=bits[1])
+            k.emit("madvise:write_lock_advice", bits[0], bits[1])
             return k.c("madvise_write")
         cost = k.c("madvise_read")
         zapped = 0
@@ -931,6 +933,7 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
         if pc == 4:
             fr.pc = 5
             k.call(th, "mmap_write_unlock")
+            k.emit("dup_mmap:flush_tlb", L["copied"])
             return k.c("tlb_flush")
         k.ret(th)
         return -1

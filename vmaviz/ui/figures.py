@@ -1,0 +1,1334 @@
+"""Pure figure builders: state in, plotly Figure out.
+
+Every function here takes plain data (a :func:`vmaviz.engine.view.snapshot` dict,
+a :class:`~vmaviz.engine.timeline.Timeline`, summaries) and returns a new figure;
+nothing is cached and nothing is kept between calls.  Figures are a handful of
+traces each (one per category, with many items separated by gaps), never one
+layout shape per item, so that a figure with 100,000 items still serialises and
+draws quickly.  Colours, patterns and badges come from :mod:`vmaviz.ui.palette`;
+each colour has a second cue (a pattern, a text badge, a dash or a symbol).
+
+Trace names the wiring can rely on:
+
+* :func:`timeline_figure`: the vertical cursor is one trace named ``"cursor"``
+  (index in ``layout.meta["cursor_trace"]``, also :func:`cursor_trace_index`); move
+  it with ``Patch()["data"][i]["x"] = cursor_x(time_ns)``.  The x axis is in µs.
+  Bars and lines carry the step index in ``customdata`` (a click jumps there).
+* :func:`address_space_figure` bars carry the VMA id in ``customdata``.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from vmaviz.engine.timeline import SEGMENT_KINDS, Timeline
+from vmaviz.ui.palette import (
+    ARCH_STYLES,
+    FONT_MONO,
+    FONT_SANS,
+    FONT_SIZE,
+    GRID,
+    INK,
+    LOCK_MODE_STYLES,
+    LOCK_STATES,
+    MUTED,
+    PAPER,
+    SEGMENT_STYLES,
+    SMALL_FONT,
+    TITLE_FONT,
+    TREE_COLOURS,
+    VMA_LOCK_COUNTERS,
+    Style,
+    format_ns,
+    hexaddr,
+    style_of,
+)
+
+if TYPE_CHECKING:
+    from vmaviz.model.kernel import Kernel
+
+PAGE_SIZE = 4096
+ULONG_MAX = 2**64 - 1
+
+#: Name of the timeline's cursor trace (move it with a dash ``Patch`` on its ``x``).
+CURSOR_TRACE = "cursor"
+#: Timeline x-axis unit: time in ns is divided by this.
+TIME_SCALE = 1_000.0
+#: Above this many bars the timeline switches from SVG bars to WebGL lines.
+BAR_LIMIT = 3_000
+#: In WebGL mode at most this many items are sent (see :func:`_coarsen`).
+GL_BUDGET = 150_000
+#: At most this many VMA lock rows (the busiest) under the thread rows.
+MAX_LOCK_ROWS = 24
+
+
+def _base_layout(**extra: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "template": "simple_white",
+        "plot_bgcolor": PAPER,
+        "paper_bgcolor": PAPER,
+        "font": {"family": FONT_SANS, "size": FONT_SIZE, "color": INK},
+        "hoverlabel": {"font": {"family": FONT_MONO, "size": FONT_SIZE}},
+        "hovermode": "closest",
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "y": 1.0,
+            "xanchor": "left",
+            "yanchor": "bottom",
+            "font": {"size": FONT_SIZE},
+        },
+    }
+    layout.update(extra)
+    return layout
+
+
+def _top(title: str, legend: Sequence[str], width_px: float) -> dict[str, Any]:
+    """Title, legend and top margin: the title on top, the legend rows under it.
+
+    The top margin grows with the number of legend rows the labels need at
+    ``width_px``, so the legend never overlaps the title or the plot.
+    """
+    used = 0.0
+    rows = 1 if legend else 0
+    for label in legend:
+        w = (len(label) + 5) * FONT_SIZE * 0.6
+        if used and used + w > width_px:
+            rows += 1
+            used = 0.0
+        used += w
+    top = 64 + rows * 34
+    return {
+        "title": {
+            "text": _esc(title),
+            "font": {"size": TITLE_FONT},
+            "x": 0,
+            "xanchor": "left",
+            "xref": "paper",
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 14},
+        },
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "y": 1,
+            "xanchor": "left",
+            "yanchor": "bottom",
+            "font": {"size": FONT_SIZE},
+            "traceorder": "normal",
+        },
+        "top": top,
+    }
+
+
+def _pattern(st: Style) -> dict[str, Any]:
+    return {"shape": st.pattern, "fgcolor": st.text, "size": 9, "solidity": 0.25}
+
+
+def _esc(text: str) -> str:
+    return html.escape(str(text), quote=False)
+
+
+# =====================================================================
+# Address space
+# =====================================================================
+
+ADDR_GAP_W = 0.8
+BIG_GAP = 1 << 30
+_LANE_Y = {0: 0.0, 1: -1.5}
+
+
+def _vma_lane(v: Mapping[str, Any]) -> int:
+    """0 for VMAs in the tree, 1 for those on their way out (detached, RCU-pending)."""
+    return 1 if v.get("detached") or v.get("state") in ("detached", "rcu_pending") else 0
+
+
+def vma_badge(v: Mapping[str, Any]) -> str:
+    """The text cue of a VMA's lock state: ``W``, ``R2`` (two readers), ``D``, ``RCU``."""
+    state = str(v.get("state", "unlocked"))
+    if state == "read_locked":
+        return f"R{len(v.get('readers') or []) or ''}"
+    return style_of(LOCK_STATES, state).badge
+
+
+def _compressed_axis(vmas: Sequence[Mapping[str, Any]]) -> tuple[dict[int, float], list[Any]]:
+    """Address -> x for every VMA boundary, plus the free gaps ``(x0, w, lo, hi)``.
+
+    Each stretch between consecutive boundaries gets a width growing with the log of
+    its size when a VMA covers it, and a fixed narrow width when it is free: small
+    VMAs stay visible next to huge ones, and address order is kept.
+    """
+    bounds = sorted({int(v["start"]) for v in vmas} | {int(v["end"]) for v in vmas})
+    spans = sorted((int(v["start"]), int(v["end"])) for v in vmas)
+    xs: dict[int, float] = {}
+    gaps: list[Any] = []
+    x = 0.0
+    for lo, hi in itertools.pairwise(bounds):
+        xs[lo] = x
+        covered = any(s <= lo and hi <= e for s, e in spans)
+        if covered:
+            w = 1.0 + math.log2(max((hi - lo) // PAGE_SIZE, 1))
+        else:
+            w = ADDR_GAP_W
+            gaps.append((x, w, lo, hi))
+        x += w
+    if bounds:
+        xs[bounds[-1]] = x
+    return xs, gaps
+
+
+def _label_rows(items: Sequence[tuple[float, str]], units_per_char: float) -> list[int]:
+    """Greedy rows for names centred at x: a name goes to the lowest row it fits in."""
+    row_end: list[float] = []
+    rows: list[int] = []
+    for centre, text in items:
+        half = (len(text) + 1) * units_per_char / 2
+        for r, end in enumerate(row_end):
+            if centre - half > end:
+                row_end[r] = centre + half
+                rows.append(r)
+                break
+        else:
+            row_end.append(centre + half)
+            rows.append(len(row_end) - 1)
+    return rows
+
+
+def address_space_figure(snap: Mapping[str, Any]) -> go.Figure:
+    """The process address space as one bar of VMAs, coloured by lock state.
+
+    VMAs in the tree are on the main bar; detached and RCU-pending VMAs (unmapped but
+    maybe still read by an RCU reader) are on a second lane below, at the addresses
+    they had.  Free gaps are drawn narrow (``≈`` marks gaps of 1 GiB or more).  Every
+    bar shows its lock badge (``W``, ``R2``, ``D``, ``RCU``) and a fill pattern.
+
+    Args:
+        snap: A :func:`vmaviz.engine.view.snapshot` dict.
+
+    Returns:
+        The figure; each VMA bar's ``customdata`` is the VMA id.
+    """
+    vmas = [v for v in snap.get("vmas", []) if v.get("state") != "freed"]
+    seq = snap.get("mm_lock_seq")
+    xs, gaps = _compressed_axis(vmas)
+    total = max(xs.values(), default=1.0) or 1.0
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            orientation="h",
+            base=[g[0] for g in gaps],
+            x=[g[1] for g in gaps],
+            y=[0.0] * len(gaps),
+            width=0.35,
+            marker={"color": "#E6E6E6", "line": {"color": "#AAAAAA", "width": 1}},
+            name="free (no VMA)",
+            hovertext=[
+                f"free: [{hexaddr(g[2])}, {hexaddr(g[3])})<br>{g[3] - g[2]:,} bytes" for g in gaps
+            ],
+            hoverinfo="text",
+            showlegend=bool(gaps),
+        )
+    )
+    by_state: dict[str, list[Mapping[str, Any]]] = {s: [] for s in LOCK_STATES if s != "freed"}
+    for v in vmas:
+        by_state.setdefault(str(v.get("state", "unlocked")), []).append(v)
+    for state, items in by_state.items():
+        st = style_of(LOCK_STATES, state)
+        hover = []
+        for v in items:
+            seq_text = (
+                f"vm_lock_seq {v['vm_lock_seq']} {'==' if v['vm_lock_seq'] == seq else '!='}"
+                f" mm_lock_seq {seq}"
+                if seq is not None and v.get("vm_lock_seq") is not None
+                else "per-VMA locks off"
+            )
+            backing = f"file {v['file']}" if v.get("file") else "anonymous"
+            readers = ", ".join(v.get("read_holders") or []) or "none"
+            hover.append(
+                f"<b>{_esc(v['name'])}</b> (vma{v['id']})  {_esc(st.label)}<br>"
+                f"[{hexaddr(v['start'])}, {hexaddr(v['end'])})  "
+                f"{(v['end'] - v['start']) // PAGE_SIZE} pages<br>"
+                f"{_esc(v.get('flags', ''))}  {_esc(backing)}<br>{seq_text}<br>"
+                f"read holders: {_esc(readers)}"
+            )
+        fig.add_trace(
+            go.Bar(
+                orientation="h",
+                base=[xs[int(v["start"])] for v in items],
+                x=[xs[int(v["end"])] - xs[int(v["start"])] for v in items],
+                y=[_LANE_Y[_vma_lane(v)] for v in items],
+                width=0.8,
+                marker={
+                    "color": st.colour,
+                    "line": {"color": INK, "width": 1.5},
+                    "pattern": _pattern(st),
+                },
+                text=[vma_badge(v) for v in items],
+                textposition="inside",
+                insidetextanchor="middle",
+                textangle=0,
+                textfont={"family": FONT_SANS, "size": FONT_SIZE + 2, "color": st.text},
+                customdata=[v["id"] for v in items],
+                name=f"{st.badge + ': ' if st.badge else ''}{st.label}",
+                legendgroup=state,
+                hovertext=hover,
+                hoverinfo="text",
+                showlegend=bool(items),
+            )
+        )
+    # Names above the main bar, below the second lane; "≈" on big gaps.
+    plot_px = 1100.0
+    units_per_char = total / plot_px * FONT_SIZE * 0.62
+    text_x: list[float] = []
+    text_y: list[float] = []
+    text: list[str] = []
+    for lane, sign in ((0, 1.0), (1, -1.0)):
+        items2 = sorted(
+            (
+                ((xs[int(v["start"])] + xs[int(v["end"])]) / 2, str(v["name"]))
+                for v in vmas
+                if _vma_lane(v) == lane
+            ),
+            key=lambda it: it[0],
+        )
+        for (cx, name), row in zip(items2, _label_rows(items2, units_per_char), strict=True):
+            text_x.append(cx)
+            text_y.append(_LANE_Y[lane] + sign * (0.62 + 0.42 * row))
+            text.append(_esc(name))
+    for g in gaps:
+        if g[3] - g[2] >= BIG_GAP:
+            text_x.append(g[0] + g[1] / 2)
+            text_y.append(0.0)
+            text.append("≈")
+    fig.add_trace(
+        go.Scatter(
+            x=text_x,
+            y=text_y,
+            mode="text",
+            text=text,
+            textfont={"family": FONT_SANS, "size": FONT_SIZE, "color": INK},
+            hoverinfo="skip",
+            showlegend=False,
+            name="names",
+        )
+    )
+    top = max([0.9, *(y + 0.3 for y in text_y)])
+    bottom = min([-0.6, *(y - 0.3 for y in text_y)])
+    lanes_used = {_vma_lane(v) for v in vmas}
+    # The y axis names the lanes; the x axis marks the first address after each gap.
+    lane_vals = [_LANE_Y[lane] for lane in sorted(lanes_used)]
+    lane_text = [
+        "in mm_mt" if lane == 0 else "unmapped,<br>not freed" for lane in sorted(lanes_used)
+    ]
+    tick_x: list[float] = []
+    tick_t: list[str] = []
+    gap_ends = {g[0] + g[1] for g in gaps}
+    for addr, x in sorted(xs.items()):
+        if (not tick_x or x in gap_ends) and any(int(v["start"]) == addr for v in vmas):
+            tick_x.append(x)
+            tick_t.append(hexaddr(addr))
+    n_tree = sum(1 for v in vmas if _vma_lane(v) == 0)
+    title = f"Address space: {n_tree} VMA{'s' if n_tree != 1 else ''} in the tree; " + (
+        f"mm_lock_seq = {seq}"
+        if seq is not None
+        else "per-VMA locks off (every fault takes mmap_lock)"
+    )
+    head = _top(title, [str(t.name) for t in fig.data if t.showlegend], 1100)
+    fig.update_layout(
+        **_base_layout(
+            title=head["title"],
+            legend=head["legend"],
+            barmode="overlay",
+            height=int((top - bottom) * 60) + head["top"] + 50,
+            margin={"l": 110, "r": 20, "t": head["top"], "b": 40},
+            xaxis={
+                "range": [-0.3, total + 0.3],
+                "fixedrange": True,
+                "tickmode": "array",
+                "tickvals": tick_x,
+                "ticktext": tick_t,
+                "tickfont": {"family": FONT_MONO, "size": SMALL_FONT},
+                "showline": False,
+                "ticks": "",
+            },
+            yaxis={
+                "range": [bottom, top],
+                "fixedrange": True,
+                "tickmode": "array",
+                "tickvals": lane_vals,
+                "ticktext": lane_text,
+                "showline": False,
+                "ticks": "",
+                "tickfont": {"size": SMALL_FONT, "color": MUTED},
+            },
+            uirevision="address-space",
+            meta={"vmas": len(vmas)},
+        )
+    )
+    if not vmas:
+        fig.add_annotation(text="no VMAs", x=0.5, y=0, xref="paper", showarrow=False)
+    return fig
+
+
+# =====================================================================
+# Maple tree
+# =====================================================================
+
+BOX_W = 420
+ROW_H = 28
+HEADER_ROWS = 2
+#: Rows reserved per level: every level is as tall as the fullest possible node, so a
+#: node's place never depends on how full its neighbours are.
+LEVEL_SLOTS = 16
+LEVEL_H = (HEADER_ROWS + LEVEL_SLOTS) * ROW_H
+H_GAP = 28
+V_GAP = 64
+DEAD_GAP = 90
+PAD = 4
+NODE_SLOTS = {"leaf64": 16, "arange64": 10}
+
+
+@dataclass(frozen=True)
+class SlotBox:
+    """One used slot of a drawn node."""
+
+    index: int
+    first: int
+    last: int
+    kind: str  # "null", "child", or the VMA's lock state
+    label: str
+    hover: str
+
+
+@dataclass(frozen=True)
+class NodeBox:
+    """A maple node placed on the canvas (pixel units, y grows downwards)."""
+
+    node_id: int
+    node_type: str
+    depth: int
+    min: int
+    max: int
+    dead: bool
+    x0: float
+    y0: float
+    rows: tuple[SlotBox, ...]
+    path: tuple[int, ...]  # slot path from the root; () for the root and dead nodes
+
+    @property
+    def x1(self) -> float:
+        return self.x0 + BOX_W
+
+    @property
+    def y1(self) -> float:
+        return self.y0 + (HEADER_ROWS + len(self.rows)) * ROW_H
+
+    @property
+    def cx(self) -> float:
+        return self.x0 + BOX_W / 2
+
+    def row_y(self, i: int) -> float:
+        return self.y0 + (HEADER_ROWS + i + 0.5) * ROW_H
+
+
+def _size(nbytes: int) -> str:
+    """Binary-prefixed size (``4 KiB``, ``128 TiB``): gaps span up to 2**64 bytes."""
+    size = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if size < 1024 or unit == "EiB":
+            return f"{size:.0f} {unit}" if size.is_integer() else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _span(lo: int, hi: int) -> str:
+    return f"[{hexaddr(lo)}, {hexaddr(hi)}]"
+
+
+def _slot_rows(node: Mapping[str, Any], vmas: Mapping[int, Mapping[str, Any]]) -> list[SlotBox]:
+    rows: list[SlotBox] = []
+    if "entries" in node:
+        for i, entry in enumerate(node.get("entries") or []):
+            first, last, vid = int(entry[0]), int(entry[1]), entry[2]
+            name = entry[3] if len(entry) > 3 else None
+            if vid is None:
+                rows.append(
+                    SlotBox(i, first, last, "null", "∅", f"slot {i}: NULL {_span(first, last)}")
+                )
+                continue
+            v = vmas.get(int(vid), {})
+            state = str(v.get("state", "unlocked"))
+            badge = vma_badge(v) if v else ""
+            label = f"{name or f'vma{vid}'}" + (f" [{badge}]" if badge else "")
+            rows.append(
+                SlotBox(
+                    i,
+                    first,
+                    last,
+                    state,
+                    label,
+                    f"slot {i}: vma{vid} {_esc(name or '')} {_span(first, last)}<br>"
+                    f"{_esc(style_of(LOCK_STATES, state).label)}",
+                )
+            )
+        return rows
+    lo = int(node["min"])
+    children = node.get("children")
+    pivots = [int(p) for p in node.get("pivots") or []]
+    gaps = list(node.get("gaps") or [])
+    ids = list(node.get("child_ids") or [])
+    if children is not None:
+        his = [int(c["max"]) for c in children]
+    else:
+        # A dead node has no children to read the ranges from: its pivots give them.
+        n = max(len(ids), len(pivots) + 1)
+        his = [pivots[i] if i < len(pivots) else int(node["max"]) for i in range(n)]
+    for i, hi in enumerate(his):
+        gap = gaps[i] if i < len(gaps) else None
+        target = f"→ n{ids[i]} " if i < len(ids) and ids[i] is not None else "→ "
+        label = f"{target}gap {_size(gap)}" if gap is not None else target
+        rows.append(
+            SlotBox(
+                i,
+                lo,
+                hi,
+                "child",
+                label,
+                f"slot {i} → child {_span(lo, hi)}<br>largest free range below: "
+                f"{f'{hexaddr(gap)} ({_size(gap)})' if gap is not None else '?'}",
+            )
+        )
+        lo = hi + 1
+    return rows
+
+
+def tree_layout(
+    snap: Mapping[str, Any], dead: Sequence[Mapping[str, Any]] | None = None
+) -> list[NodeBox]:
+    """Place every node of the snapshot's maple tree, and the dead nodes beside it.
+
+    Positions depend only on the nodes' ranges, depth and slots, never on node ids:
+    leaves take columns in index order, a parent is centred over its first and last
+    child, and every level is :data:`LEVEL_H` tall.  Dead nodes (waiting for an RCU
+    grace period) go in a strip to the right of the live tree: dead internal nodes on
+    the root's level, dead leaves on the leaves' level, each row sorted by range.
+
+    Args:
+        snap: A snapshot dict (its ``tree`` and ``vmas``).
+        dead: :func:`dead_nodes` of the same kernel, or None.
+
+    Returns:
+        Live nodes in pre-order, then dead nodes.
+    """
+    vmas = {int(v["id"]): v for v in snap.get("vmas", [])}
+    root = (snap.get("tree") or {}).get("root")
+    flat: list[tuple[tuple[int, ...], Mapping[str, Any], int]] = []
+
+    def walk(node: Mapping[str, Any], path: tuple[int, ...], depth: int) -> None:
+        flat.append((path, node, depth))
+        for i, child in enumerate(node.get("children") or []):
+            walk(child, (*path, i), depth + 1)
+
+    if root is not None:
+        walk(root, (), 0)
+    centre: dict[tuple[int, ...], float] = {}
+    column = 0
+    for path, node, _depth in flat:
+        if not node.get("children"):
+            centre[path] = column * (BOX_W + H_GAP) + BOX_W / 2
+            column += 1
+    for path, node, _depth in reversed(flat):
+        if path not in centre:
+            kids = [centre[(*path, i)] for i in range(len(node["children"]))]
+            centre[path] = (kids[0] + kids[-1]) / 2
+    boxes = [
+        NodeBox(
+            node_id=int(node.get("id", 0)),
+            node_type=str(node.get("type", "?")),
+            depth=depth,
+            min=int(node["min"]),
+            max=int(node["max"]),
+            dead=bool(node.get("dead")),
+            x0=centre[path] - BOX_W / 2,
+            y0=depth * (LEVEL_H + V_GAP),
+            rows=tuple(_slot_rows(node, vmas)),
+            path=path,
+        )
+        for path, node, depth in flat
+    ]
+    if dead:
+        leaf_level = max((d for _p, _n, d in flat), default=0)
+        left = column * (BOX_W + H_GAP) + (DEAD_GAP if column else 0)
+        rows_of: dict[int, list[Mapping[str, Any]]] = {}
+        for node in dead:
+            level = leaf_level if "entries" in node else 0
+            rows_of.setdefault(level, []).append(node)
+        for level, nodes in sorted(rows_of.items()):
+            nodes = sorted(nodes, key=lambda n: (int(n["min"]), int(n["max"])))
+            for k, node in enumerate(nodes):
+                boxes.append(
+                    NodeBox(
+                        node_id=int(node.get("id", 0)),
+                        node_type=str(node.get("type", "?")),
+                        depth=level,
+                        min=int(node["min"]),
+                        max=int(node["max"]),
+                        dead=True,
+                        x0=left + k * (BOX_W + H_GAP),
+                        y0=level * (LEVEL_H + V_GAP),
+                        rows=tuple(_slot_rows(node, vmas)),
+                        path=(),
+                    )
+                )
+    return boxes
+
+
+def _rect(
+    xs: list[float | None], ys: list[float | None], x0: float, y0: float, x1: float, y1: float
+) -> None:
+    xs.extend([x0, x1, x1, x0, x0, None])
+    ys.extend([y0, y0, y1, y1, y0, None])
+
+
+def dead_nodes(kernel: Kernel) -> list[dict[str, Any]]:
+    """Maple nodes replaced by a writer but not yet freed: they wait for a grace period.
+
+    They are no longer reachable from the root, yet an RCU reader that loaded them
+    before the replacement may still be reading them.
+
+    Args:
+        kernel: The kernel state (its queued ``call_rcu`` callbacks).
+
+    Returns:
+        Node dicts shaped like a snapshot's tree nodes without ``children``: leaves
+        have ``entries`` ``[first, last, vma_id | None, name | None]``, internal nodes
+        ``pivots``, ``gaps`` and ``child_ids``; each also has ``queued_ns`` (when it
+        was retired) and ``waiting_for`` (the RCU readers holding the free back).
+    """
+    from vmaviz.model.maple import Node
+
+    names = {vid: v.name for vid, v in kernel.mm.vmas.items()}
+    tnames = {th.tid: th.name for th in kernel.threads}
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for cb in kernel.rcu.pending:
+        if cb.kind != "maple_node":
+            continue
+        for n in cb.payload:
+            if n.freed or id(n) in seen:
+                continue
+            seen.add(id(n))
+            d: dict[str, Any] = {
+                "id": n.nid,
+                "type": "leaf64" if n.is_leaf else "arange64",
+                "min": n.min,
+                "max": n.max,
+                "dead": n.dead,
+                "freed": n.freed,
+                "queued_ns": cb.queued_ns,
+                "waiting_for": [tnames.get(t, f"T{t}") for t in sorted(cb.waiting_for)],
+            }
+            if n.is_leaf:
+                entries = []
+                for lo, hi, e in n.ranges():
+                    vid = getattr(e, "vid", None) if e is not None else None
+                    entries.append([lo, hi, vid, names.get(vid) if vid is not None else None])
+                d["entries"] = entries
+            else:
+                end = n.data_end()
+                d["pivots"] = list(n.pivot[:end])
+                d["gaps"] = list(n.gap[: end + 1])
+                d["child_ids"] = [c.nid if isinstance(c, Node) else None for c in n.slot[: end + 1]]
+            out.append(d)
+    return out
+
+
+_TREE_FILLS = ("internal_head", "internal_body", "leaf_head", "leaf_body", "dead_head", "dead_body")
+
+
+def maple_tree_figure(
+    snap: Mapping[str, Any], dead: Sequence[Mapping[str, Any]] | None = None
+) -> go.Figure:
+    """The mm maple tree as the kernel holds it, plus the dead nodes awaiting RCU.
+
+    Each node is a box: a header (type, node id, slot use, ``[min, max]``) and a row
+    per used slot: slot number, pivot (last address it covers) and the VMA name with
+    its lock badge, ``∅`` for a NULL range, or, in an ``arange64`` node, the largest
+    free range below that child.  Slot cells are coloured by the VMA's lock state.
+    Dead nodes are grey with a dashed outline, to the right of the live tree.
+
+    Args:
+        snap: A snapshot dict.
+        dead: :func:`dead_nodes` of the same kernel (None: none drawn).
+
+    Returns:
+        The figure (pixel coordinates; ``layout.meta`` has ``nodes`` and ``dead``).
+    """
+    boxes = tree_layout(snap, dead)
+    fig = go.Figure()
+    if not boxes:
+        fig.add_annotation(
+            text="empty tree: ma_root is NULL", x=0, y=0, showarrow=False, font={"size": FONT_SIZE}
+        )
+        fig.update_layout(
+            **_base_layout(
+                height=200,
+                xaxis={"visible": False},
+                yaxis={"visible": False},
+                meta={"nodes": 0, "dead": 0},
+            )
+        )
+        return fig
+    fills: dict[str, tuple[list[float | None], list[float | None]]] = {
+        k: ([], []) for k in (*_TREE_FILLS, "null", "child", "dead_entry", *LOCK_STATES)
+    }
+    dash_x: list[float | None] = []
+    dash_y: list[float | None] = []
+    edge_x: list[float | None] = []
+    edge_y: list[float | None] = []
+    tx: list[float] = []
+    ty: list[float] = []
+    tt: list[str] = []
+    tc: list[str] = []
+    hx: list[float] = []
+    hy: list[float] = []
+    ht: list[str] = []
+    by_path = {b.path: b for b in boxes if not b.dead}
+    for b in boxes:
+        kind = "dead" if b.dead else "leaf" if b.node_type == "leaf64" else "internal"
+        _rect(*fills[f"{kind}_body"], b.x0, b.y0, b.x1, b.y1)
+        _rect(*fills[f"{kind}_head"], b.x0, b.y0, b.x1, b.y0 + HEADER_ROWS * ROW_H)
+        if b.dead:
+            _rect(dash_x, dash_y, b.x0, b.y0, b.x1, b.y1)
+        slots = NODE_SLOTS.get(b.node_type, 16)
+        head = f"<b>{_esc(b.node_type)}</b> n{b.node_id}  {len(b.rows)}/{slots}"
+        if b.dead:
+            head = f"<b>DEAD</b> {head}"
+        for k, line in enumerate((head, _span(b.min, b.max))):
+            tx.append(b.x0 + 2 * PAD)
+            ty.append(b.y0 + (k + 0.5) * ROW_H)
+            tt.append(line)
+            tc.append(MUTED if b.dead else INK)
+        role = (
+            "dead, waiting for an RCU grace period"
+            if b.dead
+            else ("root" if not b.path else f"depth {b.depth}")
+        )
+        node_hover = (
+            f"<b>{_esc(b.node_type)}</b> node {b.node_id} ({role})<br>{_span(b.min, b.max)}"
+        )
+        for fx in (0.2, 0.5, 0.8):
+            hx.append(b.x0 + fx * BOX_W)
+            hy.append(b.y0 + ROW_H)
+            ht.append(node_hover)
+        width = max((len(hexaddr(r.last)) for r in b.rows), default=3)
+        for r in b.rows:
+            ry = b.row_y(r.index)
+            # A dead node's slots are greyed: they show what a late reader would see.
+            cell = "dead_entry" if b.dead and r.kind != "null" else r.kind
+            cell = cell if cell in fills else "unlocked"
+            _rect(*fills[cell], b.x0 + PAD, ry - ROW_H / 2 + 1, b.x1 - PAD, ry + ROW_H / 2 - 1)
+            tx.append(b.x0 + 2 * PAD)
+            ty.append(ry)
+            tt.append(f"{r.index:>2} {hexaddr(r.last):>{width}} {_esc(r.label)}")
+            text_col = style_of(LOCK_STATES, r.kind).text if r.kind in LOCK_STATES else INK
+            tc.append(MUTED if r.kind == "null" or b.dead else text_col)
+            for fx in (0.2, 0.5, 0.8):
+                hx.append(b.x0 + fx * BOX_W)
+                hy.append(ry)
+                ht.append(f"{r.hover}<br><i>in node {b.node_id}</i>")
+            if r.kind == "child" and not b.dead:
+                child = by_path.get((*b.path, r.index))
+                if child is not None:
+                    # Out of the parent's bottom edge at the slot's place, then down to
+                    # the child: orthogonal edges never cross a box.
+                    sx = b.x0 + (r.index + 0.5) * BOX_W / len(b.rows)
+                    mid = (b.y1 + child.y0) / 2
+                    edge_x.extend([sx, sx, child.cx, child.cx, None])
+                    edge_y.extend([b.y1, mid, mid, child.y0, None])
+    legend = {
+        "internal_head": "arange64 (internal node)",
+        "leaf_head": "leaf64 (leaf node)",
+        "dead_head": "dead node: freed after an RCU grace period",
+        "null": "∅ NULL range (free)",
+        "child": "→ child node (gap = largest free range below)",
+    }
+    for state, st in LOCK_STATES.items():
+        legend[state] = f"VMA slot: {st.label}" + (f" [{st.badge}]" if st.badge else "")
+    colours = dict(TREE_COLOURS)
+    colours.update({s: st.colour for s, st in LOCK_STATES.items()})
+    for key, (xs, ys) in fills.items():
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                fill="toself",
+                fillcolor=colours.get(key, PAPER),
+                line={"color": TREE_COLOURS["edge"], "width": 1},
+                name=legend.get(key, key),
+                legendgroup=key,
+                showlegend=bool(xs) and key in legend,
+                hoverinfo="skip",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=dash_x,
+            y=dash_y,
+            mode="lines",
+            line={"color": INK, "width": 2.5, "dash": "dash"},
+            name="dead-node outline",
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=edge_x,
+            y=edge_y,
+            mode="lines",
+            line={"color": TREE_COLOURS["edge"], "width": 2},
+            name="slot → child",
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=tx,
+            y=ty,
+            mode="text",
+            text=tt,
+            textposition="middle right",
+            textfont={"family": FONT_MONO, "size": FONT_SIZE - 1, "color": tc},
+            name="labels",
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=hx,
+            y=hy,
+            mode="markers",
+            marker={"size": 20, "opacity": 0},
+            hovertext=ht,
+            hoverinfo="text",
+            name="details",
+            showlegend=False,
+        )
+    )
+    right = max(b.x1 for b in boxes)
+    bottom = max(b.y1 for b in boxes)
+    n_dead = sum(1 for b in boxes if b.dead)
+    tree = snap.get("tree") or {}
+    title = f"mm->mm_mt: height {tree.get('height', 0)}, {len(boxes) - n_dead} nodes"
+    if n_dead:
+        title += f"; {n_dead} dead node{'s' if n_dead != 1 else ''} waiting for RCU"
+    canvas_w = max(right + 20, 900.0)
+    top = _top(title, [str(t.name) for t in fig.data if t.showlegend], canvas_w)
+    fig.update_layout(
+        **_base_layout(
+            title=top["title"],
+            legend=top["legend"],
+            width=int(canvas_w),
+            height=int(bottom + top["top"] + 20),
+            autosize=False,
+            margin={"l": 8, "r": 8, "t": top["top"], "b": 8},
+            xaxis={"visible": False, "range": [-8, canvas_w - 8], "fixedrange": True},
+            yaxis={"visible": False, "range": [bottom + 8, -8], "fixedrange": True},
+            uirevision="maple-tree",
+            meta={"nodes": len(boxes) - n_dead, "dead": n_dead},
+        )
+    )
+    return fig
+
+
+# =====================================================================
+# Timeline
+# =====================================================================
+
+
+def cursor_x(time_ns: float | None) -> list[float | None]:
+    """The ``x`` of the timeline's cursor trace for ``time_ns`` (None hides it)."""
+    if time_ns is None:
+        return [None, None]
+    x = float(time_ns) / TIME_SCALE
+    return [x, x]
+
+
+def cursor_trace_index(fig: go.Figure | Mapping[str, Any]) -> int:
+    """Index of the trace named :data:`CURSOR_TRACE` in a figure or its dict."""
+    data = fig.data if isinstance(fig, go.Figure) else fig["data"]
+    for i, tr in enumerate(data):
+        name = tr.get("name") if isinstance(tr, Mapping) else getattr(tr, "name", None)
+        if name == CURSOR_TRACE:
+            return i
+    raise KeyError(CURSOR_TRACE)
+
+
+@dataclass
+class _Items:
+    start: list[int]
+    end: list[int]
+    row: list[int]
+    step: list[int]
+    label: list[str]
+
+    def add(self, start: int, end: int, row: int, step: int, label: str) -> None:
+        self.start.append(start)
+        self.end.append(end)
+        self.row.append(row)
+        self.step.append(step)
+        self.label.append(label)
+
+
+def _columns(
+    tl: Timeline, locks: Sequence[Any], lock_row0: int, keys: Sequence[str]
+) -> dict[str, _Arrays]:
+    """Every segment and shown lock interval as numpy columns, split by drawing key.
+
+    Column-wise (``zip(*segments)`` per thread) rather than item by item: a million
+    segments take a fraction of a second.
+    """
+    starts: list[int] = []
+    ends: list[int] = []
+    kinds: list[str] = []
+    steps: list[int] = []
+    rows: list[int] = []
+    for r, th in enumerate(tl.threads):
+        if th.segments:
+            s, e, k, _label, st = zip(*th.segments, strict=True)
+            starts += s
+            ends += e
+            kinds += k
+            steps += st
+            rows += [r] * len(s)
+    for j, lk in enumerate(locks):
+        if lk.intervals:
+            s, e, m, _label, st = zip(*lk.intervals, strict=True)
+            starts += s
+            ends += e
+            kinds += [_lock_key(lk.key, mode) for mode in m]
+            steps += st
+            rows += [lock_row0 + j] * len(s)
+    kind = np.array(kinds)
+    cols = [np.asarray(c, dtype=np.int64) for c in (starts, ends, rows, steps)]
+    out: dict[str, _Arrays] = {}
+    for key in keys:
+        sel = kind == key
+        out[key] = (cols[0][sel], cols[1][sel], cols[2][sel], cols[3][sel])
+    return out
+
+
+#: Lock modes drawn exactly like a thread segment kind (their legend entry is that kind's).
+_SHARED_LOCK_STYLES = ("mmap_read", "mmap_write", "vma_read")
+
+
+def _lock_key(key: int, mode: str) -> str:
+    if key == 0:
+        return "mmap_write" if mode == "write" else "mmap_read"
+    return {"read": "vma_read", "write": "vma_write"}.get(mode, "vma_write_locked")
+
+
+def _pick_lock_rows(tl: Timeline, limit: int) -> tuple[list[Any], int]:
+    locks = [lk for lk in tl.locks if lk.key == 0]
+    vma = [lk for lk in tl.locks if lk.key != 0 and lk.intervals]
+    hidden = 0
+    if len(vma) > limit:
+        busy = sorted(vma, key=lambda lk: -sum(iv.end_ns - iv.start_ns for iv in lk.intervals))
+        keep = {lk.key for lk in busy[:limit]}
+        hidden = len(vma) - limit
+        vma = [lk for lk in vma if lk.key in keep]
+    return locks + sorted(vma, key=lambda lk: lk.key), hidden
+
+
+def timeline_figure(tl: Timeline, cursor_ns: int | None = None, title: str = "") -> go.Figure:
+    """A Gantt chart: one row per thread, then one row per lock, time across (µs).
+
+    Drawn as one trace per segment kind and lock mode (always all of them, in
+    :data:`~vmaviz.engine.timeline.SEGMENT_KINDS` then lock-mode order, so trace
+    indices are stable) plus the cursor trace last.  Up to :data:`BAR_LIMIT` items
+    are SVG bars with fill patterns and labels; above that, WebGL lines whose dash
+    style is the second cue.  Every bar/line carries its first step in
+    ``customdata``.  ``uirevision`` keeps the user's zoom across updates of the same
+    run; only the x axis zooms.
+
+    Args:
+        tl: The timeline.
+        cursor_ns: Where to draw the cursor (None: hidden until patched).
+        title: Figure title.
+
+    Returns:
+        The figure; ``layout.meta`` holds ``cursor_trace`` (its index), ``x_unit``
+        (``"us"``), ``render`` (``"bars"`` or ``"gl"``), ``rows``, ``hidden_locks``
+        (VMA locks left out, beyond :data:`MAX_LOCK_ROWS`) and ``coarsened_ns`` (0, or
+        the width of the time bins used to fit :data:`GL_BUDGET` items).
+    """
+    locks, hidden = _pick_lock_rows(tl, MAX_LOCK_ROWS)
+    n_threads = len(tl.threads)
+    row_names = [t.name for t in tl.threads]
+    lock_row0 = n_threads + 1 if locks else n_threads
+    if locks:
+        row_names.append("── locks ──")
+        row_names += [lk.name for lk in locks]
+    n_rows = max(len(row_names), 1)
+    keys = (*SEGMENT_KINDS, *LOCK_MODE_STYLES)
+    total = sum(len(th.segments) for th in tl.threads) + sum(len(lk.intervals) for lk in locks)
+    use_gl = total > BAR_LIMIT
+    coarse = 0
+    groups: dict[str, _Items] = {k: _Items([], [], [], [], []) for k in keys}
+    arrays: dict[str, _Arrays] = {}
+    if use_gl:
+        arrays = _columns(tl, locks, lock_row0, keys)
+        arrays, coarse = _coarsen(arrays, GL_BUDGET, tl.end_ns, n_rows, tl.step_times)
+    else:
+        for r, th in enumerate(tl.threads):
+            for seg in th.segments:
+                groups[seg.kind].add(seg.start_ns, seg.end_ns, r, seg.step, seg.label)
+        for j, lk in enumerate(locks):
+            for iv in lk.intervals:
+                g = groups[_lock_key(lk.key, iv.mode)]
+                g.add(iv.start_ns, iv.end_ns, lock_row0 + j, iv.step, iv.label)
+    row_px = 34 if n_rows <= 16 else 26 if n_rows <= 48 else 16
+    fig = go.Figure()
+    for key, g in groups.items():
+        st = SEGMENT_STYLES[key] if key in SEGMENT_STYLES else LOCK_MODE_STYLES[key]
+        name = f"{st.badge}: {st.label}" if st.badge else st.label
+        tr = (
+            _gl_trace(key, name, st, arrays[key], row_px)
+            if use_gl
+            else _bar_trace(key, name, st, g, row_names)
+        )
+        if key in _SHARED_LOCK_STYLES:
+            tr.showlegend = False  # drawn like the thread state it mirrors: one legend entry
+        fig.add_trace(tr)
+    end_x = max(tl.end_ns, 1) / TIME_SCALE
+    cursor = go.Scattergl if use_gl else go.Scatter
+    fig.add_trace(
+        cursor(
+            x=cursor_x(cursor_ns),
+            y=[-0.5, n_rows - 0.5],
+            mode="lines",
+            line={"color": INK, "width": 3},
+            name=CURSOR_TRACE,
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    shapes = []
+    if locks:
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "yref": "y",
+                "y0": n_threads,
+                "y1": n_threads,
+                "line": {"color": MUTED, "width": 1, "dash": "dot"},
+            }
+        )
+    tick_font = FONT_SIZE if row_px >= 26 else SMALL_FONT - 2
+    full_title = title or f"{tl.scenario}: {tl.mode}, {tl.arch}"
+    if hidden:
+        full_title += f" (the {MAX_LOCK_ROWS} busiest VMA locks; {hidden} more not shown)"
+    head = _top(full_title, [str(t.name) for t in fig.data if t.showlegend], 1100)
+    fig.update_layout(
+        **_base_layout(
+            title=head["title"],
+            legend=head["legend"],
+            barmode="overlay",
+            bargap=0,
+            height=int(n_rows * row_px + head["top"] + 70),
+            margin={"l": 10, "r": 20, "t": head["top"], "b": 60},
+            xaxis={
+                "title": {"text": "time (µs)"},
+                "range": [0, end_x * 1.01],
+                "showgrid": True,
+                "gridcolor": GRID,
+                "zeroline": False,
+                "ticks": "outside",
+            },
+            yaxis={
+                "tickmode": "array",
+                "tickvals": list(range(len(row_names))),
+                "ticktext": [_esc(n) for n in row_names],
+                "range": [n_rows - 0.5, -0.5],
+                "fixedrange": True,
+                "showgrid": False,
+                "tickfont": {"size": tick_font, "family": FONT_MONO},
+                "automargin": True,
+            },
+            uniformtext={"minsize": SMALL_FONT, "mode": "hide"},
+            shapes=shapes,
+            clickmode="event",
+            dragmode="zoom",
+            uirevision=f"timeline:{tl.scenario}:{tl.mode}:{tl.arch}",
+            meta={
+                "cursor_trace": len(fig.data) - 1,
+                "x_unit": "us",
+                "render": "gl" if use_gl else "bars",
+                "rows": row_names,
+                "hidden_locks": hidden,
+                "coarsened_ns": coarse,
+            },
+        )
+    )
+    return fig
+
+
+def _bar_trace(key: str, name: str, st: Style, g: _Items, rows: Sequence[str]) -> go.Bar:
+    start = np.asarray(g.start, dtype=np.float64) / TIME_SCALE
+    dur = (np.asarray(g.end, dtype=np.float64) - np.asarray(g.start, dtype=np.float64)) / TIME_SCALE
+    hover = [
+        f"<b>{_esc(rows[r])}</b>: {_esc(lab)}<br>{format_ns(s)} → {format_ns(e)} "
+        f"({format_ns(e - s)})<br>step {step} (click to jump)"
+        for r, lab, s, e, step in zip(g.row, g.label, g.start, g.end, g.step, strict=True)
+    ]
+    return go.Bar(
+        orientation="h",
+        base=start.tolist(),
+        x=dur.tolist(),
+        y=list(g.row),
+        width=0.72,
+        marker={
+            "color": st.colour,
+            "line": {"color": INK, "width": 0.6},
+            "pattern": _pattern(st),
+        },
+        text=[lab if key != "done" else "" for lab in g.label],
+        textposition="inside",
+        insidetextanchor="start",
+        textangle=0,
+        textfont={"color": st.text, "size": FONT_SIZE - 2},
+        customdata=list(g.step),
+        hovertext=hover,
+        hoverinfo="text",
+        name=name,
+        legendgroup=key,
+        showlegend=bool(g.start),
+    )
+
+
+_Arrays = tuple[Any, Any, Any, Any]  # start, end, row, step: numpy int64 arrays
+
+
+#: When items must be binned, the state shown for a time bin: the most telling one
+#: present in it (a short wait is not hidden by the running around it).
+_PRIORITY = (
+    "wait_mmap_write",
+    "wait_mmap_read",
+    "wait_vma_write",
+    "spinning",
+    "blocked_other",
+    "hold_mmap_write",
+    "vma_write_locked",
+    "mmap_write",
+    "vma_write",
+    "hold_mmap_read",
+    "mmap_read",
+    "hold_vma_read",
+    "vma_read",
+    "faulting",
+    "running",
+    "sleeping",
+    "done",
+)
+
+
+def _coarsen(
+    arrays: dict[str, _Arrays], budget: int, span_ns: int, n_rows: int, step_times: Any
+) -> tuple[dict[str, _Arrays], int]:
+    """At most about ``budget`` items, by binning time when there are more.
+
+    Each row's time is cut into equal bins (``budget // rows`` of them, 200 to 4,000);
+    a bin shows the highest-priority state present in it (:data:`_PRIORITY`: waits
+    first), and runs of bins with one state become one item.  The overview keeps
+    every wait visible however short; zooming in shows the bins.
+
+    Returns:
+        The arrays and the bin width in ns (0 when no binning was needed).
+    """
+    total = sum(len(a[0]) for a in arrays.values())
+    if total <= budget or n_rows <= 0:
+        return arrays, 0
+    nb = int(min(4000, max(200, budget // n_rows)))
+    span = max(int(span_ns), 1)
+    bw = max(-(-span // nb), 1)
+    keys = list(arrays)
+    cover = np.zeros((len(keys), n_rows, nb + 1), dtype=np.int32)
+    for ki, (s, e, r, _st) in enumerate(arrays.values()):
+        if not len(s):
+            continue
+        b0 = np.clip(s // bw, 0, nb - 1)
+        b1 = np.clip((e - 1) // bw, 0, nb - 1)
+        np.add.at(cover[ki], (r, b0), 1)
+        np.add.at(cover[ki], (r, b1 + 1), -1)
+    covered = np.cumsum(cover, axis=2)[:, :, :nb] > 0
+    prio = np.array([keys.index(k) for k in _PRIORITY if k in keys], dtype=np.int64)
+    ordered = covered[prio]
+    winner = np.where(ordered.any(axis=0), prio[np.argmax(ordered, axis=0)], -1).reshape(-1)
+    bins = np.tile(np.arange(nb), n_rows)
+    rows = np.repeat(np.arange(n_rows), nb)
+    change = np.ones(len(winner), dtype=bool)
+    change[1:] = (winner[1:] != winner[:-1]) | (bins[1:] == 0)
+    heads = np.flatnonzero(change)
+    tails = np.concatenate((heads[1:] - 1, [len(winner) - 1]))
+    kind = winner[heads]
+    start = bins[heads] * bw
+    end = np.minimum((bins[tails] + 1) * bw, span)
+    times = np.frombuffer(step_times, dtype=np.int64) if len(step_times) else np.zeros(1, np.int64)
+    step = np.clip(np.searchsorted(times, start, side="right") - 1, 0, max(len(times) - 1, 0))
+    out: dict[str, _Arrays] = {}
+    for ki, key in enumerate(keys):
+        sel = kind == ki
+        out[key] = (start[sel], end[sel], rows[heads][sel], step[sel])
+    return out, int(bw)
+
+
+def _gl_trace(key: str, name: str, st: Style, a: _Arrays, row_px: int) -> go.Scattergl:
+    start, end, row, step = a
+    m = len(start)
+    # float32 halves the JSON; it still resolves steps below 2**24 and ~2 ns at 16 ms.
+    x = np.full(3 * m, np.nan, dtype=np.float32)
+    y = np.full(3 * m, np.nan, dtype=np.float32)
+    cd = np.full(3 * m, np.nan, dtype=np.float32)
+    if m:
+        x[0::3], x[1::3] = start / TIME_SCALE, end / TIME_SCALE
+        y[0::3], y[1::3] = row, row
+        cd[0::3], cd[1::3] = step, step
+    return go.Scattergl(
+        x=x,
+        y=y,
+        customdata=cd,
+        mode="lines",
+        line={"color": st.colour, "width": max(3, int(row_px * 0.7)), "dash": st.dash},
+        connectgaps=False,
+        name=name,
+        legendgroup=key,
+        showlegend=bool(m),
+        hovertemplate=f"<b>{_esc(st.label)}</b><br>%{{x:.3f}} µs<br>step %{{customdata}}"
+        "<extra></extra>",
+    )
+
+
+# =====================================================================
+# Counters
+# =====================================================================
+
+
+def _counters_of(d: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+    """``(vma_lock, abort_reasons)`` of a summary, a snapshot or a counters dict."""
+    src = d.get("counters", d)
+    return dict(src.get("vma_lock") or {}), dict(src.get("abort_reasons") or {})
+
+
+def counters_figure(per_arch: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+    """VMA_LOCK_SUCCESS/ABORT/RETRY/MISS per simulated arch, and why aborts happened.
+
+    Args:
+        per_arch: arch name -> :meth:`Engine.summary` (or a snapshot, or its
+            ``counters``) of a run on that arch.
+
+    Returns:
+        Two panels of grouped bars, one bar colour and pattern per arch, each bar
+        labelled with its value.
+    """
+    order = [a for a in ARCH_STYLES if a in per_arch] + sorted(set(per_arch) - set(ARCH_STYLES))
+    reasons: list[str] = []
+    for arch in order:
+        for r in _counters_of(per_arch[arch])[1]:
+            if r not in reasons:
+                reasons.append(r)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.42, 0.58],
+        horizontal_spacing=0.08,
+        subplot_titles=(
+            "VMA lock outcomes (/proc/vmstat vma_lock_*)",
+            "Why lock_vma_under_rcu gave up (VMA_LOCK_ABORT)",
+        ),
+    )
+    for arch in order:
+        st = style_of(ARCH_STYLES, arch)
+        counts, aborts = _counters_of(per_arch[arch])
+        marker = {"color": st.colour, "line": {"color": INK, "width": 1}, "pattern": _pattern(st)}
+        vals = [int(counts.get(k, 0)) for k in VMA_LOCK_COUNTERS]
+        fig.add_trace(
+            go.Bar(
+                x=list(VMA_LOCK_COUNTERS.values()),
+                y=vals,
+                text=[str(v) for v in vals],
+                textposition="outside",
+                marker=marker,
+                name=st.label if arch in ARCH_STYLES else arch,
+                legendgroup=arch,
+                hovertemplate=f"{_esc(arch)} %{{x}}: %{{y}}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        avals = [int(aborts.get(r, 0)) for r in reasons]
+        fig.add_trace(
+            go.Bar(
+                x=reasons,
+                y=avals,
+                text=[str(v) for v in avals],
+                textposition="outside",
+                marker=marker,
+                name=arch,
+                legendgroup=arch,
+                showlegend=False,
+                hovertemplate=f"{_esc(arch)} abort %{{x}}: %{{y}}<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_layout(
+        **_base_layout(
+            barmode="group",
+            height=480,
+            margin={"l": 60, "r": 20, "t": 120, "b": 110},
+            uirevision="counters",
+            meta={"arches": order},
+        )
+    )
+    fig.update_layout(legend={"y": 1.12})
+    fig.update_yaxes(title_text="events", rangemode="tozero", gridcolor=GRID, showgrid=True)
+    fig.update_xaxes(tickangle=-30, tickfont={"family": FONT_MONO, "size": SMALL_FONT + 1})
+    return fig
+
+
+__all__ = [
+    "BAR_LIMIT",
+    "CURSOR_TRACE",
+    "GL_BUDGET",
+    "MAX_LOCK_ROWS",
+    "TIME_SCALE",
+    "NodeBox",
+    "SlotBox",
+    "address_space_figure",
+    "counters_figure",
+    "cursor_trace_index",
+    "cursor_x",
+    "dead_nodes",
+    "maple_tree_figure",
+    "timeline_figure",
+    "tree_layout",
+    "vma_badge",
+]
