@@ -462,6 +462,20 @@ def _fault(c: _Ctx, sub: str) -> _Out:
             f"The fault releases `mmap_lock` and would deliver SIGSEGV to {who}.",
             "the address is not mapped (for example it was just unmapped)",
         )
+    if sub == "done":
+        return (
+            f"{who}'s fault is done",
+            f"The {handler} returns to user space after {_ns(c.b)}.",
+            "the faulting access will now succeed when retried",
+        )
+    if sub == "signal_pending_quick_exit":
+        return (
+            f"{who} returns to handle a signal",
+            f"`handle_mm_fault` returned `VM_FAULT_RETRY` under the VMA lock and a signal "
+            f"is pending (`fault_signal_pending`): the {handler} returns at once instead of "
+            "retrying under `mmap_lock`; the access is retried after the signal.",
+            "a task with a pending signal should not block on `mmap_lock`",
+        )
     if sub == "done_mmap_lock":
         return (
             f"{who}: fault done under mmap_lock",
@@ -706,6 +720,14 @@ def _vma_start_write(c: _Ctx, sub: str) -> _Out:
             "back to `mmap_lock`.",
             f"{who} is about to change {c.vma(vid)}, so VMA-locked faults must stay out",
         )
+    if sub == "seq_unlocked":
+        return (
+            f"{who} starts write-locking {c.vma(vid)}",
+            f"`vma_start_write`: `vm_lock_seq` {b} differs from `mm_lock_seq`, so {who} "
+            f"takes {c.vma(vid)}'s `vm_lock` for write (`down_write`), waiting for any "
+            "fault that holds it for read.",
+            "the writer must wait for in-flight VMA-locked faults to finish",
+        )
     if sub == "up_write":
         return (
             f"{who} releases {c.vma(vid)}'s rwsem; the VMA stays write-locked",
@@ -894,6 +916,31 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             f"Under `mmap_lock`, `find_vma` looks up `{b:#x}`: "
             + (f"{c.vma(a)}." if a else "nothing is mapped there."),
             "the slow path looks the VMA up under `mmap_lock`",
+        ),
+        "lock_mm_and_find_vma:stack": (
+            f"{who} write-locks the stack {c.vma(a)} to grow it",
+            f"6.4.1 `lock_mm_and_find_vma`: with `mmap_lock` held for write, {who} looks the "
+            f"stack up again and write-locks {c.vma(a)} before `expand_downwards`.",
+            "the StackRot fix: stack growth changes the VMA and the tree, so it needs the "
+            "write locks",
+        ),
+        "brk:shrink": (
+            f"{who} shrinks the heap by {a // 4096} pages",
+            f"`brk` moving down unmaps the top {a // 4096} pages of the heap with "
+            "`do_vma_munmap(..., downgrade=true)`.",
+            "a shrinking brk is an munmap",
+        ),
+        "madvise:write_lock_advice": (
+            f"{who}: madvise changes vm_flags",
+            f"This advice changes `vm_flags` (set {a:#x}, clear {b:#x}), so it holds "
+            "`mmap_lock` for write and write-locks the VMAs it changes.",
+            "`madvise_need_mmap_write` is true for flag-changing advice",
+        ),
+        "dup_mmap:flush_tlb": (
+            f"{who} finishes copying {a} VMAs for fork",
+            f"`dup_mmap` copied {a} VMAs; it flushes the TLB for the write-protected pages "
+            "and releases `mmap_lock`.",
+            "the parent's PTEs were write-protected for copy-on-write",
         ),
         "handle_pte_fault:spurious": (
             f"{who}: the page is already there",

@@ -1057,6 +1057,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             L["vid"] = found.vid
             fr.pc = 32
             _start_write(k, th, found)
+            k.emit("lock_mm_and_find_vma:stack", found.vid)
             return k.c("find_vma")
         if pc == 32:
             return _expand_stack(k, th, fr, next_pc=33)

@@ -813,6 +813,7 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
             if new < old:
                 fr.pc = 2
                 k.call(th, "do_vmi_align_munmap", start=new, end=old, downgrade=True)
+                k.emit("brk:shrink", old - new)
                 return k.c("find_vma")
             if new == old or _overlapping(k, old, new):
                 fr.pc = 20
