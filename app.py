@@ -1,7 +1,15 @@
 """vmaviz entry point: ``python app.py`` serves http://127.0.0.1:8050 (debug off).
 
-``server`` is the Flask app, for WSGI servers (e.g. ``gunicorn app:server``).
+``server`` is the Flask app, for WSGI servers::
+
+    gunicorn -w 2 -b 127.0.0.1:8050 --timeout 120 'app:server'
+
+Environment: VMAVIZ_HOST / VMAVIZ_PORT (default 127.0.0.1:8050), VMAVIZ_DEBUG=1 for
+Dash's debug mode, VMAVIZ_REDIS_URL to keep the cache in Redis (default: files under
+the system temp dir), VMAVIZ_CACHE_DIR to move that directory.
 """
+
+import os
 
 from vmaviz.ui.app_factory import create_app
 
@@ -9,4 +17,8 @@ app = create_app()
 server = app.server
 
 if __name__ == "__main__":
-    app.run(host="127.0.0.1", port=8050, debug=False)
+    app.run(
+        host=os.environ.get("VMAVIZ_HOST", "127.0.0.1"),
+        port=int(os.environ.get("VMAVIZ_PORT", "8050")),
+        debug=os.environ.get("VMAVIZ_DEBUG", "") not in ("", "0"),
+    )

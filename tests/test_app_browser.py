@@ -1,45 +1,218 @@
-"""End to end in headless Chromium via dash.testing (selenium + Debian's chromedriver)."""
+"""End to end in headless Chromium via dash.testing (selenium + Debian's chromedriver).
+
+Every test ends with ``dash_duo.get_logs() == []``: no error in the browser console.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
+from vmaviz.engine.engine import Engine
+from vmaviz.scenario import load_scenario
 from vmaviz.ui.app_factory import create_app
 
 pytestmark = pytest.mark.browser
 
-TREE_SVG = "#maple-tree-graph .main-svg"
+STATUS = "#step-status"
+NARRATION = '[id=\'{"side":"left","type":"narration"}\']'
+VMA_TABLE = '[id=\'{"side":"left","type":"vma-table"}\']'
+TIMEOUT = 30
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _start(dash_duo: Any) -> None:
-    dash_duo.start_server(create_app())
-    dash_duo.wait_for_element(TREE_SVG, timeout=30)
-    dash_duo.wait_for_contains_text("#maple-tree-graph", "leaf64", timeout=30)
+def side(kind: str, s: str = "left") -> str:
+    return f"[id='{json.dumps({'side': s, 'type': kind}, separators=(',', ':'))}']"
 
 
-def test_tree_renders_without_console_errors(dash_duo: Any) -> None:
-    _start(dash_duo)
-    tree_text = dash_duo.find_element("#maple-tree-graph").text
-    assert "arange64" in tree_text
-    assert "[heap]" in tree_text and "[stack]" in tree_text
-    assert "∅" in tree_text
-    assert "[0x0, 0xffffffffffffffff]" in tree_text
-    space_text = dash_duo.find_element("#address-space-graph").text
-    assert "thread guard" in space_text
-    assert "[vdso]" in dash_duo.find_element("#vma-table").text
-    assert dash_duo.driver.title == "vmaviz — the mm maple tree"
-    assert dash_duo.get_logs() == []
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    return create_app({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(tmp_path)})
 
 
-def test_mmap_button_adds_a_vma(dash_duo: Any) -> None:
-    _start(dash_duo)
-    dash_duo.find_element("#mmap-button").click()
-    dash_duo.wait_for_contains_text("#status", "mmap #1: 16 pages at 0x7f3a22e1f000", timeout=20)
-    dash_duo.wait_for_contains_text("#maple-tree-graph", "mmap #1", timeout=20)
-    assert "mmap #1" in dash_duo.find_element("#vma-table").text
-    dash_duo.find_element("#reset-button").click()
-    dash_duo.wait_for_contains_text("#status", "14 VMAs", timeout=20)
-    assert "mmap #1" not in dash_duo.find_element("#vma-table").text
-    assert dash_duo.get_logs() == []
+def start(dash_duo: Any, app: Any, query: str = "") -> None:
+    dash_duo.start_server(app)
+    if query:
+        dash_duo.driver.get(dash_duo.server_url + "/" + query)
+    dash_duo.wait_for_element(side("timeline") + " .main-svg", timeout=TIMEOUT)
+    dash_duo.wait_for_element(NARRATION + " h3", timeout=TIMEOUT)
+
+
+def settled_logs(dash_duo: Any) -> list[Any]:
+    """The console errors, once no callback is in flight (the server stops after)."""
+    deadline = time.time() + TIMEOUT
+    script = "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length"
+    while time.time() < deadline and dash_duo.driver.execute_script(script):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    logs: list[Any] = dash_duo.get_logs()
+    return logs
+
+
+def keys(dash_duo: Any, *pressed: str) -> None:
+    chain = ActionChains(dash_duo.driver)
+    for k in pressed:
+        chain.send_keys(k)
+    chain.perform()
+
+
+def status(dash_duo: Any) -> str:
+    return str(dash_duo.find_element(STATUS).text)
+
+
+def wait_status(dash_duo: Any, pattern: str) -> str:
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        text = status(dash_duo)
+        if re.search(pattern, text):
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"status {status(dash_duo)!r} never matched {pattern!r}")
+
+
+def first_write_lock() -> int:
+    """The step of the default scenario at which main write-locks the jit VMA."""
+    engine = Engine(load_scenario(ROOT / "scenarios" / "default.yaml")).run()
+    t = engine.trace
+    t.flush()
+    code = t.code_ix["vma_start_write:seq_set"]
+    jit = next(vid for vid, v in engine.k.mm.vmas.items() if v.name == "jit")
+    return next(i for i in range(len(t)) if t.code[i] == code and t.a[i] == jit)
+
+
+def test_step_with_keys_and_buttons(dash_duo: Any, app: Any) -> None:
+    start(dash_duo, app)
+    wait_status(dash_duo, "initial state")
+    assert "Before the first step" in dash_duo.find_element(NARRATION).text
+    dash_duo.find_element("body").click()
+    keys(dash_duo, Keys.ARROW_RIGHT)
+    wait_status(dash_duo, r"step 0\b")
+    first = dash_duo.find_element(NARRATION).text
+    assert "main" in first
+    keys(dash_duo, ".", ".")
+    wait_status(dash_duo, r"step 2\b")
+    assert dash_duo.find_element(NARRATION).text != first
+    ActionChains(dash_duo.driver).key_down(Keys.SHIFT).send_keys(Keys.ARROW_RIGHT).key_up(
+        Keys.SHIFT
+    ).perform()
+    wait_status(dash_duo, r"step 12\b")
+    keys(dash_duo, ",")
+    wait_status(dash_duo, r"step 11\b")
+    dash_duo.find_element("#step-back").click()
+    wait_status(dash_duo, r"step 10\b")
+    # Keys never scroll the page.
+    keys(dash_duo, Keys.SPACE)  # play
+    dash_duo.wait_for_text_to_equal("#play", "⏸ Pause", timeout=TIMEOUT)
+    keys(dash_duo, Keys.SPACE)  # pause
+    dash_duo.wait_for_text_to_equal("#play", "▶ Play", timeout=TIMEOUT)
+    assert dash_duo.driver.execute_script("return window.scrollY") == 0
+    # The VMA table shows vm_lock_seq against mm_lock_seq, and changes at the writer.
+    table = dash_duo.find_element(VMA_TABLE).text
+    assert "mm_lock_seq" in table and "≠" in table and "WRITE-LOCKED" not in table
+    locked = first_write_lock()
+    dash_duo.find_element("#jump").send_keys(str(locked))
+    dash_duo.find_element("#jump-go").click()
+    wait_status(dash_duo, rf"step {locked}\b")
+    dash_duo.wait_for_contains_text(VMA_TABLE, "WRITE-LOCKED", timeout=TIMEOUT)
+    assert dash_duo.find_element(VMA_TABLE).text != table
+    assert settled_logs(dash_duo) == []
+
+
+def test_run_to_breakpoint(dash_duo: Any, app: Any) -> None:
+    start(dash_duo, app)
+    wait_status(dash_duo, "initial state")
+    dash_duo.find_element("#bp-summary").click()
+    checkbox = dash_duo.driver.find_element(By.CSS_SELECTOR, "#bp-kinds input[value='fallback']")
+    assert checkbox.is_selected()  # "a fault falls back" is on by default
+    hits = []
+    for _ in range(3):
+        dash_duo.find_element("#bp-run").click()
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            text = dash_duo.find_element("#bp-status").text
+            if text.startswith("Breakpoint") and text not in hits:
+                break
+            time.sleep(0.1)
+        hits.append(text)
+        assert "lock_vma_under_rcu:abort:" in status(dash_duo)
+    # The two first faults on fresh VMAs (arena, scratch), then jit's during mprotect.
+    assert sum("abort:no_anon_vma" in h for h in hits[:2]) == 2
+    assert {"arena", "main"} <= {h.split(", ")[1].split(":")[0] for h in hits[:2]}
+    assert "jit: lock_vma_under_rcu:abort:vma_locked" in hits[2]
+    assert settled_logs(dash_duo) == []
+
+
+def test_permalink_lands_on_the_same_step(dash_duo: Any, app: Any) -> None:
+    query = "?scenario=mprotect-vs-fault&view=single&mode=per_vma&arch=arm64&cpus=2&seed=3&step=77"
+    start(dash_duo, app, query)
+    wait_status(dash_duo, r"step 77\b")
+    narration = dash_duo.find_element(NARRATION).text
+    link = dash_duo.find_element("#permalink").get_attribute("value")
+    assert link.endswith(query) or "step=77" in link
+    assert "mprotect-vs-fault" in dash_duo.find_element("#scenario-info").text
+    # Step on, then open the link: the same step and narration come back.
+    keys(dash_duo, Keys.ARROW_RIGHT)
+    wait_status(dash_duo, r"step 78\b")
+    assert "step=78" in dash_duo.driver.current_url  # the address bar follows
+    dash_duo.driver.get(link)
+    dash_duo.wait_for_element(NARRATION + " h3", timeout=TIMEOUT)
+    wait_status(dash_duo, r"step 77\b")
+    dash_duo.wait_for_text_to_equal(NARRATION, narration, timeout=TIMEOUT)
+    dash_duo.find_element("#copy-link").click()
+    dash_duo.wait_for_contains_text("#copy-status", "ink", timeout=TIMEOUT)
+    assert settled_logs(dash_duo) == []
+
+
+def test_upload_bad_yaml_shows_inline_errors(dash_duo: Any, app: Any, tmp_path: Path) -> None:
+    start(dash_duo, app)
+    wait_status(dash_duo, "initial state")
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(
+        "name: broken\ndescription: x\nmm:\n  vmas:\n    - {name: a, pages: 4}\n"
+        "threads:\n  - name: T0\n    ops:\n      - fault: {vma: missing, page: 0}\n"
+    )
+    field = dash_duo.driver.find_element(By.CSS_SELECTOR, "#upload input[type=file]")
+    field.send_keys(str(bad))
+    dash_duo.wait_for_contains_text("#upload-errors", "broken.yaml:9", timeout=TIMEOUT)
+    assert "missing" in dash_duo.find_element("#upload-errors").text
+    assert dash_duo.find_element("#scenario").text.strip().startswith("default")
+    assert settled_logs(dash_duo) == []
+
+
+def cursor_x(dash_duo: Any, s: str) -> Any:
+    return dash_duo.driver.execute_script(
+        "const g = document.getElementById(arguments[0]).querySelector('.js-plotly-plot');"
+        "const i = g.layout.meta.cursor_trace; return g.data[i].x[0];",
+        json.dumps({"side": s, "type": "timeline"}, separators=(",", ":")),
+    )
+
+
+def test_compare_mode_shared_cursor(dash_duo: Any, app: Any) -> None:
+    start(dash_duo, app, "?scenario=default&view=compare")
+    dash_duo.wait_for_element(side("timeline", "right") + " .main-svg", timeout=TIMEOUT)
+    dash_duo.wait_for_element(side("narration", "right") + " h3", timeout=TIMEOUT)
+    assert "mmap_lock only" in dash_duo.find_element(side("side-title", "left")).text
+    assert "per-VMA" in dash_duo.find_element(side("side-title", "right")).text
+    left = dash_duo.find_element(side("narration", "left")).text
+    right = dash_duo.find_element(side("narration", "right")).text
+    for _ in range(3):
+        dash_duo.find_element("#step-fwd10").click()
+    wait_status(dash_duo, r"per-VMA: step \d+")
+    dash_duo.wait_for_contains_text(STATUS, "t = ", timeout=TIMEOUT)
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and (cursor_x(dash_duo, "left") in (None, 0)):
+        time.sleep(0.1)
+    xl, xr = cursor_x(dash_duo, "left"), cursor_x(dash_duo, "right")
+    assert xl and xl == xr  # one cursor: the same time on both timelines
+    assert dash_duo.find_element(side("narration", "left")).text != left
+    assert dash_duo.find_element(side("narration", "right")).text != right
+    assert "makespan" in dash_duo.find_element("#delta-table").text
+    assert settled_logs(dash_duo) == []

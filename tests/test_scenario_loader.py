@@ -29,10 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 BAD = Path(__file__).resolve().parent / "data" / "scenarios_bad"
 
-#: scenarios/default.yaml belongs to the minimal app (vmaviz.scenario_vmas): it has a
-#: top-level ``vmas`` list and no threads, so it is not a scenario in this schema.
-APP_ONLY = {"default.yaml"}
-BUNDLED = sorted(p.name for p in SCENARIOS.glob("*.yaml") if p.name not in APP_ONLY)
+BUNDLED = sorted(p.name for p in SCENARIOS.glob("*.yaml"))
 
 HEAD = "name: t\ndescription: test\n"
 

@@ -354,6 +354,12 @@ def _bench_engine(seconds: float) -> int:
     return engine.main(seconds=seconds)
 
 
+def _bench_ui(seconds: float) -> int:
+    from vmaviz.bench import ui
+
+    return ui.main(seconds=seconds)
+
+
 def _bench_calibration(seconds: float) -> int:
     from vmaviz.bench import calibration
 
@@ -365,6 +371,7 @@ def _bench_calibration(seconds: float) -> int:
 BENCHES: dict[str, Callable[[float], int]] = {
     "maple": _bench_maple,
     "engine": _bench_engine,
+    "ui": _bench_ui,
     "calibration": _bench_calibration,
 }
 

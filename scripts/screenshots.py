@@ -1,0 +1,144 @@
+"""Take the README screenshots (docs/screenshots/*.png) with headless Chromium.
+
+Run: ``.venv/bin/python scripts/screenshots.py`` (needs /usr/bin/chromium and
+/usr/bin/chromedriver, as the browser tests do). The app runs in this process on a
+free port with a temporary cache; each view is loaded from its permalink.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.common.by import By
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vmaviz.ui.app_factory import create_app  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+WIDTH, HEIGHT = 1400, 900
+MAX_BYTES = 400_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def browser() -> webdriver.Chrome:
+    options = Options()
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--window-size={WIDTH},{HEIGHT}",
+    ):
+        options.add_argument(arg)
+    options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(options=options)
+    # The viewport, not the window, should be WIDTH x HEIGHT.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+    )
+    return driver
+
+
+def settle(driver: webdriver.Chrome, text: str, timeout: float = 30) -> None:
+    """Wait until the step status shows ``text`` and the figures have drawn."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if text in driver.find_element(By.ID, "step-status").text:
+                break
+        except Exception:
+            pass
+        time.sleep(0.2)
+    time.sleep(2.5)
+
+
+def shoot(driver: webdriver.Chrome, name: str) -> None:
+    path = OUT / f"{name}.png"
+    driver.save_screenshot(str(path))
+    size = path.stat().st_size
+    print(f"{path.relative_to(ROOT)}: {size:,} bytes")
+    if size > MAX_BYTES:
+        print(f"  warning: over {MAX_BYTES:,} bytes")
+
+
+def main() -> int:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as cache:
+        app = create_app({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": cache})
+        port = free_port()
+        server = make_server("127.0.0.1", port, app.server, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{port}/"
+        driver = browser()
+        try:
+            driver.get(base + "?scenario=default&step=369")
+            settle(driver, "step 369")
+            shoot(driver, "single")
+
+            driver.get(base + "?scenario=default&view=compare&step=660")
+            settle(driver, "per-VMA")
+            shoot(driver, "compare")
+
+            driver.get(base + "?scenario=default&step=40")
+            settle(driver, "step 40")
+            driver.find_element(By.ID, "bp-summary").click()
+            driver.find_element(By.ID, "bp-run").click()
+            settle(driver, "abort")
+            shoot(driver, "breakpoints")
+
+            driver.get(base + "?scenario=default&step=369")
+            settle(driver, "step 369")
+            bad = Path(cache) / "my-scenario.yaml"
+            bad.write_text(
+                "name: my-scenario\ndescription: a typo or two\nmm:\n  vmas:\n"
+                "    - {name: heap, pages: 16, prot: rw}\n"
+                "threads:\n  - name: T0\n    ops:\n      - fault: {vma: haep, page: 0}\n"
+                "      - mprotect: {vma: heap, prot: rwz}\n"
+            )
+            field = driver.find_element(By.CSS_SELECTOR, "#upload input[type=file]")
+            field.send_keys(str(bad))
+            time.sleep(2.5)
+            shoot(driver, "upload-errors")
+
+            driver.get(base + "?scenario=default&step=369")
+            settle(driver, "step 369")
+            driver.execute_script(
+                "document.querySelector('.timeline-panel').scrollIntoView({block: 'start'});"
+                "window.scrollBy(0, -95);"
+            )
+            time.sleep(1.5)
+            shoot(driver, "lower")
+
+            driver.execute_script(
+                "document.querySelector('.address-space-panel').scrollIntoView({block: 'start'});"
+                "window.scrollBy(0, -95);"
+            )
+            time.sleep(1.5)
+            shoot(driver, "memory")
+        finally:
+            driver.quit()
+            server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1213 @@
+"""The callbacks: thin wrappers that read the inputs, call the functions here, and return.
+
+Data flow::
+
+    url / scenario dropdown / upload --select_scenario--> controls (+ pending step)
+    controls --load_run--> #run store, #body (views of the chosen layout), cursor
+    buttons / keys / slider / timer / timeline click / log click --navigate--> cursor
+    cursor --show_step--> every view of every side (sent only when it changed)
+
+The heavy lifting is in :func:`load_run_views` and :func:`step_views`, which take plain
+values and a :class:`~vmaviz.ui.session.RunStore`, so they can be timed and tested
+without a browser. Nothing here keeps state between requests: the browser sends the
+session id, configuration and cursor with every call, and the server's cache does the
+rest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import dash
+from dash import ALL, ClientsideFunction, Input, Output, Patch, State, ctx, dcc, html, no_update
+
+from vmaviz.engine.view import snapshot
+from vmaviz.model.kernel import ABORT_REASONS
+from vmaviz.scenario import Scenario, ScenarioErrors
+from vmaviz.scenario.schema import ARCHES
+from vmaviz.ui import components as C
+from vmaviz.ui import layout as L
+from vmaviz.ui import wire
+from vmaviz.ui.palette import format_ns
+from vmaviz.ui.session import (
+    SIDES,
+    Config,
+    RunData,
+    RunStore,
+    ScenarioMissing,
+    SessionState,
+    bundled_scenarios,
+    describe_error,
+    from_query,
+    to_query,
+    upload_text,
+)
+from vmaviz.ui.stepping import Breakpoints, LogFilter, Track, log_kinds, log_rows, row_dict
+
+#: Threads and VMAs shown in the state tables; the rest are summarised in one line.
+MAX_THREAD_ROWS = 16
+MAX_VMA_ROWS = 24
+#: Runs of the other arches (for the per-arch counters) are skipped past this size.
+ARCH_RUNS_MAX_STEPS = 300_000
+
+SIDE_TITLES = {
+    "mmap_lock": "mmap_lock only (before 6.4)",
+    "per_vma": "per-VMA locks (Linux 6.4)",
+}
+
+
+# =====================================================================
+# Helpers
+# =====================================================================
+
+
+def scenario_option(ref: str, scenario: Scenario | None = None) -> dict[str, str]:
+    if ref.startswith("upload:"):
+        name = scenario.name if scenario is not None else ref[7:19]
+        return {"label": f"uploaded: {name}", "value": ref}
+    return {"label": ref, "value": ref}
+
+
+def bundled_options() -> list[dict[str, str]]:
+    return [scenario_option(name) for name in bundled_scenarios()]
+
+
+def config_of(data: dict[str, Any] | None) -> Config:
+    return Config(**(data or {})).checked()
+
+
+def runs_of(store: RunStore, info: dict[str, Any]) -> list[RunData]:
+    """The runs of a ``#run`` store (from the worker's memory, the cache, or re-run)."""
+    config = config_of(info.get("config"))
+    return [store.cached_run(s["key"], config, s["mode"], s["arch"]) for s in info["sides"]]
+
+
+def track_of(store: RunStore, runs: Sequence[RunData]) -> Track:
+    if len(runs) == 1:
+        return Track(runs)
+    key = "track:" + "+".join(r.key for r in runs)
+    track: Track = store.get_or_build(key, lambda: Track(runs))
+    return track
+
+
+def options(values: Sequence[str]) -> list[dict[str, str]]:
+    return [{"label": v, "value": v} for v in values]
+
+
+# =====================================================================
+# select_scenario: URL, dropdown and upload -> controls
+# =====================================================================
+
+
+def select_scenario(
+    store: RunStore,
+    trigger: str | None,
+    search: str | None,
+    ref: str | None,
+    contents: str | None,
+    filename: str | None,
+    current_options: list[dict[str, str]] | None,
+) -> tuple[Any, ...]:
+    """Outputs: scenario value, options, mode, arch, cpus, seed, view, pending step, errors."""
+    opts = list(current_options or bundled_options())
+    known = {o["value"] for o in opts}
+
+    def with_option(new_ref: str, scenario: Scenario) -> list[dict[str, str]]:
+        return opts if new_ref in known else [*opts, scenario_option(new_ref, scenario)]
+
+    if trigger == "upload":
+        try:
+            text = upload_text(contents, filename)
+            new_ref, scenario = store.save_upload(text, filename or "uploaded.yaml")
+        except ScenarioErrors as exc:
+            return (*[no_update] * 8, _errors(str(exc), title="The scenario has errors:"))
+        except ValueError as exc:
+            return (*[no_update] * 8, _errors(str(exc)))
+        k = scenario.kernel
+        return (
+            new_ref,
+            with_option(new_ref, scenario),
+            k.mode,
+            k.arch,
+            k.cpus,
+            k.seed,
+            no_update,
+            None,
+            html.Div(
+                f"Loaded {filename or 'the upload'}: scenario {scenario.name}.",
+                className="upload-ok",
+            ),
+        )
+
+    if trigger == "scenario" and ref:
+        try:
+            scenario = store.scenario(ref)
+        except (ScenarioMissing, ScenarioErrors) as exc:
+            return (*[no_update] * 8, _errors(describe_error(exc)))
+        k = scenario.kernel
+        return (no_update, no_update, k.mode, k.arch, k.cpus, k.seed, no_update, None, None)
+
+    # The page was (re)loaded: restore everything the query string names.
+    config, step, named = from_query(search)
+    message: Any = None
+    try:
+        scenario = store.scenario(config.scenario)
+    except (ScenarioMissing, ScenarioErrors) as exc:
+        message = _errors(f"{config.scenario}: {describe_error(exc)}")
+        config, step, named = Config(), None, False
+        scenario = store.scenario(config.scenario)
+    if not named:
+        k = scenario.kernel
+        config = Config(config.scenario, k.mode, k.arch, k.cpus, k.seed, config.view)
+    return (
+        config.scenario,
+        with_option(config.scenario, scenario),
+        config.mode,
+        config.arch,
+        config.cpus,
+        config.seed,
+        config.view,
+        step,
+        message,
+    )
+
+
+def _errors(message: str, title: str = "") -> html.Div:
+    parts: list[Any] = []
+    if title:
+        parts.append(html.Strong(title))
+    parts.append(html.Pre(message, className="error-lines"))
+    return html.Div(parts, className="error-box")
+
+
+# =====================================================================
+# load_run: controls -> runs, body, cursor
+# =====================================================================
+
+LOAD_OUTPUTS = (
+    "run",
+    "body",
+    "cursor",
+    "scrubber_max",
+    "scrubber_value",
+    "sent",
+    "figures_sent",
+    "error",
+    "info",
+    "bp_reason",
+    "bp_thread",
+    "bp_function",
+    "bp_vma",
+    "log_thread",
+    "log_kind",
+    "log_vma",
+    "log_side_options",
+    "log_side_value",
+    "log_side_hidden",
+    "pending",
+    "delta",
+    "delta_hidden",
+    "counters_title",
+)
+
+
+def load_run_views(
+    store: RunStore,
+    scenario: str | None,
+    mode: str | None,
+    arch: str | None,
+    cpus: Any,
+    seed: Any,
+    view: str | None,
+    pending: int | None,
+) -> dict[str, Any]:
+    """Run the configuration (memoised) and lay out its views; see :data:`LOAD_OUTPUTS`."""
+    from vmaviz.ui.figures import TIME_SCALE, cursor_trace_index, timeline_figure
+    from vmaviz.ui.panels import delta_table
+
+    out: dict[str, Any] = dict.fromkeys(LOAD_OUTPUTS, no_update)
+    problems = []
+    if not isinstance(cpus, int) or isinstance(cpus, bool) or not 1 <= cpus <= 256:
+        problems.append("CPUs must be a whole number from 1 to 256.")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        problems.append("The seed must be a whole number, 0 or more.")
+    if problems:
+        out["error"] = _errors("\n".join(problems))
+        return out
+    config = Config(
+        scenario or "", mode or "", arch or "", int(cpus), int(seed), view or ""
+    ).checked()
+    try:
+        sc = store.scenario(config.scenario)
+        runs = [store.run(config, mode=m) for m in config.modes()]
+    except (ScenarioMissing, ScenarioErrors, ValueError, RuntimeError) as exc:
+        out["error"] = _errors(describe_error(exc))
+        return out
+    track = track_of(store, runs)
+    sides = list(zip(SIDES, runs, strict=False))
+    titles = [
+        f"{SIDE_TITLES[r.mode]} · {r.arch} · {r.steps:,} steps"
+        if len(runs) > 1
+        else f"{sc.name}: {SIDE_TITLES[r.mode]} · {r.arch}"
+        for r in runs
+    ]
+    tmax = max((r.timeline.end_ns for r in runs), default=0) or 1
+    # Stacked timelines line up only with equal margins: room for the longest row name.
+    longest = max(
+        (len(str(n)) for r in runs for n in [*r.thread_names, *r.vma_names.values()]),
+        default=8,
+    )
+    figures: list[Any] = []
+    cursor_traces: list[int | None] = []
+    for (_side, run), title in zip(sides, titles, strict=True):
+        fig = timeline_figure(run.timeline, cursor_ns=0, title=title)
+        if len(runs) > 1:
+            # One time axis: both timelines span the longer run. Stacked, they share
+            # the first one's legend and are drawn a little tighter.
+            fig.update_xaxes(range=[0, tmax / TIME_SCALE * 1.01], autorange=False)
+            _compact(fig, left=int(40 + 10 * min(longest + 5, 30)))
+        try:
+            cursor_traces.append(cursor_trace_index(fig))
+        except KeyError:
+            cursor_traces.append(None)
+        figures.append(fig)
+    # Counters per arch: the same scenario and mode on every simulated arch.
+    counter_mode = "per_vma" if config.view == "compare" else config.mode
+    arch_keys: dict[str, str] = {}
+    if max(r.steps for r in runs) <= ARCH_RUNS_MAX_STEPS:
+        for a in ARCHES:
+            try:
+                arch_keys[a] = store.run(config, mode=counter_mode, arch=a).key
+            except (ValueError, RuntimeError):
+                continue
+    else:
+        main = next((r for r in runs if r.mode == counter_mode), runs[-1])
+        arch_keys[main.arch] = main.key
+
+    start = track.clamp(pending) if pending is not None else 0
+    info = {
+        "config": asdict(config),
+        "sides": [
+            {
+                "side": side,
+                "key": run.key,
+                "mode": run.mode,
+                "arch": run.arch,
+                "steps": run.steps,
+                "title": title,
+                "cursor_trace": ct,
+            }
+            for (side, run), title, ct in zip(sides, titles, cursor_traces, strict=True)
+        ],
+        "arch_keys": arch_keys,
+        "counter_mode": counter_mode,
+        "total": track.total,
+        "xmax_us": tmax / TIME_SCALE * 1.01,
+    }
+    out["run"] = info
+    out["body"] = L.body(
+        config.view, [(s, t) for (s, _), t in zip(sides, titles, strict=True)], figures
+    )
+    if config.view == "compare":
+        out["delta"] = delta_table({r.mode: r.summary for r in runs})
+        out["delta_hidden"] = False
+        out["counters_title"] = (
+            "Per-VMA lock events by arch (per_vma run of each arch), up to the cursor's time"
+        )
+    else:
+        out["delta"] = None
+        out["delta_hidden"] = True
+        out["counters_title"] = (
+            f"Per-VMA lock events by arch ({config.mode} run of each arch), up to the cursor"
+        )
+    out["cursor"] = start
+    out["scrubber_max"] = max(track.total - 1, 0)
+    out["scrubber_value"] = start - 1
+    out["sent"] = {}
+    out["figures_sent"] = {}
+    out["error"] = None
+    out["info"] = scenario_info(sc)
+    names = sorted({n for r in runs for n in r.thread_names})
+    vmas = sorted({n for r in runs for n in r.vma_names.values()})
+    functions = sorted({f for r in runs for f in r.functions})
+    kinds = sorted({k for r in runs for k in log_kinds(r)})
+    out["bp_reason"] = options(ABORT_REASONS)
+    out["bp_thread"] = options(names)
+    out["bp_function"] = options(functions)
+    out["bp_vma"] = options(vmas)
+    out["log_thread"] = options([*names, "rcu"])
+    out["log_kind"] = options(kinds)
+    out["log_vma"] = options(vmas)
+    out["log_side_options"] = [{"label": SIDE_TITLES[r.mode], "value": side} for side, r in sides]
+    out["log_side_value"] = "left" if len(runs) == 1 else "right"
+    out["log_side_hidden"] = len(runs) == 1
+    out["pending"] = None
+    return out
+
+
+def _compact(fig: Any, left: int) -> None:
+    """Fit a timeline to compare view's stacked pair: rows of 24 px, and the same left
+    and right margins, so that the two time axes line up exactly."""
+    meta = fig.layout.meta or {}
+    rows = len(meta.get("rows", [])) or 1
+    top = int(fig.layout.margin.t or 80)
+    fig.update_layout(height=rows * 24 + top + 60, margin={"t": top, "b": 50, "l": left, "r": 30})
+    fig.update_yaxes(automargin=False)
+
+
+def scenario_info(sc: Scenario) -> list[Any]:
+    parts: list[Any] = [html.Span(sc.name, className="scenario-name")]
+    if sc.question:
+        parts.append(html.Span(sc.question, className="scenario-question"))
+    details: list[Any] = [html.P(p) for p in sc.description.strip().split("\n\n") if p.strip()]
+    if sc.look_at:
+        details.append(html.P("Look at:", className="look-at-title"))
+        details.append(html.Ul([html.Li(x) for x in sc.look_at], className="look-at"))
+    parts.append(
+        html.Details(
+            [html.Summary("About this scenario"), html.Div(details, className="scenario-text")],
+            className="scenario-details",
+        )
+    )
+    return parts
+
+
+# =====================================================================
+# navigate: every way of moving the cursor
+# =====================================================================
+
+NAV_BUTTONS = {
+    "step-start": None,
+    "step-back10": -10,
+    "step-back": -1,
+    "step-fwd": 1,
+    "step-fwd10": 10,
+    "step-end": None,
+}
+
+
+def navigate_to(
+    store: RunStore,
+    info: dict[str, Any] | None,
+    cursor: int | None,
+    trigger: Any,
+    value: Any,
+    granularity: str | None,
+    jump: Any = None,
+    bps: Breakpoints | None = None,
+    log_side: str | None = None,
+) -> tuple[int | None, str | None, bool]:
+    """The new cursor for one user action.
+
+    Returns:
+        ``(cursor or None for no change, a status message or None, at_end)``.
+    """
+    if not info:
+        return None, None, False
+    runs = runs_of(store, info)
+    track = track_of(store, runs)
+    m = track.clamp(cursor)
+    gran = granularity or "step"
+    new: int | None = None
+    message: str | None = None
+    if isinstance(trigger, dict):
+        kind = trigger.get("type")
+        if kind == "log-row":
+            if not value:
+                return None, None, False
+            side = _side_index(info, log_side)
+            new = track.position(side, int(trigger.get("index", 0)))
+        elif kind == "timeline":
+            row = _clicked_step(value)
+            if row is None:
+                return None, None, False
+            new = track.position(_side_index(info, trigger.get("side")), row)
+    elif trigger == "step-start":
+        new = 0
+    elif trigger == "step-end":
+        new = track.total
+    elif trigger in NAV_BUTTONS:
+        if gran == "step":
+            return None, None, False  # moved in the browser (assets/vmaviz.js: step)
+        new = track.move(m, gran, int(NAV_BUTTONS[trigger] or 0))
+    elif trigger == "play-timer":
+        if gran == "step":
+            return None, None, False
+        new = track.move(m, gran, 1)
+    elif trigger == "scrubber":
+        # The scrubber shows the index of the last step run: cursor - 1 (-1: initial).
+        if value is None or int(value) + 1 == m:
+            return None, None, False
+        new = track.clamp(int(value) + 1)
+    elif trigger in ("jump-go", "jump"):
+        try:
+            target = int(jump)
+        except (TypeError, ValueError):
+            return None, "Type a step number to jump to.", False
+        new = track.position(_side_index(info, log_side), target) if target >= 0 else 0
+    elif trigger == "bp-run":
+        if bps is None or not bps.kinds:
+            return None, "Tick at least one breakpoint first.", False
+        hit = track.breakpoint(m, bps)
+        if hit is None:
+            return track.total, "No breakpoint fires after this step: at the end.", True
+        new = hit
+        message = f"Breakpoint: {_describe_current(track, hit, with_step=True)}"
+    if new is None:
+        return None, None, False
+    return new, message, new >= track.total
+
+
+def _side_index(info: dict[str, Any], side: Any) -> int:
+    for i, s in enumerate(info["sides"]):
+        if s["side"] == side:
+            return i
+    return 0
+
+
+def _clicked_step(click: Any) -> int | None:
+    """The step in a timeline click (``customdata`` holds it, possibly in a list)."""
+    try:
+        point = click["points"][0]
+    except (TypeError, KeyError, IndexError):
+        return None
+    data = point.get("customdata")
+    while isinstance(data, list | tuple) and data:
+        data = data[0]
+    try:
+        return int(data) if data is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe_current(track: Track, m: int, with_step: bool = False) -> str:
+    """The step that took the track to ``m``: ``main: vma_start_write:seq_set``."""
+    for side, (run, row) in enumerate(zip(track.runs, track.current(m), strict=True)):
+        if row is not None and track.position(side, row) == m:
+            r = run.engine.trace.row(row)
+            who = run.thread_name(int(r["tid"]))
+            text = f"{who}: {r['event'] or '(' + (r['stack'][-1] if r['stack'] else 'step') + ')'}"
+            if len(track.runs) > 1:
+                text = f"{run.mode} {text}"
+            return f"step {row:,}, {text}" if with_step else text
+    return ""
+
+
+# =====================================================================
+# show_step: the views of every side at the cursor
+# =====================================================================
+
+
+def trim_snapshot(snap: dict[str, Any], current_tid: int | None) -> dict[str, Any]:
+    """A copy of ``snap`` with at most MAX_THREAD_ROWS threads and MAX_VMA_ROWS VMAs.
+
+    The rows kept are the interesting ones: the thread that just stepped, lock holders
+    and waiters, running threads; locked, detached or changing VMAs. The counts of the
+    rows left out are in ``snap["hidden"]``.
+    """
+    out = dict(snap)
+    hidden = {"threads": 0, "vmas": 0}
+    threads = snap["threads"]
+    if len(threads) > MAX_THREAD_ROWS:
+
+        def trank(th: dict[str, Any]) -> tuple[int, int]:
+            score = 0
+            if th["tid"] == current_tid:
+                score -= 100
+            if th["state"] in ("blocked", "spinning"):
+                score -= 20
+            if th["vma_read_locks"] or th["name"] in snap["mmap_lock"]["readers_held_by"]:
+                score -= 10
+            if th["name"] == snap["mmap_lock"].get("writer"):
+                score -= 30
+            if th["state"] == "running":
+                score -= 5
+            if th["state"] == "done":
+                score += 10
+            return score, th["tid"]
+
+        keep = sorted(sorted(threads, key=trank)[:MAX_THREAD_ROWS], key=lambda t: t["tid"])
+        hidden["threads"] = len(threads) - len(keep)
+        out["threads"] = keep
+    vmas = snap["vmas"]
+    if len(vmas) > MAX_VMA_ROWS:
+
+        def vrank(v: dict[str, Any]) -> tuple[int, int]:
+            score = 0
+            if v["state"] != "unlocked":
+                score -= 20
+            if v["waiters"]:
+                score -= 10
+            return score, v["start"]
+
+        keep = sorted(sorted(vmas, key=vrank)[:MAX_VMA_ROWS], key=lambda v: (v["start"], v["id"]))
+        hidden["vmas"] = len(vmas) - len(keep)
+        out["vmas"] = keep
+    out["hidden"] = hidden
+    return out
+
+
+def _hidden_note(n: int, what: str) -> Any:
+    return html.P(f"… and {n:,} more {what}, not shown (see the event log).", className="hint")
+
+
+class Views:
+    """The views the browser has, and how to bring them up to date cheaply.
+
+    ``sent`` (a ``dcc.Store`` round-tripped through the browser) maps each view to
+    the hash of the input it was drawn from; the session cache keeps the plain JSON
+    last sent for each view. A view whose input hash is unchanged is not redrawn
+    (``no_update``); a changed one is drawn and, when the browser has the previous
+    version, sent as a :class:`dash.Patch` of the leaves that differ.
+    """
+
+    def __init__(self, state: SessionState, sent: dict[str, str] | None) -> None:
+        self.state = state
+        self.sent = dict(sent or {})
+        self.new_sent = dict(self.sent)
+        saved = state.get("views")
+        self.saved: dict[str, Any] = saved if isinstance(saved, dict) else {}
+
+    def view(self, name: str, key: Any, build: Any) -> Any:
+        """The update for view ``name`` whose content is ``build()``, a function of ``key``."""
+        h = wire.digest(key)
+        if self.sent.get(name) == h:
+            return no_update
+        return self._send(name, h, wire.plain(build()), None)
+
+    def table(
+        self,
+        name: str,
+        items: list[Any],
+        extra: Any,
+        render: Any,
+        wrap: Any = None,
+    ) -> Any:
+        """A table-like view: one row (``Tr``/``Li``) per item, ``render(items)``.
+
+        When only some items changed since the last draw (and ``extra``, whatever else
+        the table shows, did not), only their rows are drawn, with ``render([item])``,
+        and spliced into the last drawing: building Dash components is the slow part.
+        ``wrap(panel)`` adds what surrounds the table (a note).
+        """
+        row_keys = [wire.digest(it) for it in items]
+        extra_key = wire.digest(extra)
+        h = wire.digest([row_keys, extra_key])
+        if self.sent.get(name) == h:
+            return no_update
+        new: Any = None
+        old = self.saved.get(name)
+        path = None
+        if old is not None and len(old) == 3 and old[2].get("path") is not None:
+            meta = old[2]
+            same_shape = meta["extra"] == extra_key and len(meta["rows"]) == len(row_keys)
+            changed = (
+                [i for i, (a, b) in enumerate(zip(meta["rows"], row_keys, strict=True)) if a != b]
+                if same_shape
+                else []
+            )
+            if same_shape and len(changed) <= max(2, len(items) // 3):
+                rows: dict[int, Any] | None = {}
+                for i in changed:
+                    single = wire.plain(render([items[i]]))
+                    where = wire.find_rows(single, 1)
+                    if where is None or rows is None:
+                        rows = None
+                        break
+                    rows[i] = wire.get_path(single, where)[0]
+                if rows is not None:
+                    path = tuple(meta["path"])
+                    new = wire.with_rows(old[1], path, rows)
+        if new is None:
+            panel = render(items)
+            new = wire.plain(wrap(panel) if wrap is not None else panel)
+            path = wire.find_rows(new, len(items))
+        return self._send(name, h, new, {"rows": row_keys, "extra": extra_key, "path": path})
+
+    def _send(self, name: str, h: str, new: Any, meta: dict[str, Any] | None) -> Any:
+        """``new`` as a patch of what the browser has when possible; remember it."""
+        old = self.saved.get(name)
+        value: Any = new
+        if old is not None and old[0] == self.sent.get(name):
+            if old[1] == new:
+                value = no_update  # a new input that draws the same
+            else:
+                patch = wire.patch_between(old[1], new)
+                if patch is not None:
+                    value = patch
+        self.saved[name] = (h, new, meta or {})
+        self.new_sent[name] = h
+        self.state.set("views", self.saved)
+        return value
+
+
+def step_views(
+    store: RunStore,
+    info: dict[str, Any],
+    cursor: Any,
+    session: str,
+    sent: dict[str, str] | None,
+    flt: LogFilter,
+    log_side: str | None,
+    figs_sent: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Every view at the cursor, as ``{output name: value, Patch or no_update}``.
+
+    Side views are keyed ``"{kind}:{side}"``. The timeline gets a :class:`dash.Patch`
+    moving its cursor. The memory figures and the counters are not drawn here: when
+    their input changed, ``"figures"`` names them and :func:`figure_views` (a second
+    callback) draws them, so that the text views arrive first.
+    """
+    from vmaviz.engine.narrate import Narration, narrate
+    from vmaviz.ui import panels as P
+    from vmaviz.ui.figures import cursor_x, dead_nodes
+
+    runs = runs_of(store, info)
+    track = track_of(store, runs)
+    m = track.clamp(cursor)
+    ns = track.split(m)
+    t = track.time_at(m)
+    state = store.session(session, "step")
+    views = Views(state, sent)
+    out: dict[str, Any] = {}
+    figs_sent = dict(figs_sent or {})
+    request: dict[str, str] = {}
+    stash: dict[str, Any] = {}
+
+    def want(name: str, data: Any, key: Any = None) -> None:
+        """Ask :func:`figure_views` for figure ``name`` unless the browser has it."""
+        h = wire.digest(data if key is None else key)
+        if figs_sent.get(name) != h:
+            stash[name] = (h, data)
+            request[name] = h
+
+    for i, (side_info, run) in enumerate(zip(info["sides"], runs, strict=True)):
+        side = side_info["side"]
+        n = ns[i]
+        before, after = state.kernels(i, run, n)
+        snap = snapshot(after)
+        row = n - 1 if n > 0 else None
+        current_tid = int(run.tid[row]) if row is not None else None
+        if row is not None:
+            narration = narrate(run.engine, row, before, after)
+        else:
+            narration = Narration(
+                title="Before the first step",
+                text=(
+                    f"`{run.engine.scenario.name}`: the initial state, with "
+                    f"{len(snap['vmas'])} VMAs and {len(snap['threads'])} threads. "
+                    "Press → (or ▶) to run step 0."
+                ),
+                function="",
+                source="",
+                reason="",
+            )
+        shown = trim_snapshot(snap, current_tid)
+        hidden = shown["hidden"]
+        out[f"narration:{side}"] = views.view(
+            f"narration:{side}", [run.key, row], lambda n=narration: P.narration_panel(n)
+        )
+        # Each panel is redrawn only when the part of the snapshot it reads changed.
+        seq = snap["mm_lock_seq"]
+        out[f"vma-table:{side}"] = views.table(
+            f"vma-table:{side}",
+            shown["vmas"],
+            [seq, hidden["vmas"], len(shown["vmas"])],
+            lambda items, q=seq: P.vma_table({"vmas": items, "mm_lock_seq": q}),
+            lambda panel, k=hidden["vmas"]: _with_note(panel, k, "VMAs"),
+        )
+        out[f"mmap-lock:{side}"] = views.view(
+            f"mmap-lock:{side}",
+            [snap["mmap_lock"], snap["now_ns"], snap["mm_lock_seq"]],
+            lambda s=snap: P.mmap_lock_panel(s),
+        )
+        out[f"threads:{side}"] = views.table(
+            f"threads:{side}",
+            shown["threads"],
+            [hidden["threads"], len(shown["threads"])],
+            lambda items: P.threads_panel({"threads": items}),
+            lambda panel, k=hidden["threads"]: _with_note(panel, k, "threads"),
+        )
+        out[f"rcu:{side}"] = views.view(
+            f"rcu:{side}",
+            [snap["rcu"], snap["dead_nodes_pending"]],
+            lambda s=snap: P.rcu_panel(s),
+        )
+        out[f"violations:{side}"] = views.view(
+            f"violations:{side}", snap["violations"], lambda s=snap: P.violations_panel(s)
+        )
+        # The figures read these keys of the snapshot (and only these).
+        want(
+            f"address-space:{side}",
+            {"vmas": snap["vmas"], "mm_lock_seq": snap["mm_lock_seq"], "mode": snap["mode"]},
+        )
+        want(
+            f"maple-tree:{side}",
+            {
+                "snap": {"vmas": snap["vmas"], "tree": snap["tree"], "mode": snap["mode"]},
+                "dead": dead_nodes(after),
+            },
+            key=[snap["vmas"], snap["tree"], snap["rcu"]["pending"]],
+        )
+        ct = side_info.get("cursor_trace")
+        if ct is not None:
+            x = t if len(runs) > 1 else (run.time[row] if row is not None else 0)
+            patch = Patch()
+            patch["data"][ct]["x"] = cursor_x(int(x))
+            out[f"timeline:{side}"] = patch
+        else:
+            out[f"timeline:{side}"] = no_update
+
+    # Counters per arch, up to the cursor's time (exactly the cursor for its own run).
+    per_arch: dict[str, dict[str, Any]] = {}
+    config = config_of(info.get("config"))
+    by_key = {r.key: (r, ns[i]) for i, r in enumerate(runs)}
+    for arch, key in info.get("arch_keys", {}).items():
+        if key in by_key:
+            run, n = by_key[key]
+        else:
+            run = store.cached_run(key, config, info.get("counter_mode", config.mode), arch)
+            n = int(run.time.searchsorted(t, side="right")) if m < track.total else run.steps
+        per_arch[arch] = run.counters_at(n)
+    want("counters", per_arch)
+
+    # The event log of one side: a page of rows around its current row.
+    li = _side_index(info, log_side)
+    log_run = runs[li]
+    current = ns[li] - 1 if ns[li] > 0 else None
+    rows = log_rows(log_run, current, flt)
+    here = -1 if current is None else current
+    out["log"] = views.table(
+        "log",
+        [[r, r == here] for r in rows],
+        [log_run.key, len(rows), rows[:1]],
+        lambda items: P.event_log([row_dict(log_run, r) for r, _ in items], here),
+    )
+    if stash:
+        state.set("figures", stash)
+    state.save()
+    out["status"] = _status(track, m, t)
+    out["search"] = to_query(config, m)
+    out["sent"] = views.new_sent
+    out["figures"] = request if request else no_update
+    return out
+
+
+def _with_note(panel: Any, hidden: int, what: str) -> Any:
+    return [panel, _hidden_note(hidden, what)] if hidden else panel
+
+
+def figure_views(
+    store: RunStore, session: str, request: dict[str, str] | None, sent: dict[str, str] | None
+) -> dict[str, Any]:
+    """Draw the figures a step asked for: ``{name: figure or Patch}`` plus ``"sent"``.
+
+    Their inputs were left in the session cache by :func:`step_views`; a figure whose
+    input was replaced since (the user stepped on) is skipped, the newer request
+    will draw it.
+    """
+    from vmaviz.ui.figures import address_space_figure, counters_figure, maple_tree_figure
+
+    state = store.session(session, "figures")
+    views = Views(state, sent)
+    stash = store.session(session, "step").get("figures") or {}
+    out: dict[str, Any] = {}
+    for name, h in (request or {}).items():
+        stashed = stash.get(name)
+        if not isinstance(stashed, tuple) or stashed[0] != h:
+            continue
+        data = stashed[1]
+        kind = name.split(":", 1)[0]
+        if kind == "address-space":
+            build: Any = lambda d=data: address_space_figure(d)  # noqa: E731
+        elif kind == "maple-tree":
+            build = lambda d=data: maple_tree_figure(d["snap"], dead=d["dead"])  # noqa: E731
+        elif kind == "counters":
+            build = lambda d=data: counters_figure(d)  # noqa: E731
+        else:
+            continue
+        out[name] = views.view(name, h, build)
+    state.save()
+    out["sent"] = views.new_sent
+    return out
+
+
+def _status(track: Track, m: int, t: int) -> list[Any]:
+    """``step 41 / 498 · t = 5.2 µs · main: vma_start_write:seq_set`` (per side in compare)."""
+    if m == 0:
+        return [html.Strong("initial state"), " (no step run yet) · → runs step 0"]
+    parts: list[Any] = []
+    rows = track.current(m)
+    if len(track.runs) == 1:
+        parts += [html.Strong(f"step {rows[0]:,}"), f" / {track.total - 1:,}"]
+    else:
+        for run, row in zip(track.runs, rows, strict=True):
+            label = "mmap_lock" if run.mode == "mmap_lock" else "per-VMA"
+            shown = f"{row:,}" if row is not None else "-"
+            parts += [f"{label}: ", html.Strong(f"step {shown}"), " · "]
+        parts.pop()
+    parts.append(f" · t = {format_ns(t)}")
+    desc = _describe_current(track, m)
+    if desc:
+        parts += [" · ", html.Code(desc)]
+    return parts
+
+
+# =====================================================================
+# Exports
+# =====================================================================
+
+
+def export_file(store: RunStore, info: dict[str, Any], which: str, side: str | None) -> Any:
+    """The ``dcc.Download`` data for one export of the run on ``side``."""
+    from vmaviz.engine import export
+
+    runs = runs_of(store, info)
+    run = runs[_side_index(info, side)]
+    engine = run.engine
+    stem = f"{engine.scenario.name}-{run.mode}-{run.arch}"
+    if which == "export-csv":
+        buf = io.StringIO()
+        export.to_csv(engine, buf)
+        return dcc.send_string(buf.getvalue(), f"{stem}.csv", type="text/csv")
+    if which == "export-perfetto":
+        doc = export.to_perfetto(engine)
+        return dcc.send_string(
+            json.dumps(doc, separators=(",", ":")), f"{stem}.perfetto.json", type="application/json"
+        )
+    text = engine.scenario.source_text or ""
+    return dcc.send_string(text, f"{engine.scenario.name}.yaml", type="application/x-yaml")
+
+
+# =====================================================================
+# Registration
+# =====================================================================
+
+
+def _outputs_order(spec: list[dict[str, Any]] | dict[str, Any]) -> list[str]:
+    """The sides of an ALL output, in the order Dash wants the values."""
+    items = spec if isinstance(spec, list) else [spec]
+    return [item["id"]["side"] for item in items]
+
+
+def register(app: dash.Dash, store: RunStore) -> None:
+    """Attach every callback of the app to ``app``, serving runs from ``store``."""
+
+    @app.callback(
+        Output("scenario", "value"),
+        Output("scenario", "options"),
+        Output("mode", "value"),
+        Output("arch", "value"),
+        Output("cpus", "value"),
+        Output("seed", "value"),
+        Output("view", "value"),
+        Output("pending-step", "data"),
+        Output("upload-errors", "children"),
+        Input("url", "search"),
+        Input("scenario", "value"),
+        Input("upload", "contents"),
+        State("upload", "filename"),
+        State("scenario", "options"),
+    )
+    def on_select(
+        search: str | None,
+        ref: str | None,
+        contents: str | None,
+        filename: str | None,
+        opts: list[dict[str, str]] | None,
+    ) -> tuple[Any, ...]:
+        trigger = ctx.triggered_id if isinstance(ctx.triggered_id, str) else None
+        return select_scenario(store, trigger, search, ref, contents, filename, opts)
+
+    @app.callback(
+        Output("run", "data"),
+        Output("body", "children"),
+        Output("cursor", "data", allow_duplicate=True),
+        Output("scrubber", "max"),
+        Output("scrubber", "value", allow_duplicate=True),
+        Output("sent", "data", allow_duplicate=True),
+        Output("figures-sent", "data", allow_duplicate=True),
+        Output("run-error", "children"),
+        Output("scenario-info", "children"),
+        Output("bp-reason", "options"),
+        Output("bp-thread", "options"),
+        Output("bp-function", "options"),
+        Output("bp-vma", "options"),
+        Output("log-thread", "options"),
+        Output("log-kind", "options"),
+        Output("log-vma", "options"),
+        Output("log-side", "options"),
+        Output("log-side", "value"),
+        Output("log-side-box", "hidden"),
+        Output("pending-step", "data", allow_duplicate=True),
+        Output("delta-table", "children"),
+        Output("delta-box", "hidden"),
+        Output("counters-title", "children"),
+        Input("scenario", "value"),
+        Input("mode", "value"),
+        Input("arch", "value"),
+        Input("cpus", "value"),
+        Input("seed", "value"),
+        Input("view", "value"),
+        State("pending-step", "data"),
+        prevent_initial_call=True,
+    )
+    def on_config(
+        scenario: str | None,
+        mode: str | None,
+        arch: str | None,
+        cpus: Any,
+        seed: Any,
+        view: str | None,
+        pending: int | None,
+    ) -> tuple[Any, ...]:
+        out = load_run_views(store, scenario, mode, arch, cpus, seed, view, pending)
+        return tuple(out[k] for k in LOAD_OUTPUTS)
+
+    @app.callback(
+        Output("cursor", "data"),
+        Output("scrubber", "value"),
+        Output("bp-status", "children"),
+        Output("play-timer", "disabled", allow_duplicate=True),
+        Output("play", "children", allow_duplicate=True),
+        *[Input(b, "n_clicks") for b in NAV_BUTTONS],
+        Input("scrubber", "value"),
+        Input("play-timer", "n_intervals"),
+        Input("jump-go", "n_clicks"),
+        Input("jump", "n_submit"),
+        Input("bp-run", "n_clicks"),
+        Input({"type": "timeline", "side": ALL}, "clickData"),
+        Input({"type": "log-row", "index": ALL}, "n_clicks"),
+        State("cursor", "data"),
+        State("run", "data"),
+        State("granularity", "value"),
+        State("jump", "value"),
+        State("bp-kinds", "value"),
+        State("bp-reason", "value"),
+        State("bp-thread", "value"),
+        State("bp-function", "value"),
+        State("bp-vma", "value"),
+        State("log-side", "value"),
+        State("play-timer", "disabled"),
+        prevent_initial_call=True,
+    )
+    def on_navigate(*args: Any) -> tuple[Any, ...]:
+        (
+            cursor,
+            info,
+            granularity,
+            jump,
+            bp_kinds,
+            bp_reason,
+            bp_thread,
+            bp_function,
+            bp_vma,
+            log_side,
+            paused,
+        ) = args[-11:]
+        trigger = ctx.triggered_id
+        value = ctx.triggered[0]["value"] if ctx.triggered else None
+        if isinstance(trigger, dict) and trigger.get("type") == "log-row":
+            # Rows re-rendered by a step arrive with n_clicks 0: only real clicks count.
+            value = next((t["value"] for t in ctx.triggered if t["value"]), None)
+            hit = next((t for t in ctx.triggered if t["value"]), None)
+            if hit is not None:
+                trigger = json.loads(hit["prop_id"].rsplit(".", 1)[0])
+        if trigger == "scrubber":
+            value = args[len(NAV_BUTTONS)]
+        bps = Breakpoints.from_ui(bp_kinds, bp_reason, bp_thread, bp_function, bp_vma)
+        new, message, at_end = navigate_to(
+            store, info, cursor, trigger, value, granularity, jump, bps, log_side
+        )
+        stop = at_end and not paused and trigger == "play-timer"
+        return (
+            new if new is not None else no_update,
+            new - 1 if new is not None and trigger != "scrubber" else no_update,
+            message if message is not None else (no_update if new is None else ""),
+            True if stop else no_update,
+            "▶ Play" if stop else no_update,
+        )
+
+    @app.callback(
+        Output("play-timer", "disabled"),
+        Output("play", "children"),
+        Input("play", "n_clicks"),
+        State("play-timer", "disabled"),
+        prevent_initial_call=True,
+    )
+    def on_play(_clicks: int | None, disabled: bool | None) -> tuple[bool, str]:
+        playing = bool(disabled)  # it was paused: now it plays
+        return (not playing, "⏸ Pause" if playing else "▶ Play")
+
+    @app.callback(Output("play-timer", "interval"), Input("speed", "value"))
+    def on_speed(ms: int | None) -> int:
+        return int(ms) if ms else L.DEFAULT_SPEED
+
+    side_outputs = [
+        *[Output({"type": k, "side": ALL}, "children") for k in C.SIDE_PANELS],
+        Output({"type": "timeline", "side": ALL}, "figure", allow_duplicate=True),
+    ]
+    side_kinds = [*C.SIDE_PANELS, "timeline"]
+
+    @app.callback(
+        *side_outputs,
+        Output("event-log", "children"),
+        Output("step-status", "children"),
+        Output("permalink-search", "data"),
+        Output("sent", "data"),
+        Output("figure-request", "data"),
+        Input("cursor", "data"),
+        Input("log-thread", "value"),
+        Input("log-kind", "value"),
+        Input("log-vma", "value"),
+        Input("log-side", "value"),
+        State("run", "data"),
+        State("session-id", "data"),
+        State("sent", "data"),
+        State("figures-sent", "data"),
+        prevent_initial_call=True,
+    )
+    def on_step(
+        cursor: Any,
+        log_thread: str | None,
+        log_kind: str | None,
+        log_vma: str | None,
+        log_side: str | None,
+        info: dict[str, Any] | None,
+        session: str | None,
+        sent: dict[str, str] | None,
+        figs_sent: dict[str, str] | None,
+    ) -> tuple[Any, ...]:
+        if not info:
+            raise dash.exceptions.PreventUpdate
+        flt = LogFilter(log_thread, log_kind, log_vma)
+        out = step_views(store, info, cursor, session or "", sent, flt, log_side, figs_sent)
+        values: list[Any] = []
+        for spec, kind in zip(ctx.outputs_list[: len(side_kinds)], side_kinds, strict=True):
+            values.append([out.get(f"{kind}:{s}", no_update) for s in _outputs_order(spec)])
+        return (
+            *values,
+            out["log"],
+            out["status"],
+            out["search"],
+            out["sent"],
+            out["figures"],
+        )
+
+    @app.callback(
+        *[Output({"type": k, "side": ALL}, "figure") for k in C.SIDE_FIGURES],
+        Output("counters-graph", "figure"),
+        Output("figures-sent", "data"),
+        Input("figure-request", "data"),
+        State("session-id", "data"),
+        State("figures-sent", "data"),
+        prevent_initial_call=True,
+    )
+    def on_figures(
+        request: dict[str, str] | None, session: str | None, figs_sent: dict[str, str] | None
+    ) -> tuple[Any, ...]:
+        out = figure_views(store, session or "", request, figs_sent)
+        values: list[Any] = []
+        for spec, kind in zip(ctx.outputs_list[: len(C.SIDE_FIGURES)], C.SIDE_FIGURES, strict=True):
+            values.append([out.get(f"{kind}:{s}", no_update) for s in _outputs_order(spec)])
+        return (*values, out.get("counters", no_update), out["sent"])
+
+    @app.callback(
+        Output({"type": "timeline", "side": ALL}, "figure", allow_duplicate=True),
+        Input({"type": "timeline", "side": ALL}, "relayoutData"),
+        State("run", "data"),
+        prevent_initial_call=True,
+    )
+    def on_zoom(relayouts: list[dict[str, Any] | None], info: dict[str, Any] | None) -> list[Any]:
+        ids = [item["id"] for item in ctx.inputs_list[0]]
+        return sync_zoom(ids, relayouts, ctx.triggered_id, (info or {}).get("xmax_us"))
+
+    @app.callback(
+        Output("download", "data"),
+        Input("export-csv", "n_clicks"),
+        Input("export-perfetto", "n_clicks"),
+        Input("export-yaml", "n_clicks"),
+        State("run", "data"),
+        State("log-side", "value"),
+        prevent_initial_call=True,
+    )
+    def on_export(_c: Any, _p: Any, _y: Any, info: dict[str, Any] | None, side: str | None) -> Any:
+        if not info or not isinstance(ctx.triggered_id, str):
+            raise dash.exceptions.PreventUpdate
+        return export_file(store, info, ctx.triggered_id, side)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="vmaviz", function_name="step"),
+        Output("cursor", "data", allow_duplicate=True),
+        Output("scrubber", "value", allow_duplicate=True),
+        Output("play-timer", "disabled", allow_duplicate=True),
+        Output("play", "children", allow_duplicate=True),
+        Output("nav-seen", "data"),
+        Input("step-fwd", "n_clicks"),
+        Input("step-back", "n_clicks"),
+        Input("step-fwd10", "n_clicks"),
+        Input("step-back10", "n_clicks"),
+        Input("play-timer", "n_intervals"),
+        State("cursor", "data"),
+        State("run", "data"),
+        State("granularity", "value"),
+        State("play-timer", "disabled"),
+        State("nav-seen", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="vmaviz", function_name="permalink"),
+        Output("permalink", "value"),
+        Input("permalink-search", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="vmaviz", function_name="copyLink"),
+        Output("copy-status", "children"),
+        Input("copy-link", "n_clicks"),
+        State("permalink", "value"),
+        prevent_initial_call=True,
+    )
+
+
+def sync_zoom(
+    ids: list[dict[str, Any]],
+    relayouts: list[dict[str, Any] | None],
+    trigger: Any,
+    xmax: float | None = None,
+) -> list[Any]:
+    """Patches that give every timeline the x range the user just set on one of them.
+
+    A zoom on one timeline zooms the others to the same range; a reset (double
+    click, autorange) puts every timeline back on the shared ``[0, xmax]`` axis.
+    """
+    if not isinstance(trigger, dict) or len(ids) < 2:
+        return [no_update] * len(ids)
+    src = next((i for i, x in enumerate(ids) if x == trigger), None)
+    if src is None or not relayouts[src]:
+        return [no_update] * len(ids)
+    data = relayouts[src] or {}
+    lo = data.get("xaxis.range[0]")
+    hi = data.get("xaxis.range[1]")
+    if lo is None and isinstance(data.get("xaxis.range"), list):
+        lo, hi = data["xaxis.range"][:2]
+    reset = bool(data.get("xaxis.autorange")) or "autosize" in data
+    if lo is not None and hi is not None:
+        new_range, targets = [lo, hi], [i for i in range(len(ids)) if i != src]
+    elif reset and xmax:
+        new_range, targets = [0, xmax], list(range(len(ids)))
+    else:
+        return [no_update] * len(ids)
+    out: list[Any] = []
+    for i in range(len(ids)):
+        if i not in targets:
+            out.append(no_update)
+            continue
+        patch = Patch()
+        patch["layout"]["xaxis"]["range"] = new_range
+        patch["layout"]["xaxis"]["autorange"] = False
+        out.append(patch)
+    return out

@@ -1,0 +1,457 @@
+"""The page: header, controls, the body of the chosen view, event log and glossary.
+
+:func:`serve_layout` is called for every page load, so every browser tab gets its own
+session id (a ``dcc.Store``); the server keys its per-session cache entries by it.
+:func:`body` lays out one view (single or compare) around the figures of the runs;
+the ``load_run`` callback puts it in ``#body`` whenever the configuration changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from dash import dcc, html
+
+from vmaviz import __version__
+from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED
+from vmaviz.ui.components import (
+    aria,
+    aria_live,
+    button,
+    control,
+    graph,
+    memory_panels,
+    narration_box,
+    panel,
+    slot,
+    state_column,
+    timeline_panel,
+)
+from vmaviz.ui.stepping import BREAKPOINTS, GRANULARITIES
+
+TITLE = "vmaviz: per-VMA locks and the maple tree, step by step"
+
+#: Playback speeds: label -> milliseconds between steps.
+SPEEDS = {"1/s": 1000, "2/s": 500, "5/s": 200, "10/s": 100}
+DEFAULT_SPEED = 500
+
+MODE_OPTIONS = [
+    {"label": "per-VMA", "value": "per_vma"},
+    {"label": "mmap_lock", "value": "mmap_lock"},
+]
+VIEW_OPTIONS = [
+    {"label": "single", "value": "single"},
+    {"label": "compare both modes", "value": "compare"},
+]
+GRANULARITY_LABELS = {"step": "step", "function": "function", "operation": "operation"}
+
+
+def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
+    """The whole page, with a fresh session id."""
+    return html.Div(
+        className="page",
+        children=[
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="session-id", data=uuid.uuid4().hex),
+            dcc.Store(id="run", data=None),
+            dcc.Store(id="cursor", data=0),
+            dcc.Store(id="sent", data={}),
+            dcc.Store(id="figure-request", data=None),
+            dcc.Store(id="nav-seen", data={}),
+            dcc.Store(id="figures-sent", data={}),
+            dcc.Store(id="pending-step", data=None),
+            dcc.Store(id="permalink-search", data=""),
+            dcc.Store(id="clipboard-status", data=None),
+            dcc.Interval(id="play-timer", interval=DEFAULT_SPEED, disabled=True),
+            dcc.Download(id="download"),
+            html.A("Skip to the step controls", href="#step-controls", className="skip-link"),
+            header(),
+            *controls(scenario_options),
+            html.Div(id="run-error", className="run-error", role="alert"),
+            html.Main(id="body", className="body"),
+            summary_section(),
+            event_log_section(),
+            glossary_section(),
+            html.Footer(
+                [
+                    f"vmaviz {__version__}. Keys: ← → or , . step; Shift: 10 at a time; "
+                    "Space play/pause; Home/End first/last step.",
+                ],
+                className="footer",
+            ),
+        ],
+    )
+
+
+def header() -> html.Header:
+    return html.Header(
+        [
+            html.H1(["vmaviz ", html.Span("Linux 6.4 per-VMA locks", className="h1-sub")]),
+            html.Div(id="scenario-info", className="scenario-info"),
+        ],
+        className="header",
+    )
+
+
+def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
+    """Two bars: the configuration (with breakpoints, link and export folded away) and
+    the stepper (sticky at the top of the window while the page scrolls)."""
+    config_row = html.Div(
+        [
+            control(
+                "Scenario",
+                dcc.Dropdown(
+                    id="scenario",
+                    options=list(scenario_options),
+                    value=scenario_options[0]["value"] if scenario_options else None,
+                    clearable=False,
+                    searchable=False,
+                    className="scenario-dropdown",
+                ),
+                for_id="scenario",
+            ),
+            dcc.Upload(
+                id="upload",
+                children=html.Span(
+                    "Upload YAML…",
+                    className="upload-button",
+                    role="button",
+                    tabIndex="0",
+                    **aria(f"upload a scenario YAML file (at most {MAX_FILE_BYTES // 1024} KiB)"),
+                ),
+                accept=".yaml,.yml,text/yaml,application/x-yaml,text/plain",
+                multiple=False,
+                className="upload",
+            ),
+            control(
+                "Mode",
+                dcc.RadioItems(
+                    id="mode", options=MODE_OPTIONS, value="per_vma", inline=True, className="radio"
+                ),
+            ),
+            control(
+                "Arch",
+                dcc.Dropdown(
+                    id="arch",
+                    options=[{"label": a, "value": a} for a in ARCHES],
+                    value="x86",
+                    clearable=False,
+                    searchable=False,
+                    className="arch-dropdown",
+                ),
+                for_id="arch",
+            ),
+            control(
+                "CPUs",
+                dcc.Input(
+                    id="cpus", type="number", min=1, max=MAX_CPUS, step=1, value=4, debounce=True
+                ),
+                for_id="cpus",
+            ),
+            control(
+                "Seed",
+                dcc.Input(
+                    id="seed", type="number", min=0, max=MAX_SEED, step=1, value=1, debounce=True
+                ),
+                for_id="seed",
+            ),
+        ],
+        className="controls-row config-row",
+    )
+    upload_errors = html.Div(id="upload-errors", className="upload-errors", role="alert")
+
+    step_row = html.Div(
+        [
+            html.Div(
+                [
+                    button("step-start", "|◀", "go to the first step", className="nav"),
+                    button("step-back10", "◀◀", "back 10 (Shift+←)", className="nav"),
+                    button("step-back", "◀", "back one (← or ,)", className="nav"),
+                    button("step-fwd", "▶", "forward one (→ or .)", className="nav primary"),
+                    button("step-fwd10", "▶▶", "forward 10 (Shift+→)", className="nav"),
+                    button("step-end", "▶|", "go to the last step", className="nav"),
+                ],
+                className="nav-buttons",
+                role="toolbar",
+                **aria("step controls"),
+            ),
+            control(
+                "by",
+                dcc.RadioItems(
+                    id="granularity",
+                    options=[{"label": GRANULARITY_LABELS[g], "value": g} for g in GRANULARITIES],
+                    value="step",
+                    inline=True,
+                    className="radio",
+                ),
+            ),
+            button("play", "▶ Play", "play or pause (Space)", className="play"),
+            control(
+                "steps",
+                dcc.Dropdown(
+                    id="speed",
+                    options=[{"label": k, "value": v} for k, v in SPEEDS.items()],
+                    value=DEFAULT_SPEED,
+                    clearable=False,
+                    searchable=False,
+                    className="speed-dropdown",
+                ),
+                for_id="speed",
+            ),
+            control(
+                "jump to",
+                dcc.Input(id="jump", type="number", min=0, step=1, debounce=False, size="7"),
+                for_id="jump",
+            ),
+            button("jump-go", "Go", "jump to the step number"),
+            button(
+                "bp-run",
+                "To breakpoint ▶|",
+                "run to the next breakpoint",
+                className="bp-run",
+            ),
+        ],
+        className="controls-row step-row",
+        id="step-controls",
+    )
+    slider_row = html.Div(
+        [
+            control(
+                "step",
+                dcc.Slider(
+                    id="scrubber",
+                    min=-1,
+                    max=0,
+                    step=1,
+                    value=-1,
+                    marks=None,
+                    updatemode="mouseup",
+                    allow_direct_input=False,
+                    tooltip={"placement": "bottom", "always_visible": False},
+                ),
+            ),
+            html.Div(id="step-status", className="step-status", **aria_live()),
+        ],
+        className="controls-row slider-row",
+    )
+    breakpoints = html.Details(
+        [
+            html.Summary("Breakpoints", id="bp-summary"),
+            html.Div(
+                [
+                    dcc.Checklist(
+                        id="bp-kinds",
+                        options=[{"label": v, "value": k} for k, v in BREAKPOINTS.items()],
+                        value=["fallback"],
+                        className="bp-kinds",
+                    ),
+                    html.Div(
+                        [
+                            control(
+                                "abort reason",
+                                dcc.Dropdown(id="bp-reason", options=[], clearable=True),
+                                for_id="bp-reason",
+                            ),
+                            control(
+                                "thread",
+                                dcc.Dropdown(id="bp-thread", options=[], clearable=True),
+                                for_id="bp-thread",
+                            ),
+                            control(
+                                "function",
+                                dcc.Dropdown(id="bp-function", options=[], clearable=True),
+                                for_id="bp-function",
+                            ),
+                            control(
+                                "VMA",
+                                dcc.Dropdown(id="bp-vma", options=[], clearable=True),
+                                for_id="bp-vma",
+                            ),
+                        ],
+                        className="bp-params",
+                    ),
+                    html.Div(id="bp-status", className="bp-status", role="status"),
+                ],
+                className="bp-body",
+            ),
+        ],
+        className="breakpoints",
+        id="breakpoints",
+    )
+    share = html.Details(
+        [
+            html.Summary("Link & export", id="share-summary"),
+            html.Div(
+                [
+                    control(
+                        "Link to this view",
+                        dcc.Input(
+                            id="permalink",
+                            type="text",
+                            readOnly=True,
+                            value="",
+                            className="permalink",
+                        ),
+                        for_id="permalink",
+                    ),
+                    html.Span("Export:", className="export-label"),
+                    button("export-csv", "CSV", "download the steps as CSV"),
+                    button("export-perfetto", "Perfetto", "download a Perfetto trace (JSON)"),
+                    button("export-yaml", "YAML", "download the scenario YAML"),
+                ],
+                className="share-body",
+            ),
+        ],
+        className="share",
+        id="share",
+    )
+    return [
+        html.Section(
+            [
+                config_row,
+                upload_errors,
+                html.Div(
+                    [
+                        control(
+                            "View",
+                            dcc.RadioItems(
+                                id="view",
+                                options=VIEW_OPTIONS,
+                                value="single",
+                                inline=True,
+                                className="radio",
+                            ),
+                        ),
+                        breakpoints,
+                        share,
+                        button("copy-link", "Copy link", "copy the link to this view"),
+                        html.Span(id="copy-status", className="copy-status", role="status"),
+                        html.A(
+                            "Glossary",
+                            href="#glossary",
+                            className="glossary-link",
+                            id="glossary-link",
+                        ),
+                    ],
+                    className="details-row",
+                ),
+            ],
+            className="controls config",
+            **aria("scenario and configuration"),
+        ),
+        html.Section(
+            [step_row, slider_row],
+            className="controls stepper",
+            **aria("stepping"),
+        ),
+    ]
+
+
+def body(view: str, sides: Sequence[tuple[str, str]], timelines: Sequence[Any]) -> list[Any]:
+    """The main area for a view.
+
+    Args:
+        view: ``single`` or ``compare``.
+        sides: ``(side, title)`` per run shown.
+        timelines: The timeline figure of each side (same order).
+    """
+    if view == "compare":
+        (left, ltitle), (right, rtitle) = sides
+        return [
+            html.Div(
+                [timeline_panel(s, t, fig) for (s, t), fig in zip(sides, timelines, strict=True)],
+                className="timelines-stacked",
+            ),
+            html.Div(
+                [state_column(left, ltitle), state_column(right, rtitle)],
+                className="compare-columns",
+            ),
+        ]
+    (side, title) = sides[0]
+    return [
+        html.Div(
+            [
+                narration_box(side),
+                html.Div([slot("mmap-lock", side), slot("violations", side)], className="col"),
+            ],
+            className="row top",
+        ),
+        slot("vma-table", side, "wide"),
+        timeline_panel(side, title, timelines[0]),
+        html.Div(
+            [slot("threads", side, "threads-slot"), slot("rcu", side, "rcu-slot")],
+            className="row",
+        ),
+        *memory_panels(side),
+    ]
+
+
+def summary_section() -> html.Div:
+    """Whole-run comparison (compare view only) and the per-arch counters."""
+    return html.Div(
+        [
+            html.Div(
+                panel("mmap_lock vs per-VMA locks: the whole run", None, id_="delta-table"),
+                id="delta-box",
+                hidden=True,
+            ),
+            panel(
+                html.Span("Per-VMA lock events by arch, up to the cursor", id="counters-title"),
+                graph("counters-graph", "per-arch counters", static=True),
+            ),
+        ],
+        className="row two summary",
+    )
+
+
+def event_log_section() -> html.Section:
+    return panel(
+        "Event log",
+        [
+            html.Div(
+                [
+                    control(
+                        "thread",
+                        dcc.Dropdown(id="log-thread", options=[], clearable=True),
+                        for_id="log-thread",
+                    ),
+                    control(
+                        "kind",
+                        dcc.Dropdown(id="log-kind", options=[], clearable=True),
+                        for_id="log-kind",
+                    ),
+                    control(
+                        "VMA",
+                        dcc.Dropdown(id="log-vma", options=[], clearable=True),
+                        for_id="log-vma",
+                    ),
+                    html.Div(
+                        control(
+                            "run",
+                            dcc.RadioItems(
+                                id="log-side",
+                                options=[{"label": "left", "value": "left"}],
+                                value="left",
+                                inline=True,
+                                className="radio",
+                            ),
+                        ),
+                        id="log-side-box",
+                    ),
+                ],
+                className="controls-row log-filters",
+            ),
+            html.Div(id="event-log", className="event-log"),
+        ],
+        className="event-log-panel",
+        help_text="Click a row to jump to that step.",
+    )
+
+
+def glossary_section() -> html.Div:
+    """The glossary, folded: one click away from every page."""
+    from vmaviz.ui.panels import glossary_panel
+
+    return html.Div(glossary_panel(), id="glossary", className="glossary-box")

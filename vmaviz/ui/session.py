@@ -1,0 +1,744 @@
+"""Per-session state and memoised runs, kept in flask-caching and the browser only.
+
+Nothing here is module-level mutable state, so the app runs the same under
+``gunicorn -w 2 'app:server'``: every request can land on any worker.
+
+* The browser holds the session id (a ``dcc.Store`` filled when the page is served),
+  the configuration (the control values) and the cursor.
+* flask-caching (a :class:`FileSystemCache` under the system temp dir by default,
+  Redis when ``VMAVIZ_REDIS_URL`` is set) holds what is expensive to rebuild:
+  finished runs (pickled :class:`RunData`, keyed by the scenario's canonical text,
+  mode, arch, cpus and seed), uploaded scenario texts (keyed by their SHA-256) and,
+  per session id, the kernel state of the last step shown, so that stepping forward
+  by one re-runs a single step.
+* :class:`RunStore` also keeps a few unpickled runs in the worker's memory (a bounded
+  LRU owned by the app object, not the module). Runs are deterministic and never
+  change once finished, so this is a cache of the shared cache: a worker that misses
+  it loads the run from flask-caching, or re-runs the scenario, and gets the same
+  result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import os
+import pickle
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlencode
+
+import numpy as np
+
+from vmaviz.engine.engine import Engine, EngineError, _advance, _advance_forced
+from vmaviz.model.kernel import Kernel
+from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenario_text
+from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED, MAX_STEPS, MODES
+
+if TYPE_CHECKING:
+    from flask_caching import Cache
+
+    from vmaviz.engine.timeline import Timeline
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCENARIO_DIR = REPO_ROOT / "scenarios"
+DEFAULT_SCENARIO = "default"
+
+#: Environment variables read by :func:`cache_config` and :func:`app_max_steps`.
+REDIS_ENV = "VMAVIZ_REDIS_URL"
+CACHE_DIR_ENV = "VMAVIZ_CACHE_DIR"
+MAX_STEPS_ENV = "VMAVIZ_MAX_STEPS"
+
+#: Steps between the keyframes of app runs: rebuilding any step replays at most this
+#: many steps from the nearest keyframe (about 15 ms for 100 threads).
+KEYFRAME_EVERY = 1024
+#: A run in the app stops with a clear message past this many steps (the CLI allows
+#: the schema's MAX_STEPS); override with VMAVIZ_MAX_STEPS.
+APP_MAX_STEPS = 2_000_000
+#: Seconds a cache entry lives.
+RUN_TIMEOUT = 6 * 3600
+SESSION_TIMEOUT = 6 * 3600
+#: Unpickled runs kept in each worker's memory, weighed by their steps (a run of
+#: 100,000 steps with its keyframes takes about 15 MB).
+LOCAL_STEPS = 3_000_000
+#: Stepping forward by at most this many steps from the session's anchor kernel
+#: re-runs them; a longer jump starts from the run's nearest keyframe instead.
+SHORT_HOP = 256
+#: The anchor kernel moves up to the cursor once it is this many steps behind.
+ANCHOR_HOP = 16
+#: After a jump, the anchor is set this many steps before the cursor, so that the
+#: next steps back do not each replay from a keyframe.
+ANCHOR_BACK = 16
+#: Bumped when RunData's meaning changes, so stale cache entries are not reused.
+RUN_FORMAT = 1
+
+VIEWS = ("single", "compare")
+#: Compare mode: the old kernel on the left (top), the per-VMA lock kernel on the right.
+COMPARE_MODES = ("mmap_lock", "per_vma")
+SIDES = ("left", "right")
+
+
+# =====================================================================
+# Cache
+# =====================================================================
+
+
+def cache_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """flask-caching settings: Redis when VMAVIZ_REDIS_URL is set, else a file cache.
+
+    The file cache lives under the system temp dir (or VMAVIZ_CACHE_DIR), never in
+    the repository; every worker of one machine shares it.
+    """
+    env = dict(os.environ) if env is None else env
+    url = env.get(REDIS_ENV, "").strip()
+    if url:
+        return {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": url,
+            "CACHE_KEY_PREFIX": "vmaviz:",
+            "CACHE_DEFAULT_TIMEOUT": RUN_TIMEOUT,
+        }
+    directory = env.get(CACHE_DIR_ENV) or str(Path(tempfile.gettempdir()) / "vmaviz-cache")
+    return {
+        "CACHE_TYPE": "FileSystemCache",
+        "CACHE_DIR": directory,
+        "CACHE_THRESHOLD": 5000,
+        "CACHE_DEFAULT_TIMEOUT": RUN_TIMEOUT,
+    }
+
+
+def app_max_steps(env: dict[str, str] | None = None) -> int:
+    """The step limit of one run in the app (VMAVIZ_MAX_STEPS, at most MAX_STEPS)."""
+    env = dict(os.environ) if env is None else env
+    try:
+        value = int(env.get(MAX_STEPS_ENV, APP_MAX_STEPS))
+    except ValueError:
+        value = APP_MAX_STEPS
+    return max(1, min(value, MAX_STEPS))
+
+
+# =====================================================================
+# Configuration and permalinks
+# =====================================================================
+
+
+@dataclass(frozen=True)
+class Config:
+    """What to run: a scenario reference and the kernel settings the user chose.
+
+    Attributes:
+        scenario: A bundled scenario's file stem (``default``) or ``upload:<sha>``.
+        mode: ``per_vma`` or ``mmap_lock`` (ignored in compare view).
+        arch: Simulated arch.
+        cpus: Simulated CPUs.
+        seed: Scheduler seed.
+        view: ``single`` or ``compare``.
+    """
+
+    scenario: str = DEFAULT_SCENARIO
+    mode: str = "per_vma"
+    arch: str = "x86"
+    cpus: int = 4
+    seed: int = 1
+    view: str = "single"
+
+    def checked(self) -> Config:
+        """The same configuration with out-of-range values replaced by defaults."""
+        base = Config()
+        return Config(
+            scenario=self.scenario if is_scenario_ref(self.scenario) else base.scenario,
+            mode=self.mode if self.mode in MODES else base.mode,
+            arch=self.arch if self.arch in ARCHES else base.arch,
+            cpus=self.cpus if _int_in(self.cpus, 1, MAX_CPUS) else base.cpus,
+            seed=self.seed if _int_in(self.seed, 0, MAX_SEED) else base.seed,
+            view=self.view if self.view in VIEWS else base.view,
+        )
+
+    def modes(self) -> tuple[str, ...]:
+        """The mode of each side: one in single view, both in compare view."""
+        return COMPARE_MODES if self.view == "compare" else (self.mode,)
+
+
+def _int_in(value: Any, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def is_scenario_ref(ref: Any) -> bool:
+    """Whether ``ref`` names a bundled scenario or an upload (by its form only)."""
+    if not isinstance(ref, str) or not ref:
+        return False
+    if ref.startswith("upload:"):
+        digest = ref.removeprefix("upload:")
+        return len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+    return all(c.isalnum() or c in "-_." for c in ref) and not ref.startswith(".")
+
+
+def to_query(config: Config, cursor: int) -> str:
+    """The permalink query string (with its ``?``) for a configuration and cursor.
+
+    ``step`` is the index of the last step run, as the views number steps (the
+    timeline, the event log, CSV exports); it is left out at the initial state. In
+    compare view the index counts the steps of both runs merged in time order.
+    """
+    params: dict[str, Any] = {
+        "scenario": config.scenario,
+        "view": config.view,
+        "mode": config.mode,
+        "arch": config.arch,
+        "cpus": config.cpus,
+        "seed": config.seed,
+    }
+    if cursor > 0:
+        params["step"] = int(cursor) - 1
+    return "?" + urlencode(params)
+
+
+def from_query(search: str | None) -> tuple[Config, int | None, bool]:
+    """Parse a permalink query string.
+
+    Returns:
+        The configuration (unknown or bad values replaced by defaults), the cursor
+        (steps run: ``step + 1``; ``None`` when the query names no step) and whether
+        the query named any setting at all.
+    """
+    params = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
+
+    def num(name: str) -> int | None:
+        try:
+            return int(params[name])
+        except (KeyError, ValueError):
+            return None
+
+    base = Config()
+    config = Config(
+        scenario=params.get("scenario", base.scenario),
+        mode=params.get("mode", base.mode),
+        arch=params.get("arch", base.arch),
+        cpus=num("cpus") or base.cpus,
+        seed=v if (v := num("seed")) is not None else base.seed,
+        view=params.get("view", base.view),
+    ).checked()
+    step = num("step")
+    cursor = max(0, step + 1) if step is not None else None
+    return config, cursor, bool(params)
+
+
+# =====================================================================
+# Scenarios
+# =====================================================================
+
+
+def bundled_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
+    """File stems of the bundled scenarios, the default first."""
+    names = sorted(p.stem for p in directory.glob("*.yaml"))
+    if DEFAULT_SCENARIO in names:
+        names.remove(DEFAULT_SCENARIO)
+        names.insert(0, DEFAULT_SCENARIO)
+    return names
+
+
+def upload_ref(text: str) -> str:
+    """The scenario reference of an uploaded text: its SHA-256."""
+    return "upload:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ScenarioMissing(LookupError):
+    """A scenario reference that names nothing (an unknown file, an expired upload)."""
+
+
+# =====================================================================
+# Runs
+# =====================================================================
+
+
+def code_fingerprint() -> str:
+    """A hash of the source of the model and the engine: a run cached by an older
+    version of either is not reused (the shared cache outlives a code update)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    files = sorted((root / "model").glob("*.py")) + sorted((root / "engine").glob("*.py"))
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def run_key(scenario: Scenario, mode: str, arch: str, cpus: int, seed: int, code: str = "") -> str:
+    """The cache key of one run: a hash of everything its result depends on."""
+    h = hashlib.sha256()
+    for part in (str(RUN_FORMAT), code, str(KEYFRAME_EVERY), scenario.canonical(), mode, arch):
+        h.update(part.encode())
+        h.update(b"\0")
+    h.update(f"{cpus}\0{seed}".encode())
+    return h.hexdigest()
+
+
+def _np(arr: Any) -> np.ndarray:
+    """A zero-copy numpy view of a trace column (an ``array.array``)."""
+    return np.frombuffer(arr, dtype=np.dtype(arr.typecode)) if len(arr) else np.zeros(0, np.int64)
+
+
+class RunData:
+    """One finished run with the indexes the app needs to move around in it.
+
+    Only the engine and the timeline are pickled; the numpy indexes are rebuilt on
+    demand from the trace.
+    """
+
+    def __init__(self, key: str, engine: Engine, timeline: Timeline) -> None:
+        self.key = key
+        self.engine = engine
+        self.timeline = timeline
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"key": self.key, "engine": self.engine, "timeline": self.timeline}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # ------------------------------------------------------------ basics
+
+    @property
+    def steps(self) -> int:
+        return len(self.engine.trace)
+
+    @property
+    def mode(self) -> str:
+        return self.engine.mode
+
+    @property
+    def arch(self) -> str:
+        return self.engine.arch
+
+    @cached_property
+    def thread_names(self) -> list[str]:
+        return [th.name for th in self.engine.k.threads]
+
+    def thread_name(self, tid: int) -> str:
+        return self.thread_names[tid] if 0 <= tid < len(self.thread_names) else "rcu"
+
+    @cached_property
+    def vma_names(self) -> dict[int, str]:
+        """Every VMA id the run ever had, to its name."""
+        return {vid: v.name for vid, v in self.engine.k.mm.vmas.items()}
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        return self.engine.summary()
+
+    # ------------------------------------------------------------ columns
+
+    @cached_property
+    def time(self) -> np.ndarray:
+        return _np(self.engine.trace.time).astype(np.int64)
+
+    @cached_property
+    def tid(self) -> np.ndarray:
+        return _np(self.engine.trace.tid).astype(np.int64)
+
+    @cached_property
+    def code(self) -> np.ndarray:
+        return _np(self.engine.trace.code).astype(np.int64)
+
+    @cached_property
+    def a(self) -> np.ndarray:
+        return _np(self.engine.trace.a).astype(np.int64)
+
+    @cached_property
+    def stack(self) -> np.ndarray:
+        return _np(self.engine.trace.stack).astype(np.int64)
+
+    @cached_property
+    def frame(self) -> np.ndarray:
+        return _np(self.engine.trace.frame).astype(np.int64)
+
+    @cached_property
+    def op(self) -> np.ndarray:
+        return _np(self.engine.trace.op).astype(np.int64)
+
+    def code_id(self, code: str) -> int:
+        """The trace's id for an event code (-1 when the run never emitted it)."""
+        return self.engine.trace.code_ix.get(code, -1)
+
+    def codes_matching(self, pred: Callable[[str], bool]) -> list[int]:
+        return [i for i, c in enumerate(self.engine.trace.codes) if pred(c)]
+
+    def rows_with_codes(self, ids: list[int]) -> np.ndarray:
+        if not ids or not self.steps:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(np.isin(self.code, ids))
+
+    # ------------------------------------------------------------ boundaries
+
+    @cached_property
+    def function_starts(self) -> np.ndarray:
+        """Rows that are the first step of a kernel-function activation (sorted)."""
+        return _first_rows(self.frame, self.frame == 0)
+
+    @cached_property
+    def op_starts(self) -> np.ndarray:
+        """Rows that are the first step of a thread's operation (sorted)."""
+        key = (self.tid + 1) * (1 << 32) + self.op
+        return _first_rows(key, self.tid < 0)
+
+    @cached_property
+    def innermost(self) -> list[str]:
+        """Innermost function of each interned stack (``""`` for the empty stack)."""
+        return [s[-1] if s else "" for s in self.engine.trace.stacks]
+
+    @cached_property
+    def functions(self) -> list[str]:
+        """Every kernel function that took a step in this run, sorted."""
+        used = set(np.unique(self.stack).tolist()) if self.steps else set()
+        return sorted({self.innermost[s] for s in used if self.innermost[s]})
+
+    @cached_property
+    def violation_rows(self) -> np.ndarray:
+        """Rows whose step recorded an invariant violation (sorted, unique)."""
+        # Kernel.violate records the 0-based row of the step being taken.
+        rows = sorted({s for s, _inv, _msg in self.engine.k.violations if s >= 0})
+        return np.array(rows, dtype=np.int64)
+
+    def counters_at(self, n: int) -> dict[str, Any]:
+        """``vma_lock`` and ``abort_reasons`` counted over the first ``n`` steps."""
+        n = max(0, min(n, self.steps))
+        out: dict[str, Any] = {"vma_lock": {}, "abort_reasons": {}}
+        for name, rows in self._counter_rows.items():
+            count = int(np.searchsorted(rows, n))
+            group, _, key = name.partition(".")
+            out[group][key] = count
+        out["mode"], out["arch"] = self.mode, self.arch
+        return out
+
+    @cached_property
+    def _counter_rows(self) -> dict[str, np.ndarray]:
+        from vmaviz.model.kernel import ABORT_REASONS
+
+        table = {
+            "vma_lock.success": ["fault:vma_lock_success"],
+            "vma_lock.abort": [f"lock_vma_under_rcu:abort:{r}" for r in ABORT_REASONS],
+            "vma_lock.retry": ["fault:vma_lock_retry"],
+            "vma_lock.miss": ["lock_vma_under_rcu:miss_retry"],
+        }
+        for r in ABORT_REASONS:
+            table[f"abort_reasons.{r}"] = [f"lock_vma_under_rcu:abort:{r}"]
+        return {
+            name: self.rows_with_codes([i for c in codes if (i := self.code_id(c)) >= 0])
+            for name, codes in table.items()
+        }
+
+
+def _first_rows(key: np.ndarray, always: np.ndarray) -> np.ndarray:
+    """Sorted rows where ``key`` appears for the first time, plus every ``always`` row."""
+    if not len(key):
+        return np.zeros(0, np.int64)
+    _, first = np.unique(key, return_index=True)
+    mask = np.zeros(len(key), dtype=bool)
+    mask[first] = True
+    mask |= always
+    return np.flatnonzero(mask)
+
+
+def build_run(
+    key: str, scenario: Scenario, mode: str, arch: str, max_steps: int | None = None
+) -> RunData:
+    """Run a scenario to the end (raises :class:`EngineError` past the step limit)."""
+    from vmaviz.engine.timeline import build_timeline
+
+    engine = Engine(
+        scenario,
+        mode=mode,
+        arch=arch,
+        keyframe_every=KEYFRAME_EVERY,
+        max_steps=max_steps or app_max_steps(),
+    ).run()
+    engine.trace.flush()
+    return RunData(key, engine, build_timeline(engine))
+
+
+class RunStore:
+    """Runs and scenarios by key: the worker's LRU first, then flask-caching, then compute.
+
+    One instance per app (see :func:`vmaviz.ui.app_factory.create_app`).
+    """
+
+    def __init__(self, cache: Cache, local_steps: int = LOCAL_STEPS) -> None:
+        self.cache = cache
+        self.local_steps = local_steps
+        self.code = code_fingerprint()
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[str, Any] = OrderedDict()
+        self._scenarios: dict[tuple[str, float], Scenario] = {}
+
+    # ------------------------------------------------------------ scenarios
+
+    def scenario(self, ref: str) -> Scenario:
+        """The scenario a reference names.
+
+        Raises:
+            ScenarioMissing: unknown bundled name or an upload no longer cached.
+            ScenarioErrors: a bundled file that does not validate.
+        """
+        if ref.startswith("upload:"):
+            text = self.cache.get(f"scn:{ref}")
+            if not isinstance(text, str):
+                raise ScenarioMissing(
+                    "this uploaded scenario is no longer on the server; upload the file again"
+                )
+            return self._memo_scenario(
+                (ref, 0.0), lambda: load_scenario_text(text, "uploaded.yaml")
+            )
+        if not is_scenario_ref(ref):
+            raise ScenarioMissing(f"no scenario named {ref!r}")
+        path = SCENARIO_DIR / f"{ref}.yaml"
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            raise ScenarioMissing(f"no bundled scenario named {ref!r}") from None
+        return self._memo_scenario((ref, mtime), lambda: load_scenario(path))
+
+    def _memo_scenario(self, key: tuple[str, float], load: Callable[[], Scenario]) -> Scenario:
+        with self._lock:
+            hit = self._scenarios.get(key)
+        if hit is not None:
+            return hit
+        scenario = load()
+        with self._lock:
+            if len(self._scenarios) > 64:
+                self._scenarios.clear()
+            self._scenarios[key] = scenario
+        return scenario
+
+    def save_upload(self, text: str, filename: str = "uploaded.yaml") -> tuple[str, Scenario]:
+        """Validate an uploaded scenario text and keep it; returns (reference, scenario).
+
+        Raises:
+            ScenarioErrors: the text does not validate (messages name ``filename``).
+        """
+        scenario = load_scenario_text(text, filename)
+        ref = upload_ref(text)
+        self.cache.set(f"scn:{ref}", text, timeout=RUN_TIMEOUT)
+        return ref, scenario
+
+    # ------------------------------------------------------------ runs
+
+    def run(self, config: Config, mode: str | None = None, arch: str | None = None) -> RunData:
+        """The finished run of ``config`` (``mode``/``arch`` override its own).
+
+        Raises:
+            ScenarioMissing, ScenarioErrors, EngineError, ValueError.
+        """
+        mode = mode or config.mode
+        arch = arch or config.arch
+        scenario = self.scenario(config.scenario).with_overrides(
+            mode=mode, arch=arch, cpus=config.cpus, seed=config.seed
+        )
+        key = run_key(scenario, mode, arch, config.cpus, config.seed, self.code)
+        run: RunData = self.get_or_build(
+            f"run:{key}", lambda: build_run(key, scenario, mode, arch), pickled=True
+        )
+        return run
+
+    def cached_run(self, key: str, config: Config, mode: str, arch: str) -> RunData:
+        """The run with this key: from memory or the cache, else re-run from ``config``."""
+        hit = self._local(f"run:{key}")
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        run = self.run(config, mode=mode, arch=arch)
+        if run.key != key:
+            raise ScenarioMissing("the scenario changed since this page was loaded; reload it")
+        return run
+
+    def _local(self, key: str) -> Any:
+        with self._lock:
+            hit = self._runs.get(key)
+            if hit is not None:
+                self._runs.move_to_end(key)
+                return hit[0]
+        return None
+
+    def get_or_build(self, key: str, build: Callable[[], Any], pickled: bool = False) -> Any:
+        """``key`` from the worker's LRU, else from the shared cache, else ``build()``.
+
+        With ``pickled`` the value is also stored in (and looked up from) the shared
+        cache as a pickle, so other workers and later requests skip the build.
+        """
+        hit = self._local(key)
+        if hit is not None:
+            return hit
+        value: Any = None
+        if pickled:
+            blob = self.cache.get(key)
+            if isinstance(blob, bytes):
+                try:
+                    value = pickle.loads(blob)
+                except Exception:
+                    value = None
+        if value is None:
+            value = build()
+            if pickled:
+                self.cache.set(key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+        weight = value.steps + 1000 if isinstance(value, RunData) else 1000
+        with self._lock:
+            self._runs[key] = (value, weight)
+            self._runs.move_to_end(key)
+            total = sum(w for _, w in self._runs.values())
+            while len(self._runs) > 1 and total > self.local_steps:
+                _, (_, w) = self._runs.popitem(last=False)
+                total -= w
+        return value
+
+    # ------------------------------------------------------------ session state
+
+    def session(self, session: str, slot: str) -> SessionState:
+        """The per-session state kept under ``slot`` (one cache entry, read once)."""
+        return SessionState(self, session, slot)
+
+    def session_get(self, session: str, name: str) -> Any:
+        return self.cache.get(f"sess:{session}:{name}") if session else None
+
+    def session_set(self, session: str, name: str, value: Any) -> None:
+        if session:
+            self.cache.set(f"sess:{session}:{name}", value, timeout=SESSION_TIMEOUT)
+
+
+class SessionState:
+    """One session's state for one callback, as one cache entry: read once, saved once.
+
+    Each callback that keeps per-session state owns its own slot, so callbacks that
+    the browser runs at the same time never overwrite each other's state. A missing
+    or expired entry is simply empty: everything in it can be recomputed.
+    """
+
+    def __init__(self, store: RunStore, session: str, slot: str) -> None:
+        self.store = store
+        self.session = session
+        self.slot = slot
+        with paused_gc():
+            loaded = store.session_get(session, slot)
+        self.data: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
+        self.dirty = False
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.dirty and self.session:
+            self.store.session_set(self.session, self.slot, self.data)
+            self.dirty = False
+
+    def kernels(self, side: int, run: RunData, n: int) -> tuple[Kernel | None, Kernel]:
+        """The kernel before and after step ``n`` of ``run`` (``n`` steps executed).
+
+        The session keeps one pickled "anchor" kernel per side at or a little before the
+        cursor. Stepping forward replays the few steps from the anchor (unpickling is a
+        copy; nothing is pickled on most steps); the anchor moves up when it falls
+        :data:`ANCHOR_HOP` steps behind. Any other move replays from the run's nearest
+        keyframe (at most ``KEYFRAME_EVERY`` steps) and re-anchors a little behind the
+        cursor, so stepping back one at a time stays cheap too.
+        """
+        n = max(0, min(n, run.steps))
+        saved = self.get(f"kernel:{side}")
+        anchor: tuple[int, bytes] | None = None
+        if isinstance(saved, tuple) and len(saved) == 3 and saved[0] == run.key:
+            anchor = (int(saved[1]), saved[2])
+        lo = max(n - 1, 0)
+        if anchor is None or not anchor[0] <= lo <= anchor[0] + SHORT_HOP:
+            # Re-anchor behind the cursor: the next steps back start from here too.
+            m = max(lo - ANCHOR_BACK, 0)
+            blob = pickle.dumps(run.engine.state_at(m), pickle.HIGHEST_PROTOCOL)
+            anchor = (m, blob)
+            self.set(f"kernel:{side}", (run.key, m, blob))
+        m, blob = anchor
+        with paused_gc():
+            after = advance(run.engine, pickle.loads(blob), m, n)
+            before = advance(run.engine, pickle.loads(blob), m, n - 1) if n > 0 else None
+        if before is not None and n - 1 - m > ANCHOR_HOP:
+            self.set(f"kernel:{side}", (run.key, n - 1, pickle.dumps(before, 5)))
+        return before, after
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while unpickling a kernel.
+
+    Unpickling allocates thousands of objects, which would set off collections that
+    walk every object of the worker (the runs in memory hold millions): that, not
+    the unpickling, would take most of the time. The objects are kept anyway.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def advance(engine: Engine, k: Kernel, frm: int, to: int) -> Kernel:
+    """Run ``k`` (the state after ``frm`` steps of ``engine``'s run) on to ``to`` steps.
+
+    The same replay as :meth:`Engine.state_at`, from a state that is already closer.
+    """
+    if engine.forced:
+        engine.trace.flush()
+    for i in range(frm, to):
+        k.event.code = ""
+        ok = _advance_forced(k, engine.trace.tid[i]) if engine.forced else _advance(k)
+        if not ok:
+            break
+    return k
+
+
+def describe_error(exc: BaseException) -> str:
+    """One message for anything :meth:`RunStore.run` raises on a user's input."""
+    if isinstance(exc, ScenarioErrors):
+        return str(exc)
+    if isinstance(exc, EngineError):
+        return f"the run stopped: {exc}"
+    return str(exc)
+
+
+def upload_text(contents: str | None, filename: str | None) -> str:
+    """Decode a ``dcc.Upload`` data URL, enforcing the 1 MiB limit server-side.
+
+    Raises:
+        ValueError: too large, not base64, or not UTF-8 text (with a message for the user).
+    """
+    import base64
+    import binascii
+
+    name = filename or "the file"
+    if not contents or "," not in contents:
+        raise ValueError(f"{name}: nothing was uploaded")
+    data = contents.split(",", 1)[1]
+    # Check the size before decoding: base64 is 4 characters for 3 bytes.
+    if len(data) * 3 // 4 > MAX_FILE_BYTES + 2:
+        raise ValueError(
+            f"{name}: the file is larger than the {MAX_FILE_BYTES // 1024} KiB limit "
+            "for scenario files (MAX_FILE_BYTES)"
+        )
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name}: the upload is not valid base64 data") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{name}: the file is {len(raw):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit "
+            "for scenario files (MAX_FILE_BYTES)"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{name}: not a UTF-8 text file (expected scenario YAML)") from None
