@@ -69,7 +69,8 @@ class Trace:
         cols = list(zip(*self.buf, strict=True))
         for name, col in zip(self.COLUMNS, cols, strict=True):
             getattr(self, name).extend(col)
-        self.buf = []
+        # In place: the run loop holds a bound append of this list.
+        self.buf.clear()
 
     def intern_code(self, code: str) -> int:
         ix = self.code_ix.get(code)
@@ -260,19 +261,66 @@ class Engine:
             while budget != 0 and self.step():
                 budget -= 1
             return self
-        # The hot loop: the same work as step(), without its per-call checks.
-        k, every = self.k, self.keyframe_every
-        n = len(self.trace)
+        # The hot loop: the same work as step() -> _advance() -> _run_step() and
+        # _record(), with the common case inlined.  When the thread that just ran
+        # is also the earliest event (its step was left in ``pending``), it runs
+        # again without touching the heap; anything else goes through _advance().
+        k, every, t = self.k, self.keyframe_every, self.trace
+        n = len(t)
         stop = min(self.max_steps, n + max_steps) if max_steps is not None else self.max_steps
-        record = self._record
+        threads, heap, ev = k.threads, k.heap, k.event
+        append, code_ix = t.buf.append, t.code_ix
+        step_thread, continue_at = k.step_thread, k.continue_at
         while n < stop and not self.finished:
-            if not _advance(k):
-                self.finished = True
-                break
-            record()
+            pending = k.pending
+            th: Thread | None = None
+            if pending is not None and (not heap or pending[0] < heap[0][0]):
+                cand = threads[pending[1]]
+                if pending[2] == cand.token and cand.state == RUNNING:
+                    k.pending = None
+                    th = cand
+            if th is None:
+                if not _advance(k):
+                    self.finished = True
+                    break
+            else:
+                k.now = pending[0]  # type: ignore[index]
+                k.steps += 1
+                k.step_tid = th.tid
+                k.step_cpu = th.cpu
+                k.step_op = th.op_no
+                cost = step_thread(th)
+                if cost < 0:
+                    k.step_sid = k.step_fid = 0
+                    k.emit("exit", th.tid)
+                    k.finish(th, 0)
+                elif th.state == RUNNING:
+                    continue_at(th, cost)
+            code = ev.code
+            ci = code_ix.get(code) if code else None
+            if ci is None:
+                self._record()
+            else:
+                if ev.note:
+                    t.notes[n] = ev.note
+                    ev.note = ""
+                append(
+                    (
+                        k.now,
+                        k.step_tid,
+                        k.step_cpu,
+                        ci,
+                        k.step_sid,
+                        k.step_op,
+                        k.step_fid,
+                        ev.a,
+                        ev.b,
+                    )
+                )
+                ev.code = ""
             n += 1
             if n % every == 0:
-                self.trace.flush()
+                t.flush()
                 self.keyframes[n] = pickle.dumps(k, pickle.HIGHEST_PROTOCOL)
         if n >= self.max_steps and not self.finished:
             raise EngineError(f"step limit reached: {self.max_steps:,} steps")
