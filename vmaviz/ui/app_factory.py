@@ -18,6 +18,7 @@ from flask_caching import Cache
 from vmaviz.scenario.schema import MAX_FILE_BYTES
 from vmaviz.ui import callbacks
 from vmaviz.ui.layout import TITLE, serve_layout
+from vmaviz.ui.results import register_results_callbacks
 from vmaviz.ui.session import RunStore, cache_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,4 +58,5 @@ def create_app(cache: dict[str, Any] | None = None) -> dash.Dash:
     options = callbacks.bundled_options()
     app.layout = lambda: serve_layout(options)
     callbacks.register(app, store)
+    register_results_callbacks(app, flask_cache)
     return app

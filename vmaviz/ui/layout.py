@@ -29,6 +29,7 @@ from vmaviz.ui.components import (
     state_column,
     timeline_panel,
 )
+from vmaviz.ui.results import results_layout
 from vmaviz.ui.stepping import BREAKPOINTS, GRANULARITIES
 
 TITLE = "vmaviz: per-VMA locks and the maple tree, step by step"
@@ -74,6 +75,7 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             summary_section(),
             event_log_section(),
             glossary_section(),
+            results_layout(),
             html.Footer(
                 [
                     f"vmaviz {__version__}. Keys: ← → or , . step; Shift: 10 at a time; "
@@ -333,6 +335,12 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
                             href="#glossary",
                             className="glossary-link",
                             id="glossary-link",
+                        ),
+                        html.A(
+                            "Results",
+                            href="#results",
+                            className="glossary-link",
+                            id="results-link",
                         ),
                     ],
                     className="details-row",
