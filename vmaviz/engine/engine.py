@@ -23,7 +23,7 @@ from vmaviz.model import mm as M
 from vmaviz.model.kernel import ARCH_HANDLER, Kernel
 from vmaviz.model.maple import free_immediately
 from vmaviz.model.mm import PAGE_SIZE
-from vmaviz.model.sched import BARRIER, DONE, EV_RCU, EV_STEP, EV_TIMER, RUNNING, SLEEPING, Thread
+from vmaviz.model.sched import EV_RCU, EV_STEP, EV_TIMER, RUNNING, SLEEPING, Thread
 from vmaviz.scenario.schema import MAX_STEPS, Op, Scenario
 
 KEYFRAME_EVERY = 4096
@@ -591,6 +591,3 @@ def _run_step(k: Kernel, th: Thread, time: int) -> None:
 
 def handler_name(arch: str) -> str:
     return ARCH_HANDLER[arch]
-
-
-_unused = (BARRIER, DONE)

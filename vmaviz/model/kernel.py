@@ -23,11 +23,10 @@ from vmaviz.model import mm as M
 from vmaviz.model.maple import MasWalk, Node
 from vmaviz.model.mm import PAGE_SHIFT, PAGE_SIZE, Mm, Vma
 from vmaviz.model.rcu import Rcu
-from vmaviz.model.rwsem import ACQUIRED, READER, RwSem
+from vmaviz.model.rwsem import ACQUIRED, RwSem
 from vmaviz.model.sched import (
     BARRIER,
     BLOCKED,
-    DONE,
     RUNNING,
     Frame,
     MachineBase,
@@ -1315,9 +1314,5 @@ OP_ENTRY: dict[str, str] = {
 
 __all__ = ["ARCHES", "PATCHES", "STEPS", "Kernel", "access_error"]
 
-# The mm operations register their step functions and op entry points.
-from vmaviz.model import ops as _ops  # noqa: E402
-
-_unused_ops = _ops
-
-_unused = (DONE, READER)
+# The mm operations register their step functions and op entry points on import.
+import vmaviz.model.ops  # noqa: E402, F401

@@ -19,7 +19,6 @@ from vmaviz.model.kernel import (
     Kernel,
     _page_range,
     _start_write,
-    _up_read,
     _vma_of,
     kfunc,
 )
@@ -1198,5 +1197,3 @@ OP_ENTRY.update(
         "read_proc_maps": "show_map",
     }
 )
-
-_unused = (_up_read,)
