@@ -17,25 +17,8 @@ from vmaviz import cli
 
 REPO = Path(__file__).resolve().parents[1]
 
-TINY = """\
-name: tiny
-description: two threads fault their VMAs while a third takes the mmap write lock
-kernel: {cpus: 2, seed: 3}
-mm:
-  vmas:
-    - {name: heap, start: "0x10000000", pages: 8, prot: rw, anon_vma: true}
-    - {name: buf, pages: 4, prot: rw}
-threads:
-  - name: t${i}
-    count: 2
-    ops:
-      - touch: {vma: heap, pages: "0-3"}
-      - loop: {times: 2, ops: [{fault: {vma: buf, page: 1, access: write}}, {compute: {ns: 100}}]}
-  - name: w
-    ops:
-      - hold_mmap_write: {ns: 2000, vmas: [heap]}
-      - sleep: {ns: 500}
-"""
+#: The small scenario these CLI, API and export tests share.
+TINY = (Path(__file__).resolve().parent / "data" / "tiny" / "tiny.yaml").read_text()
 
 RUN_KEYS = {
     "mode",

@@ -61,6 +61,19 @@ def _flags_compatible(a: Vma, b: Vma, flags: int) -> bool:
     return True
 
 
+def _unlock_and_return(k: Kernel, th: Thread, fr: Frame) -> int:
+    """The tail of a write-locked op: release ``mmap_lock`` (for read if it was
+    downgraded on the way), then return to the caller.
+    """
+    L = fr.loc
+    if not L.get("unlocking"):
+        L["unlocking"] = True
+        k.call(th, "mmap_read_unlock" if L.get("downgraded") else "mmap_write_unlock")
+        return -1
+    k.ret(th)
+    return -1
+
+
 # =====================================================================
 # vma_prepare ... vma_complete: lock, then apply a plan
 # =====================================================================
@@ -778,12 +791,7 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             k.names[a.get("name") or a["vma"]] = (new.vm_start, new.vm_end)
             fr.pc = 20
             continue
-        if pc == 20:
-            fr.pc = 21
-            k.call(th, "mmap_read_unlock" if L.get("downgraded") else "mmap_write_unlock")
-            return -1
-        k.ret(th)
-        return -1
+        return _unlock_and_return(k, th, fr)
 
 
 # =====================================================================
@@ -869,12 +877,7 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 20
             k.emit("vm_flags_set:softdirty", vma.vid)
             return k.c("plain_load")
-        if pc == 20:
-            fr.pc = 21
-            k.call(th, "mmap_read_unlock" if L.get("downgraded") else "mmap_write_unlock")
-            return -1
-        k.ret(th)
-        return -1
+        return _unlock_and_return(k, th, fr)
 
 
 # =====================================================================
