@@ -468,26 +468,26 @@ def check_exclusion(k: Kernel, key: int) -> None:
 # =====================================================================
 
 
-@kfunc("mmap_write_lock", "include/linux/mmap_lock.h")
-def mmap_write_lock(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``mmap_write_lock``: ``down_write(&mm->mmap_lock)``; no ``mm_lock_seq`` change in 6.4."""
+def _tail_call(k: Kernel, th: Thread, fr: Frame, fn: str, **loc: Any) -> int:
+    """A wrapper's whole body: call ``fn`` (a pure control transfer), then return."""
     if fr.pc == 0:
         fr.pc = 1
-        k.call(th, "down_write", key=0)
+        k.call(th, fn, **loc)
         return -1
     k.ret(th)
     return -1
+
+
+@kfunc("mmap_write_lock", "include/linux/mmap_lock.h")
+def mmap_write_lock(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mmap_write_lock``: ``down_write(&mm->mmap_lock)``; no ``mm_lock_seq`` change in 6.4."""
+    return _tail_call(k, th, fr, "down_write", key=0)
 
 
 @kfunc("mmap_read_lock", "include/linux/mmap_lock.h")
 def mmap_read_lock(k: Kernel, th: Thread, fr: Frame) -> int:
     """``mmap_read_lock``: ``down_read(&mm->mmap_lock)``."""
-    if fr.pc == 0:
-        fr.pc = 1
-        k.call(th, "down_read", key=0)
-        return -1
-    k.ret(th)
-    return -1
+    return _tail_call(k, th, fr, "down_read", key=0)
 
 
 @kfunc("mmap_read_unlock", "include/linux/mmap_lock.h")
