@@ -74,15 +74,26 @@ def codes(e: Engine, tid: int | None = None) -> list[str]:
 
 
 def vma_name(e: Engine, vid: int) -> str:
-    return str(e.k.mm.vmas[vid].name)
+    return e.k.mm.vma_names()[vid]
 
 
 def vid_of(e: Engine, name: str) -> int:
-    """The id of the VMA that the scenario created under ``name`` (the first one)."""
-    for vid in sorted(e.k.mm.vmas):
-        if e.k.mm.vmas[vid].name == name:
+    """The id of the VMA that the scenario created under ``name`` (the first one, freed or not)."""
+    names = e.k.mm.vma_names()
+    for vid in sorted(names):
+        if names[vid] == name:
             return vid
     raise KeyError(name)
+
+
+def is_freed(k: Any, vid: int) -> bool:
+    """Whether VMA ``vid`` has been freed: forgotten by the kernel, or kept with state ``freed``.
+
+    A freed VMA is dropped from ``mm.vmas`` (its name stays in ``mm.freed_names``)
+    unless a thread still refers to it or the run keeps freed VMAs.
+    """
+    v = k.mm.vmas.get(vid)
+    return v.state == "freed" if v is not None else vid in k.mm.freed_names
 
 
 def is_mmap_write_acquire(r: dict[str, Any]) -> bool:

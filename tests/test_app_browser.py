@@ -142,7 +142,8 @@ def test_run_to_breakpoint(dash_duo: Any, app: Any) -> None:
                 break
             time.sleep(0.1)
         hits.append(text)
-        assert "lock_vma_under_rcu:abort:" in status(dash_duo)
+        # The status line follows the cursor in a later callback than bp-status.
+        wait_status(dash_duo, "lock_vma_under_rcu:abort:")
     # The two first faults on fresh VMAs (arena, scratch), then jit's during mprotect.
     assert sum("abort:no_anon_vma" in h for h in hits[:2]) == 2
     assert {"arena", "main"} <= {h.split(", ")[1].split(":")[0] for h in hits[:2]}

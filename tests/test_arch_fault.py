@@ -331,7 +331,7 @@ def test_kernel_mode_fault_racing_munmap_gets_sigsegv(arch: str) -> None:
         ],
         kernel={"arch": arch},
     )
-    e = run(sc)
+    e = run(sc, keep_freed=True)  # to look at A's pages after it is freed
     assert e.k.violations == []
     assert e.k.fault_stats["sigsegv"] == 1
     assert not e.k.mm.vmas[vid_of(e, "A")].pages

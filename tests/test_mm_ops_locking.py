@@ -36,7 +36,9 @@ def one_thread(ops, vmas=ABC, patches=None, mode=None):
         threads=[{"name": "T", "ops": ops}],
         kernel={"patches": patches} if patches else None,
     )
-    e = run(sc, mode=mode)
+    # keep_freed: these tests inspect the unmapped VMAs (their final vm_lock_seq
+    # and detached flag) after the run, when the kernel would have freed them.
+    e = run(sc, mode=mode, keep_freed=True)
     assert_clean(e)
     return e
 
@@ -87,7 +89,10 @@ def test_munmap_whole_vma_locks_it_before_detaching_then_downgrades() -> None:
 def test_munmap_marks_detached_while_the_vma_is_still_in_the_tree() -> None:
     # reference §2.7: vma_mark_detached right after the side-tree store, while the
     # VMA is still reachable in mm_mt; the range is cleared later.
-    e = Engine(make_scenario(vmas=ABC, threads=[{"name": "T", "ops": [{"munmap": {"vma": "B"}}]}]))
+    e = Engine(
+        make_scenario(vmas=ABC, threads=[{"name": "T", "ops": [{"munmap": {"vma": "B"}}]}]),
+        keep_freed=True,
+    )
     e.run()
     b = vid_of(e, "B")
     start = e.k.names["B"][0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel_helpers import at, at_prefix, make_scenario, rows, run, vid_of
+from kernel_helpers import at, at_prefix, is_freed, make_scenario, rows, run, vid_of
 
 from vmaviz.engine.engine import Engine
 from vmaviz.model.rcu import Rcu
@@ -136,10 +136,10 @@ def test_vma_unmapped_under_an_rcu_reader_is_freed_only_after_it_leaves() -> Non
     )
     assert cb is not None
     after = e.state_at(cb + 1)
-    assert after.mm.vmas[a].state == "freed"
+    assert is_freed(after, a)
     assert after.vmas_freed == 1
     e.run()
-    assert e.k.mm.vmas[a].state == "freed"
+    assert is_freed(e.k, a)
     assert e.k.violations == []
     # The reader touched the pending VMA, never the freed one; it saw garbage bounds.
     assert e.k.abort_reasons["out_of_range"] == 1
@@ -197,7 +197,7 @@ def test_exit_mmap_frees_without_rcu() -> None:
     s = e.summary()
     assert s["rcu"]["vmas_freed"] == 2
     assert s["rcu"]["grace_periods"] == 0  # reference §6.3: __vm_area_free, no call_rcu
-    assert all(v.state == "freed" for v in e.k.mm.vmas.values())
+    assert all(is_freed(e.k, vid) for vid in e.k.mm.vma_names())
 
 
 def test_vma_end_read_drops_the_read_lock_inside_an_rcu_section() -> None:
@@ -233,3 +233,33 @@ def test_without_rcu_vma_free_the_stale_reader_touches_a_freed_vma() -> None:
     # The VMA was freed by munmap itself, not by an RCU callback.
     assert e.summary()["rcu"]["vmas_freed"] == 1
     assert not [r for r in rows(e) if r["event"] == "rcu:callbacks" and r["a"] > 0]
+
+
+def test_a_freed_vma_is_forgotten_once_nothing_refers_to_it() -> None:
+    # After the RCU callback frees A, the kernel state no longer carries it (nor
+    # its lock's cache line); its name stays for labelling old events.
+    e = run(fault_during_munmap())
+    a = vid_of(e, "A")
+    assert a not in e.k.mm.vmas
+    assert e.k.mm.freed_names[a] == "A"
+    assert a not in e.k.lines
+    assert e.k.mm.freed_held == []
+    assert e.k.violations == []
+    # With keep_freed the same run keeps the freed VMA for inspection.
+    kept = run(fault_during_munmap(), keep_freed=True)
+    assert kept.k.mm.vmas[a].state == "freed"
+    assert kept.trace.sha256() == e.trace.sha256()
+
+
+def test_a_freed_vma_a_thread_still_holds_stays_until_released() -> None:
+    # rcu_vma_free off: munmap frees A while F is inside lock_vma_under_rcu holding
+    # it, so A stays (state freed) for F's access to be reported as invariant 7.
+    e = Engine(fault_during_munmap().with_overrides(patches={"rcu_vma_free": False}))
+    a = vid_of(e, "A")
+    free = e.run_until(at("remove_mt:vm_area_free", 1))
+    assert free is not None
+    k = e.state_at(free + 1)
+    assert k.mm.vmas[a].state == "freed"
+    assert k.mm.freed_held == [a]
+    e.run()
+    assert [inv for _, inv, _ in e.k.violations] == [7]

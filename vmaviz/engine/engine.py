@@ -14,13 +14,16 @@ import hashlib
 import heapq
 import pickle
 import statistics
+import struct
 from array import array
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from vmaviz.engine.costs import cost_table
 from vmaviz.model import mm as M
-from vmaviz.model.kernel import ARCH_HANDLER, Kernel
+from vmaviz.model.kernel import ARCH_HANDLER, STEP_FN, Kernel
 from vmaviz.model.maple import free_immediately
 from vmaviz.model.mm import PAGE_SIZE
 from vmaviz.model.sched import EV_RCU, EV_STEP, EV_TIMER, RUNNING, SLEEPING, Thread
@@ -36,11 +39,29 @@ class EngineError(RuntimeError):
 class Trace:
     """The retained record of a run: one row per step, in parallel arrays.
 
-    Rows are buffered as tuples and moved into the typed arrays in batches
-    (``flush``), which keeps recording a step to a single list append.
+    The run loop packs each row into a byte buffer with one ``struct`` call
+    (``ROW``), and :meth:`flush` moves the buffer into the typed column arrays
+    in one vectorised split: recording a step then costs one C call instead of
+    nine array appends.
     """
 
     COLUMNS = ("time", "tid", "cpu", "code", "stack", "op", "frame", "a", "b")
+    #: One packed row, little-endian with no padding; the column arrays below
+    #: have the same item types (``L`` and ``l`` are 8 bytes on 64-bit Linux).
+    ROW = struct.Struct("<qhhHQqqqq")
+    ROW_DTYPE = np.dtype(
+        [
+            ("time", "<i8"),
+            ("tid", "<i2"),
+            ("cpu", "<i2"),
+            ("code", "<u2"),
+            ("stack", "<u8"),
+            ("op", "<i8"),
+            ("frame", "<i8"),
+            ("a", "<i8"),
+            ("b", "<i8"),
+        ]
+    )
 
     def __init__(self, stacks: list[tuple[str, ...]]) -> None:
         self.time = array("q")
@@ -57,20 +78,21 @@ class Trace:
         self.codes: list[str] = []
         self.stacks = stacks
         self.notes: dict[int, str] = {}
-        self.buf: list[tuple[int, int, int, int, int, int, int, int, int]] = []
+        #: Packed rows not yet moved into the columns.
+        self.raw = bytearray()
         self.code_ix: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self.time) + len(self.buf)
+        return len(self.time) + len(self.raw) // self.ROW.size
 
     def flush(self) -> None:
-        if not self.buf:
+        if not self.raw:
             return
-        cols = list(zip(*self.buf, strict=True))
-        for name, col in zip(self.COLUMNS, cols, strict=True):
-            getattr(self, name).extend(col)
-        # In place: the run loop holds a bound append of this list.
-        self.buf.clear()
+        rows = np.frombuffer(bytes(self.raw), dtype=self.ROW_DTYPE)
+        for name in self.COLUMNS:
+            getattr(self, name).frombytes(rows[name].tobytes())
+        # In place: the run loop holds this buffer.
+        self.raw.clear()
 
     def intern_code(self, code: str) -> int:
         ix = self.code_ix.get(code)
@@ -110,7 +132,11 @@ class Trace:
 
 
 def build_kernel(
-    sc: Scenario, mode: str | None = None, arch: str | None = None, cpus: int | None = None
+    sc: Scenario,
+    mode: str | None = None,
+    arch: str | None = None,
+    cpus: int | None = None,
+    keep_freed: bool = False,
 ) -> Kernel:
     """A :class:`Kernel` set up as the scenario's initial state (not simulated steps)."""
     kc = sc.kernel
@@ -128,6 +154,7 @@ def build_kernel(
             kc.rcu_grace_ns,
             kc.patches,
             seed=kc.seed,
+            keep_freed=keep_freed,
         )
     except ValueError as exc:
         raise EngineError(str(exc)) from None
@@ -194,6 +221,9 @@ class Engine:
         arch, cpus: overrides of the scenario's kernel settings.
         keyframe_every: steps between state snapshots.
         max_steps: the step limit (a clear error past it).
+        schedule: a forced schedule (see :attr:`schedule`).
+        keep_freed: keep freed VMAs in the kernel state for inspection (tests,
+            debugging); by default they are dropped once nothing refers to them.
     """
 
     def __init__(
@@ -205,12 +235,13 @@ class Engine:
         keyframe_every: int = KEYFRAME_EVERY,
         max_steps: int = MAX_STEPS,
         schedule: list[int] | None = None,
+        keep_freed: bool = False,
     ) -> None:
         self.scenario = scenario
         #: A forced schedule: the thread id that moves at each step (-1: the RCU
         #: callbacks).  Past its end the time-ordered scheduler takes over.
         self.schedule = list(schedule) if schedule is not None else None
-        self.k = build_kernel(scenario, mode, arch, cpus)
+        self.k = build_kernel(scenario, mode, arch, cpus, keep_freed)
         self.mode = "per_vma" if self.k.per_vma else "mmap_lock"
         self.arch = self.k.arch
         self.trace = Trace(self.k.stack_table)
@@ -261,67 +292,15 @@ class Engine:
             while budget != 0 and self.step():
                 budget -= 1
             return self
-        # The hot loop: the same work as step() -> _advance() -> _run_step() and
-        # _record(), with the common case inlined.  When the thread that just ran
-        # is also the earliest event (its step was left in ``pending``), it runs
-        # again without touching the heap; anything else goes through _advance().
-        k, every, t = self.k, self.keyframe_every, self.trace
-        n = len(t)
+        n = len(self.trace)
         stop = min(self.max_steps, n + max_steps) if max_steps is not None else self.max_steps
-        threads, heap, ev = k.threads, k.heap, k.event
-        append, code_ix = t.buf.append, t.code_ix
-        step_thread, continue_at = k.step_thread, k.continue_at
-        while n < stop and not self.finished:
-            pending = k.pending
-            th: Thread | None = None
-            if pending is not None and (not heap or pending[0] < heap[0][0]):
-                cand = threads[pending[1]]
-                if pending[2] == cand.token and cand.state == RUNNING:
-                    k.pending = None
-                    th = cand
-            if th is None:
-                if not _advance(k):
-                    self.finished = True
-                    break
-            else:
-                k.now = pending[0]  # type: ignore[index]
-                k.steps += 1
-                k.step_tid = th.tid
-                k.step_cpu = th.cpu
-                k.step_op = th.op_no
-                cost = step_thread(th)
-                if cost < 0:
-                    k.step_sid = k.step_fid = 0
-                    k.emit("exit", th.tid)
-                    k.finish(th, 0)
-                elif th.state == RUNNING:
-                    continue_at(th, cost)
-            code = ev.code
-            ci = code_ix.get(code) if code else None
-            if ci is None:
-                self._record()
-            else:
-                if ev.note:
-                    t.notes[n] = ev.note
-                    ev.note = ""
-                append(
-                    (
-                        k.now,
-                        k.step_tid,
-                        k.step_cpu,
-                        ci,
-                        k.step_sid,
-                        k.step_op,
-                        k.step_fid,
-                        ev.a,
-                        ev.b,
-                    )
-                )
-                ev.code = ""
-            n += 1
-            if n % every == 0:
-                t.flush()
-                self.keyframes[n] = pickle.dumps(k, pickle.HIGHEST_PROTOCOL)
+        # CPython 3.11 specialises ("quickens") a function's bytecode only after
+        # the function has been entered a few times; a back-edge does not count.
+        # A loop that runs inside one long call would stay generic and take
+        # about twice as long per step, so enter it with an empty budget first.
+        for _ in range(_QUICKEN_CALLS):
+            _run_steps(self, n, n)
+        n = _run_steps(self, n, stop)
         if n >= self.max_steps and not self.finished:
             raise EngineError(f"step limit reached: {self.max_steps:,} steps")
         return self
@@ -339,8 +318,8 @@ class Engine:
         if ev.note:
             t.notes[len(t)] = ev.note
             ev.note = ""
-        t.buf.append(
-            (k.now, k.step_tid, k.step_cpu, code, k.step_sid, k.step_op, k.step_fid, ev.a, ev.b)
+        t.raw += t.ROW.pack(
+            k.now, k.step_tid, k.step_cpu, code, k.step_sid, k.step_op, k.step_fid, ev.a, ev.b
         )
         # emit() always sets code, a and b; clearing the code marks a step that
         # forgot to emit (it then records an empty event, not the previous one).
@@ -458,6 +437,122 @@ class Engine:
         }
 
 
+#: Empty calls that make CPython quicken the hot loop before it runs (see Engine.run).
+_QUICKEN_CALLS = 8
+
+
+def _run_steps(eng: Engine, n: int, stop: int) -> int:
+    """Run ``eng`` from step ``n`` up to step ``stop`` (or its end); returns the new step count."""
+    # The hot loop: the same work as step() -> _advance() -> _run_step() ->
+    # Kernel.step_thread() -> continue_at() and _record(), inlined, because a
+    # step is a few microseconds of Python and each call layer costs a tenth
+    # of that.  tests/test_engine_properties.py checks that this loop and the
+    # step() path give the same trace.  When the thread that just ran is
+    # also the earliest event (its step was left in ``pending``), it runs
+    # again without touching the heap.
+    k, every, t = eng.k, eng.keyframe_every, eng.trace
+    threads, heap, ev, runq = k.threads, k.heap, k.event, k.runq
+    raw, pack, code_ix, notes = t.raw, Trace.ROW.pack, t.code_ix, t.notes
+    heappop, heappushpop = heapq.heappop, heapq.heappushpop
+    step_fn, next_op = STEP_FN, k._next_op
+    # The op-start jitter is rng.randrange(jitter_max); inlined as the same
+    # getrandbits draws that Random._randbelow makes, so the sequence is identical.
+    getrandbits = k.rng.getrandbits
+    jitter_max = k.costs["op_jitter"] + 1
+    jitter_bits = jitter_max.bit_length()
+    timeslice = k.costs["timeslice"]
+    while n < stop:
+        # ---- pick the earliest event (Engine._advance without the run).
+        th: Thread | None = None
+        entry = None
+        pending = k.pending
+        if pending is not None:
+            k.pending = None
+            at, tid, token = pending
+            if not heap or at < heap[0][0]:
+                cand = threads[tid]
+                if token == cand.token and cand.state == RUNNING:
+                    th = cand
+            else:
+                # Queue the pending step and take the earliest event in one go.
+                k.seq += 1
+                entry = heappushpop(heap, (at, EV_STEP, k.seq, tid, token))
+        rcu_ran = False
+        while th is None:
+            if entry is None:
+                if not heap:
+                    break
+                entry = heappop(heap)
+            at, kind, _seq, tid, token = entry
+            entry = None
+            if kind == EV_STEP:
+                cand = threads[tid]
+                if token == cand.token and cand.state == RUNNING:
+                    th = cand
+            elif _other_event(k, at, kind, tid, token):
+                rcu_ran = True
+                break
+        if th is None:
+            if not rcu_ran:
+                eng.finished = True
+                break
+            # The RCU callbacks ran as this step (_other_event set the step fields).
+            tid, cpu, op, sid, fid = k.step_tid, k.step_cpu, k.step_op, k.step_sid, k.step_fid
+        else:
+            # ---- one step of ``th`` (Kernel.step_thread).
+            k.now = at
+            k.steps += 1
+            cpu = th.cpu
+            frames = th.frames
+            jitter = 0
+            while True:
+                if not frames:
+                    if not next_op(th):
+                        cost = -1
+                        break
+                    jitter = getrandbits(jitter_bits)
+                    while jitter >= jitter_max:
+                        jitter = getrandbits(jitter_bits)
+                fr = frames[-1]
+                cost = step_fn[fr.fn](k, th, fr)
+                if cost >= 0:
+                    cost += jitter
+                    break
+            op = th.op_no
+            # ---- after the step (MachineBase.continue_at).
+            if cost < 0:
+                sid = fid = 0
+                k.emit("exit", tid)
+                k.finish(th, 0)
+            else:
+                sid = fr.sid
+                fid = fr.fid
+                if th.state == RUNNING:
+                    at = k.now + cost
+                    if runq and at - th.slice_start >= timeslice:
+                        k.continue_at(th, cost)
+                    else:
+                        th.token += 1
+                        k.pending = (at, tid, th.token)
+        # ---- record the step (Engine._record).
+        code = ev.code
+        ci = code_ix.get(code) if code else None
+        if ci is None:
+            k.step_tid, k.step_cpu, k.step_op, k.step_sid, k.step_fid = tid, cpu, op, sid, fid
+            eng._record()
+        else:
+            if ev.note:
+                notes[n] = ev.note
+                ev.note = ""
+            raw += pack(k.now, tid, cpu, ci, sid, op, fid, ev.a, ev.b)
+            ev.code = ""
+        n += 1
+        if n % every == 0:
+            t.flush()
+            eng.keyframes[n] = pickle.dumps(k, pickle.HIGHEST_PROTOCOL)
+    return n
+
+
 def _advance(k: Kernel) -> bool:
     """Pop events until one step has run; False when the run is over."""
     heap = k.heap
@@ -483,26 +578,32 @@ def _advance(k: Kernel) -> bool:
                 continue
             _run_step(k, th, time)
             return True
-        if kind == EV_TIMER:
-            th = threads[tid]
-            if token != th.token or th.state != SLEEPING:
-                continue
-            k.now = max(k.now, time)
-            k.make_ready(th, 0 if th.op_no == 0 else k.c("wakeup_latency"))
-            continue
-        if kind == EV_RCU:
-            if time != k.rcu_timer_at:
-                continue
-            k.now = max(k.now, time)
-            if not k.rcu.ready_peek(k.now):
-                k.rcu_timer_at = -1
-                continue
-            k.steps += 1
-            k.step_tid, k.step_cpu, k.step_op, k.step_fid = -1, -1, 0, 0
-            k.step_sid = k.intern_sid(0, "rcu_core")
-            k.run_rcu_callbacks()
+        if _other_event(k, time, kind, tid, token):
             return True
     return False
+
+
+def _other_event(k: Kernel, time: int, kind: int, tid: int, token: int) -> bool:
+    """Handle a popped timer or RCU event; True when it ran the RCU callbacks as a step."""
+    if kind == EV_TIMER:
+        th = k.threads[tid]
+        if token != th.token or th.state != SLEEPING:
+            return False
+        k.now = max(k.now, time)
+        k.make_ready(th, 0 if th.op_no == 0 else k.costs["wakeup_latency"])
+        return False
+    # EV_RCU
+    if time != k.rcu_timer_at:
+        return False
+    k.now = max(k.now, time)
+    if not k.rcu.ready_peek(k.now):
+        k.rcu_timer_at = -1
+        return False
+    k.steps += 1
+    k.step_tid, k.step_cpu, k.step_op, k.step_fid = -1, -1, 0, 0
+    k.step_sid = k.intern_sid(0, "rcu_core")
+    k.run_rcu_callbacks()
+    return True
 
 
 def _flush_pending(k: Kernel) -> None:
@@ -538,7 +639,7 @@ def _runnable(k: Kernel) -> list[int]:
             heapq.heappop(heap)
             k.now = max(k.now, time)
             th = k.threads[tid]
-            k.make_ready(th, 0 if th.op_no == 0 else k.c("wakeup_latency"))
+            k.make_ready(th, 0 if th.op_no == 0 else k.costs["wakeup_latency"])
             _flush_pending(k)
             continue
         if kind == EV_RCU and not k.rcu.ready_peek(max(k.now, time)):

@@ -636,13 +636,13 @@ class _PerfettoBuilder:
             m("thread_sort_index", PID_THREADS, self.ttid(th.tid), {"sort_index": th.tid})
         m("thread_name", PID_THREADS, self.rcu_tid, {"name": "rcu callbacks"})
         m("thread_sort_index", PID_THREADS, self.rcu_tid, {"sort_index": self.rcu_tid})
-        vmas = e.k.mm.vmas
+        vma_names = e.k.mm.vma_names()
         for key in sorted(self.locks):
             if key == 0:
                 label = "mmap_lock"
             else:
-                vma = vmas.get(key)
-                label = f"vma{key} {vma.name} vm_lock" if vma is not None else f"vma{key} vm_lock"
+                name = vma_names.get(key)
+                label = f"vma{key} {name} vm_lock" if name is not None else f"vma{key} vm_lock"
             m("thread_name", PID_LOCKS, key + 1, {"name": label})
             m("thread_sort_index", PID_LOCKS, key + 1, {"sort_index": key})
         slices: list[dict[str, Any]] = []

@@ -231,6 +231,8 @@ class _Ctx:
                 v = k.mm.vmas.get(vid)
                 if v is not None:
                     return v.name
+                if vid in k.mm.freed_names:
+                    return k.mm.freed_names[vid]
         return ""
 
     def vma(self, vid: int) -> str:

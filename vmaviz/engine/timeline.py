@@ -208,7 +208,7 @@ def build_timeline(engine: Engine) -> Timeline:
     n = len(t)
     names = thread_names(engine)
     end_ns = int(t.time[n - 1]) if n else 0
-    vma_names = {vid: v.name for vid, v in engine.k.mm.vmas.items()}
+    vma_names = engine.k.mm.vma_names()
     threads = _thread_tracks(engine, names, vma_names, end_ns)
     locks = _lock_tracks(engine, names, vma_names, end_ns)
     return Timeline(

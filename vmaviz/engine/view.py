@@ -142,7 +142,7 @@ def snapshot(k: Kernel) -> dict[str, Any]:
     """The state of ``k`` as plain data (see module doc)."""
     mm = k.mm
     live = mm.live_vmas()
-    names = {v.vid: v.name for v in mm.vmas.values()}
+    names = mm.vma_names()
     vmas = []
     for v in mm.vmas.values():
         if v.state == "freed":

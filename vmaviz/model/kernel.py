@@ -27,6 +27,7 @@ from vmaviz.model.rwsem import ACQUIRED, RwSem
 from vmaviz.model.sched import (
     BARRIER,
     BLOCKED,
+    DONE,
     RUNNING,
     Frame,
     MachineBase,
@@ -129,6 +130,10 @@ def kfunc(name: str, source: str) -> Callable[[StepFn], StepFn]:
     return deco
 
 
+#: Freed VMAs collected before a pass that forgets them (see Kernel._forget_freed).
+FORGET_BATCH = 16
+
+
 class Kernel(MachineBase):
     """One simulated process (one mm) on a simulated machine.
 
@@ -139,7 +144,31 @@ class Kernel(MachineBase):
         costs: the cost table (ns).
         rcu_grace_ns: shortest grace period.
         patches: overrides of :data:`PATCHES`.
+        seed: the seed of the op-start jitter.
+        keep_freed: keep freed VMAs in ``mm.vmas`` for inspection.
     """
+
+    __slots__ = (
+        "abort_reasons",
+        "arch",
+        "barrier_sizes",
+        "barriers",
+        "check_maple",
+        "fault_stats",
+        "keep_freed",
+        "mm",
+        "mmap_wait",
+        "names",
+        "nodes_freed",
+        "patch",
+        "per_vma",
+        "rcu",
+        "rcu_timer_at",
+        "rng",
+        "violations",
+        "vma_lock",
+        "vmas_freed",
+    )
 
     def __init__(
         self,
@@ -150,6 +179,7 @@ class Kernel(MachineBase):
         rcu_grace_ns: int,
         patches: dict[str, bool] | None = None,
         seed: int = 1,
+        keep_freed: bool = False,
     ) -> None:
         super().__init__(ncpus, costs)
         self.per_vma = per_vma
@@ -187,6 +217,9 @@ class Kernel(MachineBase):
         self.vmas_freed = 0
         #: Validate the maple tree (mt_validate, invariant 9) after every store.
         self.check_maple = True
+        #: Keep freed VMAs in ``mm.vmas`` (state ``freed``) for inspection instead
+        #: of forgetting them once nothing holds them (see _forget_freed).
+        self.keep_freed = keep_freed
 
     # ------------------------------------------------------------- helpers
 
@@ -205,7 +238,7 @@ class Kernel(MachineBase):
             errors = self.mm.mm_mt.validate()
             if errors:
                 self.violate(9, f"maple tree invalid after [{start:#x}, {end:#x}): {errors[0]}")
-        return self.c("maple_store")
+        return self.costs["maple_store"]
 
     def check_modify_vma(self, th: Thread, vma: Vma, what: str) -> None:
         """Invariants 3 and 4: a VMA in the tree changes only while write-locked and unread."""
@@ -256,6 +289,7 @@ class Kernel(MachineBase):
                 freed_vmas += 1
         self.nodes_freed += freed_nodes
         self.vmas_freed += freed_vmas
+        self._maybe_forget_freed()
         self.emit("rcu:callbacks", freed_vmas, freed_nodes, f"grace period {self.rcu.gp_completed}")
         if self.rcu.pending:
             self._arm_rcu_timer()
@@ -265,6 +299,68 @@ class Kernel(MachineBase):
         if not vma.vm_lock.is_free or vma.vm_lock.waiters:
             self.violate(8, f"VMA {vma.label()} freed while its vm_lock is held")
         vma.state = "freed"
+        if not self.keep_freed:
+            self.mm.freed_held.append(vma.vid)
+            self._maybe_forget_freed()
+
+    def _maybe_forget_freed(self) -> None:
+        """Forget freed VMAs in batches (each pass scans every frame), and at the end."""
+        held = self.mm.freed_held
+        if held and (len(held) >= FORGET_BATCH or all(th.state == DONE for th in self.threads)):
+            self._forget_freed()
+
+    def _forget_freed(self) -> None:
+        """Drop freed VMAs that no thread refers to any more, as the slab frees the memory.
+
+        A freed VMA that some thread's kernel frame still holds stays in
+        ``mm.vmas`` (with state ``freed``) so that the thread's later access is
+        reported as a use-after-free (invariant 7) rather than crashing the model;
+        it is dropped by a later pass once nothing holds it.  Forgetting freed
+        VMAs keeps the state, and so every keyframe, as small as the live
+        address space instead of growing with every VMA ever created.
+        """
+        mm = self.mm
+        refs = self._frame_refs()
+        held = []
+        for vid in mm.freed_held:
+            vma = mm.vmas[vid]
+            if vid in refs or id(vma) in refs:
+                held.append(vid)
+            else:
+                del mm.vmas[vid]
+                mm.freed_names[vid] = vma.name
+                self.lines.pop(vid, None)
+        mm.freed_held = held
+
+    def _frame_refs(self) -> set[int]:
+        """The VMA ids (and ``id()`` of VMA objects) that threads' kernel frames refer to.
+
+        Frames name a VMA by its id under ``vid``, by ids or objects in lists
+        and tuples (``todo``, ``victims``, ...), or through a maple walk's entry.
+        Over-approximating (an unrelated int in a list) only keeps a freed VMA
+        a little longer.
+        """
+        refs: set[int] = set()
+        for th in self.threads:
+            for fr in th.frames:
+                for key, v in fr.loc.items():
+                    if key == "vid" and type(v) is int:
+                        refs.add(v)
+                    elif isinstance(v, list | tuple | set):
+                        for x in v:
+                            if type(x) is int:
+                                refs.add(x)
+                            elif isinstance(x, Vma):
+                                refs.add(id(x))
+                    elif isinstance(v, Vma):
+                        refs.add(id(v))
+                    elif isinstance(v, MasWalk) and v.entry is not None:
+                        refs.add(id(v.entry))
+        return refs
+
+    def finish(self, th: Thread, cost: int) -> None:
+        super().finish(th, cost)
+        self._maybe_forget_freed()
 
     def vm_area_free(self, vma: Vma) -> None:
         """``vm_area_free`` (kernel/fork.c): RCU-deferred with CONFIG_PER_VMA_LOCK."""
@@ -284,10 +380,6 @@ class Kernel(MachineBase):
     def sem(self, key: int) -> RwSem:
         """The rw_semaphore named by ``key``: 0 is mmap_lock, else a VMA id."""
         return self.mm.mmap_lock if key == 0 else self.mm.vmas[key].vm_lock
-
-    @staticmethod
-    def line(key: int) -> str:
-        return "mmap_lock" if key == 0 else f"vma{key}"
 
     def holds_mmap_write(self, th: Thread) -> bool:
         return self.mm.mmap_lock.writer == th.tid
@@ -349,7 +441,7 @@ def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
     key = fr.loc["key"]
     sem = k.sem(key)
     if fr.pc == 0:
-        cost = k.atomic(th, k.line(key))
+        cost = k.atomic(th, key)
         result, wakes = sem.down_read(th.tid, k.now)
         k.wake_all(wakes)
         check_exclusion(k, key)
@@ -369,17 +461,41 @@ def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
         k.mmap_wait["max_wait_ns"] = max(k.mmap_wait["max_wait_ns"], waited)
     k.emit("down_read:granted", key, waited)
     k.ret(th, True)
-    return k.c("plain_load")
+    return k.costs["plain_load"]
 
 
 @kfunc("down_write", "kernel/locking/rwsem.c")
 def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
     """``down_write``: CAS fast path, bounded optimistic spinning, then the wait queue."""
     key = fr.loc["key"]
-    sem = k.sem(key)
+    sem = k.mm.mmap_lock if key == 0 else k.mm.vmas[key].vm_lock
     pc = fr.pc
+    if pc == 1:
+        # rwsem_optimistic_spin: poll the owner (a shared read), and try the
+        # unqueued CAS only when the lock looks free.  (First: in a contended
+        # run most steps are these polls.)
+        cost = k.costs["spin_poll"]
+        writer = sem.writer
+        if writer is None and sem.readers == 0 and not sem.handoff:
+            cost += k.atomic(th, key)
+            if sem.try_write_lock_unqueued(th.tid):
+                th.spinning = False
+                k.emit("down_write:acquired_spinning", key)
+                _wait_done(k, fr, key, write=True)
+                k.ret(th, True)
+                return cost
+            writer = sem.writer
+        # rwsem_can_spin_on_owner: a running writer owns it, or readers do.
+        can_spin = k.threads[writer].state == RUNNING if writer is not None else sem.readers > 0
+        if can_spin and k.now < fr.loc["spin_until"]:
+            k.emit("down_write:spinning", key, sem.readers)
+            return cost
+        th.spinning = False
+        fr.pc = 2
+        k.emit("down_write:spin_end", key)
+        return cost
     if pc == 0:
-        cost = k.atomic(th, k.line(key))
+        cost = k.atomic(th, key)
         if sem.down_write_fast(th.tid):
             check_exclusion(k, key)
             k.emit("down_write:acquired", key)
@@ -388,7 +504,7 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.loc["since"] = k.now
         owner_running = sem.writer is not None and k.threads[sem.writer].state == RUNNING
         if sem.can_spin(owner_running):
-            limit = sem.reader_spin_limit_ns() if sem.writer is None else k.c("timeslice")
+            limit = sem.reader_spin_limit_ns() if sem.writer is None else k.costs["timeslice"]
             fr.loc["spin_until"] = k.now + limit
             th.spinning = True
             fr.pc = 1
@@ -396,29 +512,8 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
             return cost
         fr.pc = 2
         return cost
-    if pc == 1:
-        # rwsem_optimistic_spin: poll the owner (a shared read), and try the
-        # unqueued CAS only when the lock looks free.
-        cost = k.c("spin_poll")
-        looks_free = sem.writer is None and sem.readers == 0 and not sem.handoff
-        if looks_free:
-            cost += k.atomic(th, k.line(key))
-        if looks_free and sem.try_write_lock_unqueued(th.tid):
-            th.spinning = False
-            k.emit("down_write:acquired_spinning", key)
-            _wait_done(k, fr, key, write=True)
-            k.ret(th, True)
-            return cost
-        owner_running = sem.writer is not None and k.threads[sem.writer].state == RUNNING
-        if k.now < fr.loc["spin_until"] and sem.can_spin(owner_running):
-            k.emit("down_write:spinning", key, sem.readers)
-            return cost
-        th.spinning = False
-        fr.pc = 2
-        k.emit("down_write:spin_end", key)
-        return cost
     if pc == 2:
-        cost = k.atomic(th, k.line(key))
+        cost = k.atomic(th, key)
         if sem.queue_writer(th.tid, k.now) == ACQUIRED:
             k.emit("down_write:acquired", key)
             _wait_done(k, fr, key, write=True)
@@ -429,7 +524,7 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
         k.block(th, f"{sem.name} (write)", cost)
         return cost
     # pc 3: woken (or first attempt after queueing) -> rwsem_try_write_lock.
-    cost = k.atomic(th, k.line(key))
+    cost = k.atomic(th, key)
     if sem.writer_retry(th.tid, k.now):
         check_exclusion(k, key)
         k.emit("down_write:acquired_after_wait", key)
@@ -451,7 +546,7 @@ def _wait_done(k: Kernel, fr: Frame, key: int, write: bool) -> None:
 
 def _up_read(k: Kernel, th: Thread, key: int) -> int:
     """``up_read``: one atomic; the last reader wakes the queue."""
-    cost = k.atomic(th, k.line(key))
+    cost = k.atomic(th, key)
     k.wake_all(k.sem(key).up_read(th.tid))
     return cost
 
@@ -508,7 +603,7 @@ def vma_end_write_all(k: Kernel, th: Thread, fr: Frame) -> int:
         k.mm.mm_lock_seq += 1
         k.emit("vma_end_write_all", k.mm.mm_lock_seq)
     k.ret(th)
-    return k.c("plain_load") if k.per_vma else -1
+    return k.costs["plain_load"] if k.per_vma else -1
 
 
 @kfunc("mmap_write_unlock", "include/linux/mmap_lock.h")
@@ -519,7 +614,7 @@ def mmap_write_unlock(k: Kernel, th: Thread, fr: Frame) -> int:
         k.call(th, "vma_end_write_all")
         return -1
     sem = k.mm.mmap_lock
-    cost = k.atomic(th, "mmap_lock")
+    cost = k.atomic(th, 0)
     k.wake_all(sem.up_write(th.tid))
     k.emit("mmap_write_unlock", k.mm.mm_lock_seq if k.per_vma else -1)
     k.ret(th)
@@ -533,7 +628,7 @@ def mmap_write_downgrade(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.call(th, "vma_end_write_all")
         return -1
-    cost = k.atomic(th, "mmap_lock")
+    cost = k.atomic(th, 0)
     k.wake_all(k.mm.mmap_lock.downgrade_write(th.tid))
     k.emit("mmap_write_downgrade", k.mm.mm_lock_seq if k.per_vma else -1)
     k.ret(th)
@@ -555,12 +650,12 @@ def vma_start_read(k: Kernel, th: Thread, fr: Frame) -> int:
         if vma.vm_lock_seq == mm.mm_lock_seq:
             k.emit("vma_start_read:seq_locked", vma.vid, vma.vm_lock_seq)
             k.ret(th, "vma_locked")
-            return k.c("vma_check")
+            return k.costs["vma_check"]
         fr.pc = 1
         k.emit("vma_start_read:seq_ok", vma.vid, vma.vm_lock_seq)
-        return k.c("vma_check")
+        return k.costs["vma_check"]
     if pc == 1:
-        cost = k.atomic(th, k.line(vma.vid))
+        cost = k.atomic(th, vma.vid)
         if not vma.vm_lock.down_read_trylock(th.tid):
             k.emit("vma_start_read:trylock_failed", vma.vid, len(vma.vm_lock.waiters))
             k.ret(th, "trylock_failed")
@@ -573,12 +668,12 @@ def vma_start_read(k: Kernel, th: Thread, fr: Frame) -> int:
         cost = _up_read(k, th, vma.vid)
         k.emit("vma_start_read:seq_locked_after_trylock", vma.vid, vma.vm_lock_seq)
         k.ret(th, "vma_locked")
-        return cost + k.c("vma_check")
+        return cost + k.costs["vma_check"]
     if vma.vm_lock_seq == mm.mm_lock_seq:
         k.violate(1, f"T{th.tid} read-locked {vma.label()}, which is write-locked")
     k.emit("vma_start_read:locked", vma.vid)
     k.ret(th, None)
-    return k.c("vma_check")
+    return k.costs["vma_check"]
 
 
 @kfunc("vma_end_read", "include/linux/mm.h")
@@ -587,14 +682,14 @@ def vma_end_read(k: Kernel, th: Thread, fr: Frame) -> int:
     vma = _vma_of(k, fr)
     if fr.pc == 0:
         k.rcu.read_lock(th.tid)
-        cost = k.c("rcu_read_lock") + _up_read(k, th, vma.vid)
+        cost = k.costs["rcu_read_lock"] + _up_read(k, th, vma.vid)
         k.emit("vma_end_read:up_read", vma.vid)
         fr.pc = 1
         return cost
     k.rcu_read_unlock(th)
     k.emit("vma_end_read:rcu_read_unlock", vma.vid)
     k.ret(th)
-    return k.c("rcu_read_lock")
+    return k.costs["rcu_read_lock"]
 
 
 @kfunc("vma_start_write", "include/linux/mm.h")
@@ -612,19 +707,19 @@ def vma_start_write(k: Kernel, th: Thread, fr: Frame) -> int:
         if vma.vm_lock_seq == mm.mm_lock_seq:
             k.emit("vma_start_write:already_locked", vma.vid, vma.vm_lock_seq)
             k.ret(th)
-            return k.c("vma_check")
+            return k.costs["vma_check"]
         if vma.vm_lock.reader_tids.count(th.tid):
             k.violate(12, f"T{th.tid} waits for {vma.label()}'s write lock holding its read lock")
         fr.pc = 1
         k.call(th, "down_write", key=vma.vid)
         k.emit("vma_start_write:seq_unlocked", vma.vid, vma.vm_lock_seq)
-        return k.c("vma_check")
+        return k.costs["vma_check"]
     if pc == 1:
         vma.vm_lock_seq = mm.mm_lock_seq
         fr.pc = 2
         k.emit("vma_start_write:seq_set", vma.vid, vma.vm_lock_seq)
-        return k.c("plain_load")
-    cost = k.atomic(th, k.line(vma.vid))
+        return k.costs["plain_load"]
+    cost = k.atomic(th, vma.vid)
     k.wake_all(vma.vm_lock.up_write(th.tid))
     k.emit("vma_start_write:up_write", vma.vid)
     k.ret(th)
@@ -653,7 +748,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             L["walk"] = MasWalk(k.mm.mm_mt, L["address"], record=False)
             fr.pc = 1
             k.emit("lock_vma_under_rcu:rcu_read_lock")
-            return k.c("rcu_read_lock")
+            return k.costs["rcu_read_lock"]
         if pc == 1:
             walk: MasWalk = L["walk"]
             ev = walk.step()
@@ -665,7 +760,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
                 entry = walk.entry
                 L["vid"] = entry.vid if entry is not None else 0
                 fr.pc = 2
-            return k.c("maple_level")
+            return k.costs["maple_level"]
         if pc == 2:
             if not L["vid"]:
                 return _lvur_inval(k, th, fr, "no_vma")
@@ -676,14 +771,14 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
                 return _lvur_inval(k, th, fr, "not_anonymous")
             fr.pc = 3
             k.emit("lock_vma_under_rcu:anonymous", vma.vid)
-            return k.c("vma_check")
+            return k.costs["vma_check"]
         if pc == 3:
             vma = _vma_of(k, fr)
             if vma.anon_vma is None and k.patch["anon_vma_fallback"] and not vma_is_tcp(k, vma):
                 return _lvur_inval(k, th, fr, "no_anon_vma")
             fr.pc = 4
             k.emit("lock_vma_under_rcu:anon_vma_ok", vma.vid)
-            return k.c("vma_check")
+            return k.costs["vma_check"]
         if pc == 4:
             fr.pc = 5
             k.call(th, "vma_start_read", vid=L["vid"])
@@ -702,10 +797,10 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 20
                 k.call(th, "vma_end_read", vid=vma.vid)
                 k.emit("lock_vma_under_rcu:uffd_armed", vma.vid)
-                return k.c("vma_check")
+                return k.costs["vma_check"]
             fr.pc = 7
             k.emit("lock_vma_under_rcu:not_uffd", vma.vid)
-            return k.c("vma_check")
+            return k.costs["vma_check"]
         if pc == 7:
             vma = _vma_of(k, fr)
             addr = L["address"]
@@ -716,34 +811,34 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 20
                 k.call(th, "vma_end_read", vid=vma.vid)
                 k.emit("lock_vma_under_rcu:out_of_range", vma.vid, addr)
-                return k.c("vma_check")
+                return k.costs["vma_check"]
             fr.pc = 8
             k.emit("lock_vma_under_rcu:in_range", vma.vid)
-            return k.c("vma_check")
+            return k.costs["vma_check"]
         if pc == 8:
             vma = _vma_of(k, fr)
             if vma.detached and k.patch["vma_detached_flag"]:
                 fr.pc = 9
                 k.call(th, "vma_end_read", vid=vma.vid)
                 k.emit("lock_vma_under_rcu:detached", vma.vid)
-                return k.c("vma_check")
+                return k.costs["vma_check"]
             fr.pc = 10
             k.emit("lock_vma_under_rcu:attached", vma.vid)
-            return k.c("vma_check")
+            return k.costs["vma_check"]
         if pc == 9:
             # MISS: retry inside the same RCU section with the stale maple state.
             k.vma_lock["miss"] += 1
             L["walk"].retry()
             fr.pc = 1
             k.emit("lock_vma_under_rcu:miss_retry", L["vid"])
-            return k.c("plain_load")
+            return k.costs["plain_load"]
         if pc == 10:
             vma = _vma_of(k, fr)
             k.rcu_read_unlock(th)
             _check_locked_vma(k, th, vma, L["address"])
             k.emit("lock_vma_under_rcu:locked", vma.vid)
             k.ret(th, vma.vid)
-            return k.c("rcu_read_lock")
+            return k.costs["rcu_read_lock"]
         # pc 20: after vma_end_read on an inval path.
         return _lvur_inval(k, th, fr, L.pop("inval"))
 
@@ -756,7 +851,7 @@ def _lvur_inval(k: Kernel, th: Thread, fr: Frame, reason: str) -> int:
     _tally(th)
     k.emit(f"lock_vma_under_rcu:abort:{reason}", fr.loc.get("vid", 0))
     k.ret(th, None)
-    return k.c("rcu_read_lock")
+    return k.costs["rcu_read_lock"]
 
 
 def _check_locked_vma(k: Kernel, th: Thread, vma: Vma, address: int) -> None:
@@ -791,29 +886,29 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 # do_swap_page: FAULT_FLAG_VMA_LOCK -> VM_FAULT_RETRY, nothing released.
                 k.emit("do_swap_page:retry_vma_lock", vma.vid, idx)
                 k.ret(th, VM_FAULT_RETRY)
-                return k.c("plain_load")
+                return k.costs["plain_load"]
             fr.pc = 5
             k.emit("do_swap_page:swap_in", vma.vid, idx)
-            return k.c("swap_in")
+            return k.costs["swap_in"]
         if pte is not None:
             if L["access"] == "write" and pte == M.PTE_WP:
                 fr.pc = 5
-                cost = k.c("cow_copy")
+                cost = k.costs["cow_copy"]
                 if vma.anon_vma is None:
                     # wp_page_copy -> anon_vma_prepare (a write to the zero page);
                     # only reachable under mmap_lock: the VMA-lock path refuses
                     # VMAs without an anon_vma.
                     _anon_vma_prepare(k, th, vma, vma_locked)
-                    cost += k.c("anon_vma_prepare") + k.atomic(th, "page_table_lock")
+                    cost += k.costs["anon_vma_prepare"] + k.atomic(th, "page_table_lock")
                 k.emit("do_wp_page:copy", vma.vid, idx)
                 return cost
             k.emit("handle_pte_fault:spurious", vma.vid, idx)
             k.ret(th, VM_FAULT_OK)
-            return k.c("spurious_fault")
+            return k.costs["spurious_fault"]
         if not vma.is_anonymous:
             fr.pc = 5
             k.emit("do_fault:file", vma.vid, idx)
-            return k.c("file_fault")
+            return k.costs["file_fault"]
         if vma.uffd_armed and not vma_locked:
             # handle_userfault: drops mmap_lock, waits for the monitor, VM_FAULT_RETRY.
             fr.pc = 10
@@ -823,7 +918,7 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             # do_anonymous_page: a read fault maps the shared zero page,
             # write-protected; it needs no anon_vma.
             vma.pages[idx] = M.PTE_WP
-            cost = k.c("pte_install") + k.atomic(th, f"ptl{L['address'] >> 21}")
+            cost = k.costs["pte_install"] + k.atomic(th, f"ptl{L['address'] >> 21}")
             k.emit("do_anonymous_page:zero_page", vma.vid, idx)
             k.ret(th, VM_FAULT_OK)
             return cost
@@ -831,33 +926,33 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             _anon_vma_prepare(k, th, vma, vma_locked)
             fr.pc = 4
             k.emit("anon_vma_prepare", vma.vid, vma.anon_vma or 0)
-            return k.c("anon_vma_prepare") + k.atomic(th, "page_table_lock")
+            return k.costs["anon_vma_prepare"] + k.atomic(th, "page_table_lock")
         fr.pc = 4
         return -1
     if pc == 4:
         fr.pc = 5
         k.emit("do_anonymous_page:alloc_zeroed_page", vma.vid, idx)
-        return k.c("anon_page_alloc")
+        return k.costs["anon_page_alloc"]
     if pc == 5:
         if vma.state != "live" or vma.detached:
             k.violate(4, f"T{th.tid} installs a PTE in {vma.label()}, which is unmapped")
         if vma_locked and k.mm.is_write_locked(vma):
             k.violate(4, f"T{th.tid} installs a PTE in write-locked {vma.label()}")
         vma.pages[idx] = M.PTE_PRESENT
-        cost = k.c("pte_install") + k.atomic(th, f"ptl{L['address'] >> 21}")
+        cost = k.costs["pte_install"] + k.atomic(th, f"ptl{L['address'] >> 21}")
         k.emit("set_pte_at", vma.vid, idx)
         k.ret(th, VM_FAULT_OK)
         return cost
     # pc 10: userfault monitor resolves the fault; then retry.
     if pc == 10:
         fr.pc = 11
-        k.sleep_until(th, k.now + k.c("uffd_resolve"), k.c("plain_load"))
+        k.sleep_until(th, k.now + k.costs["uffd_resolve"], k.costs["plain_load"])
         k.emit("handle_userfault:wait_monitor", vma.vid, idx)
-        return k.c("plain_load")
+        return k.costs["plain_load"]
     vma.pages[idx] = M.PTE_PRESENT
     k.emit("handle_userfault:resolved", vma.vid, idx)
     k.ret(th, VM_FAULT_RETRY | 0x10000)  # RETRY with mmap_lock already released
-    return k.c("plain_load")
+    return k.costs["plain_load"]
 
 
 def _anon_vma_prepare(k: Kernel, th: Thread, vma: Vma, vma_locked: bool) -> None:
@@ -932,10 +1027,10 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             L["t0"] = k.now
             k.fault_stats["total"] += 1
             th.faults += 1
-            cost = k.c("exc_entry")
+            cost = k.costs["exc_entry"]
             if arch == "x86":
                 # prefetchw(&mm->mmap_lock) at the top of do_user_addr_fault.
-                cost += k.atomic(th, "mmap_lock") - k.c("atomic_local")
+                cost += k.atomic(th, 0) - k.costs["atomic_local"]
             if not L["user"]:
                 k.fault_stats["kernel_mode"] += 1
             if k.per_vma and L["user"]:
@@ -960,7 +1055,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 4
                 k.call(th, "vma_end_read", vid=vid)
                 k.emit("fault:vma_access_error", vid)
-                return k.c("access_check")
+                return k.costs["access_check"]
             fr.pc = 3
             k.call(
                 th,
@@ -971,7 +1066,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 vma_lock=True,
             )
             k.emit("fault:vma_access_ok", vid)
-            return k.c("access_check")
+            return k.costs["access_check"]
         if pc == 3:
             L["fault"] = L.pop("ret")
             fr.pc = 5
@@ -999,7 +1094,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 return _fault_done(k, th, fr)
             k.emit("fault:vma_lock_retry", L["vid"])
             fr.pc = 10
-            return k.c("plain_load")
+            return k.costs["plain_load"]
         if pc == 10:
             # lock_mmap: mmap_read_trylock, else mmap_read_lock (6.4.0: not killable).
             # s390's do_exception takes mmap_read_lock directly.
@@ -1007,7 +1102,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 11
                 k.call(th, "mmap_read_lock")
                 return -1
-            cost = k.atomic(th, "mmap_lock")
+            cost = k.atomic(th, 0)
             if k.mm.mmap_lock.down_read_trylock(th.tid):
                 fr.pc = 12
                 k.emit("fault:mmap_read_trylock_ok")
@@ -1026,7 +1121,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             k.emit("find_vma", found.vid if found else 0, addr)
             if found is None:
                 fr.pc = 20
-                return k.c("find_vma")
+                return k.costs["find_vma"]
             L["vid"] = found.vid
             if found.vm_start <= addr:
                 fr.pc = 14
@@ -1034,7 +1129,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 13
             else:
                 fr.pc = 20
-            return k.c("find_vma")
+            return k.costs["find_vma"]
         if pc == 13:
             if k.patch["fix_stack_expand_write_lock"]:
                 # 6.4.1 lock_mm_and_find_vma: drop the read lock, take the write lock.
@@ -1057,7 +1152,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 32
             _start_write(k, th, found)
             k.emit("lock_mm_and_find_vma:stack", found.vid)
-            return k.c("find_vma")
+            return k.costs["find_vma"]
         if pc == 32:
             return _expand_stack(k, th, fr, next_pc=33)
         if pc == 33:
@@ -1072,7 +1167,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             if access_error(arch, vma, L["access"]):
                 fr.pc = 20
                 k.emit("fault:bad_area_access_error", vma.vid)
-                return k.c("access_check")
+                return k.costs["access_check"]
             fr.pc = 15
             k.call(
                 th,
@@ -1083,7 +1178,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 vma_lock=False,
             )
             k.emit("fault:access_ok", vma.vid)
-            return k.c("access_check")
+            return k.costs["access_check"]
         if pc == 15:
             res = L.pop("ret")
             if res & VM_FAULT_RETRY:
@@ -1093,7 +1188,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 11
                 k.call(th, "mmap_read_lock")
                 k.emit("fault:retry_tried", L["vid"])
-                return k.c("plain_load")
+                return k.costs["plain_load"]
             fr.pc = 16
             k.fault_stats["via_mmap_lock"] += 1
             k.call(th, "mmap_read_unlock")
@@ -1108,7 +1203,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             k.fault_stats["sigsegv"] += 1
             k.emit("fault:bad_area_sigsegv", L["address"])
             k.call(th, "mmap_read_unlock")
-            return k.c("plain_load")
+            return k.costs["plain_load"]
         L.pop("ret", None)
         return _fault_done(k, th, fr)
 
@@ -1122,7 +1217,7 @@ def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int) -> int:
     if prev is not None and prev[2] + 1 + PAGE_SIZE > new_start:
         fr.pc = 20  # would run into the stack guard gap below
         k.emit("expand_stack:guard_gap", vma.vid)
-        return k.c("vma_check")
+        return k.costs["vma_check"]
     k.check_modify_vma(th, vma, "vm_start (stack expansion)")
     grow = (vma.vm_start - new_start) >> PAGE_SHIFT
     vma.pages = {i + grow: s for i, s in vma.pages.items()}
@@ -1130,7 +1225,7 @@ def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int) -> int:
     k.tree_store(new_start, vma.vm_end, vma)
     k.emit("expand_stack", vma.vid, grow)
     fr.pc = next_pc
-    return k.c("maple_store")
+    return k.costs["maple_store"]
 
 
 def _tally(th: Thread) -> None:
@@ -1157,7 +1252,7 @@ def _fault_done(k: Kernel, th: Thread, fr: Frame) -> int:
     if not k.event.code:
         k.emit("fault:done", fr.loc.get("vid") or 0, k.now - fr.loc["t0"])
     k.ret(th)
-    return k.c("plain_load")
+    return k.costs["plain_load"]
 
 
 # =====================================================================
@@ -1237,9 +1332,9 @@ def op_sleep(k: Kernel, th: Thread, fr: Frame) -> int:
     """``nanosleep``: off the CPU for ``ns``."""
     if fr.pc == 0:
         fr.pc = 1
-        k.sleep_until(th, k.now + int(fr.loc["op"].args["ns"]), k.c("syscall"))
+        k.sleep_until(th, k.now + int(fr.loc["op"].args["ns"]), k.costs["syscall"])
         k.emit("sleep", int(fr.loc["op"].args["ns"]))
-        return k.c("syscall")
+        return k.costs["syscall"]
     k.ret(th)
     return -1
 
@@ -1261,13 +1356,13 @@ def op_barrier(k: Kernel, th: Thread, fr: Frame) -> int:
                     t.state = BLOCKED
                     k.wake(tid)
             k.emit("barrier:release", len(waiting))
-            return k.c("syscall")
+            return k.costs["syscall"]
         k.emit("barrier:wait", len(arrived))
         th.state = BARRIER
         th.token += 1
         th.blocked_since = k.now
-        k.release_cpu(th, k.now + k.c("syscall"))
-        return k.c("syscall")
+        k.release_cpu(th, k.now + k.costs["syscall"])
+        return k.costs["syscall"]
     k.ret(th)
     return -1
 

@@ -2034,6 +2034,9 @@ class MapleTree:
     def validate(self) -> list[str]:
         """``mt_validate``: the structural checks of reference §11.9.
 
+        One in-order pass over the nodes, without building range lists: the
+        kernel model validates the tree after every store.
+
         Returns a list of problems (empty when the tree is valid).
         """
         errors: list[str] = []
@@ -2045,20 +2048,13 @@ class MapleTree:
         if not isinstance(root, Node):
             return errors
         leaf_depths: set[int] = set()
-        self._validate_node(root, 0, ULONG_MAX, 1, errors, leaf_depths, None, 0)
+        # The last range seen so far, in index order: [its last index, is it NULL].
+        last: list[Any] = [None, False]
+        self._validate_node(root, 0, ULONG_MAX, 1, errors, leaf_depths, None, 0, last)
         if len(leaf_depths) > 1:
             errors.append(f"leaves at different depths {sorted(leaf_depths)}")
         if leaf_depths and self.height != next(iter(leaf_depths)):
             errors.append(f"height {self.height} != actual {sorted(leaf_depths)}")
-        prev_null = False
-        prev_hi: int | None = None
-        for lo, hi, e in self.items():
-            if prev_hi is not None and lo != prev_hi + 1:
-                errors.append(f"ranges not contiguous at {lo:#x}")
-            if e is None and prev_null:
-                errors.append(f"adjacent NULL ranges at {lo:#x}")
-            prev_null = e is None
-            prev_hi = hi
         return errors
 
     def _validate_node(
@@ -2071,54 +2067,83 @@ class MapleTree:
         leaf_depths: set[int],
         parent: Node | None,
         pslot: int,
+        last: list[Any],
     ) -> int:
-        """Check one node; returns its largest gap."""
-        where = f"node #{node.nid} [{lo:#x}-{hi:#x}]"
+        """Check one node (and, in order, its subtree); returns its largest gap."""
+
+        def where() -> str:
+            # Built only for a problem: validation runs after every tree write.
+            return f"node #{node.nid} [{lo:#x}-{hi:#x}]"
+
         if node.dead:
-            errors.append(f"{where}: dead node reachable")
+            errors.append(f"{where()}: dead node reachable")
         if node.min != lo or node.max != hi:
-            errors.append(f"{where}: cached range {node.min:#x}-{node.max:#x}")
+            errors.append(f"{where()}: cached range {node.min:#x}-{node.max:#x}")
         if node.parent is not parent or (parent is not None and node.parent_slot != pslot):
-            errors.append(f"{where}: bad parent pointer")
+            errors.append(f"{where()}: bad parent pointer")
         end = node.data_end()
-        if end >= MT_SLOTS[node.type]:
-            errors.append(f"{where}: end {end} beyond {MT_SLOTS[node.type]} slots")
+        ntype = node.type
+        if end >= MT_SLOTS[ntype]:
+            errors.append(f"{where()}: end {end} beyond {MT_SLOTS[ntype]} slots")
             return 0
-        if parent is not None and end + 1 < MT_MIN_SLOTS[node.type]:
-            errors.append(f"{where}: {end + 1} slots, below the minimum {MT_MIN_SLOTS[node.type]}")
+        if parent is not None and end + 1 < MT_MIN_SLOTS[ntype]:
+            errors.append(f"{where()}: {end + 1} slots, below the minimum {MT_MIN_SLOTS[ntype]}")
+        pivot = node.pivot
         prev = lo - 1
         for i in range(end):
-            p = node.pivot[i]
+            p = pivot[i]
             if p <= prev and not (i == 0 and p == lo == 0):
-                errors.append(f"{where}: pivot {i} = {p:#x} not increasing")
+                errors.append(f"{where()}: pivot {i} = {p:#x} not increasing")
             if p > hi:
-                errors.append(f"{where}: pivot {i} = {p:#x} beyond max")
+                errors.append(f"{where()}: pivot {i} = {p:#x} beyond max")
             prev = p
-        if end and node.pivot[end - 1] >= hi:
-            errors.append(f"{where}: last slot empty range")
-        if node.is_leaf:
-            leaf_depths.add(depth)
-            best = 0
-            for r_lo, r_hi, e in node.ranges():
-                if e is None:
-                    best = max(best, r_hi - r_lo + 1)
-            return best
+        if end and pivot[end - 1] >= hi:
+            errors.append(f"{where()}: last slot empty range")
+        slot = node.slot
         best = 0
-        for i, (c_lo, c_hi, child) in enumerate(node.ranges()):
+        r_lo = node.min
+        nmax = node.max
+        if ntype == LEAF_64:
+            leaf_depths.add(depth)
+            prev_hi, prev_null = last
+            for i in range(end + 1):
+                r_hi = pivot[i] if i < end else nmax
+                e = slot[i]
+                # Across leaves: the ranges tile the index space, no two NULLs adjoin.
+                if prev_hi is not None and r_lo != prev_hi + 1:
+                    errors.append(f"ranges not contiguous at {r_lo:#x}")
+                if e is None:
+                    if prev_null:
+                        errors.append(f"adjacent NULL ranges at {r_lo:#x}")
+                    if r_hi - r_lo + 1 > best:
+                        best = r_hi - r_lo + 1
+                prev_null = e is None
+                prev_hi = r_hi
+                r_lo = r_hi + 1
+            last[0], last[1] = prev_hi, prev_null
+            return best
+        gap = node.gap
+        for i in range(end + 1):
+            r_hi = pivot[i] if i < end else nmax
+            child = slot[i]
             if not isinstance(child, Node):
-                errors.append(f"{where}: slot {i} is not a node")
-                continue
-            g = self._validate_node(child, c_lo, c_hi, depth + 1, errors, leaf_depths, node, i)
-            if node.gap[i] != g:
-                errors.append(f"{where}: gap[{i}] = {node.gap[i]} but child's largest gap is {g}")
-            best = max(best, g)
+                errors.append(f"{where()}: slot {i} is not a node")
+            else:
+                g = self._validate_node(
+                    child, r_lo, r_hi, depth + 1, errors, leaf_depths, node, i, last
+                )
+                if gap[i] != g:
+                    errors.append(f"{where()}: gap[{i}] = {gap[i]} but child's largest gap is {g}")
+                if g > best:
+                    best = g
+            r_lo = r_hi + 1
         meta = node.meta_gap
-        if best and (meta > end or node.gap[meta] != best):
-            errors.append(f"{where}: metadata gap offset {meta} does not name the largest gap")
+        if best and (meta > end or gap[meta] != best):
+            errors.append(f"{where()}: metadata gap offset {meta} does not name the largest gap")
         return best
 
 
-@dataclass
+@dataclass(slots=True)
 class WalkEvent:
     """One interleaving point of an RCU reader's walk (reference §13)."""
 

@@ -86,7 +86,7 @@ def flags_text(flags: int) -> str:
     return perm + (" " + ",".join(extra) if extra else "")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Vma:
     """``struct vm_area_struct`` (6.4), with its separately allocated ``vma_lock``.
 
@@ -146,7 +146,7 @@ class Vma:
         return f"{self.name}#{self.vid}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Mm:
     """``struct mm_struct``: the fields of reference §1.1.
 
@@ -161,7 +161,12 @@ class Mm:
     map_count: int = 0
     next_vid: int = 1
     next_anon_vma: int = 1
-    vmas: dict[int, Vma] = field(default_factory=dict)  # every VMA ever created, by vid
+    #: Every VMA not yet freed, by vid (plus freed ones a thread still holds).
+    vmas: dict[int, Vma] = field(default_factory=dict)
+    #: Names of the VMAs freed and dropped from ``vmas``, for labelling old events.
+    freed_names: dict[int, str] = field(default_factory=dict)
+    #: Freed VMAs kept in ``vmas`` because some thread still refers to them.
+    freed_held: list[int] = field(default_factory=list)
     brk_start: int = 0
     brk: int = 0
     mm_mt: MapleTree = field(init=False)
@@ -175,6 +180,12 @@ class Mm:
         self.next_vid += 1
         self.vmas[vma.vid] = vma
         return vma
+
+    def vma_names(self) -> dict[int, str]:
+        """The name of every VMA ever created, by vid (freed ones included)."""
+        names = dict(self.freed_names)
+        names.update((vid, v.name) for vid, v in self.vmas.items())
+        return names
 
     def vma_dup(self, orig: Vma, name: str | None = None) -> Vma:
         """``vm_area_dup``: copy the fields, with a fresh ``vma_lock``."""

@@ -97,7 +97,7 @@ def vma_commit(k: Kernel, th: Thread, fr: Frame) -> int:
                 return -1
         fr.pc = 1
         return -1
-    cost = k.c("vma_modify")
+    cost = k.costs["vma_modify"]
     for act in L["plan"]:
         if act[0] == "bounds":
             vma = k.mm.vmas[act[1]]
@@ -181,7 +181,7 @@ def split_vma(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.emit("__split_vma:vm_area_dup", vma.vid, new.vid)
         _commit(k, th, [vma.vid], plan, "split", new.vid)
-        return k.c("vma_alloc")
+        return k.costs["vma_alloc"]
     new_vid = L.pop("ret")
     k.ret(th, new_vid)
     return -1
@@ -207,12 +207,12 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
             if first is None or first.vm_start >= end:
                 k.emit("do_vmi_munmap:nothing", start)
                 k.ret(th, False)
-                return k.c("find_vma")
+                return k.costs["find_vma"]
             fr.pc = 1
             if first.vm_start < start:
                 k.call(th, "__split_vma", vid=first.vid, addr=start, new_below=False)
             k.emit("do_vmi_munmap:find_vma", first.vid)
-            return k.c("find_vma")
+            return k.costs["find_vma"]
         if pc == 1:
             L.pop("ret", None)
             last = k.mm.vma_at(end - 1)
@@ -242,7 +242,7 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
             L["todo"].pop(0)
             _detach(k, th, vma)
             k.emit("vma_mark_detached", vid)
-            return k.c("maple_store")
+            return k.costs["maple_store"]
         if pc == 5:
             # The point of no return: clear the range from mm_mt.
             cost = _store(k, start, end, None)
@@ -268,13 +268,13 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
                 vma.pages = {}
             fr.pc = 8
             k.emit("unmap_region", pages, int(L.get("downgraded", False)))
-            return pages * k.c("zap_page") + k.c("free_pgtables") + k.c("tlb_flush")
+            return pages * k.costs["zap_page"] + k.costs["free_pgtables"] + k.costs["tlb_flush"]
         # pc 8: remove_mt -> remove_vma -> vm_area_free (RCU) for each VMA.
         for vid in L["victims"]:
             k.vm_area_free(k.mm.vmas[vid])
         k.emit("remove_mt:vm_area_free", len(L["victims"]))
         k.ret(th, L.get("downgraded", False))
-        return k.c("vma_modify") * max(1, len(L["victims"]))
+        return k.costs["vma_modify"] * max(1, len(L["victims"]))
 
 
 @kfunc("__vm_munmap", "mm/mmap.c")
@@ -286,7 +286,7 @@ def op_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.call(th, "mmap_write_lock")
         k.emit("syscall:munmap", L["start"], L["end"])
-        return k.c("syscall")
+        return k.costs["syscall"]
     if fr.pc == 1:
         fr.pc = 2
         k.call(th, "do_vmi_align_munmap", start=L["start"], end=L["end"], downgrade=True)
@@ -315,7 +315,7 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 1
             k.call(th, "mmap_write_lock")
             k.emit("syscall:mmap", int(a["pages"]))
-            return k.c("syscall")
+            return k.costs["syscall"]
         if pc == 1:
             size = int(a["pages"]) * PAGE_SIZE
             at = a.get("at")
@@ -329,14 +329,14 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
                 L["error"] = "ENOMEM"
                 fr.pc = 9
                 k.emit("get_unmapped_area:enomem", size)
-                return k.c("get_unmapped_area")
+                return k.costs["get_unmapped_area"]
             L["start"], L["end"] = start, start + size
             fr.pc = 2
             k.emit("get_unmapped_area", start, size)
             if _overlapping(k, start, start + size):
                 # MAP_FIXED over existing mappings: unmap them first (no downgrade).
                 k.call(th, "do_vmi_align_munmap", start=start, end=start + size, downgrade=False)
-            return k.c("get_unmapped_area")
+            return k.costs["get_unmapped_area"]
         if pc == 2:
             L.pop("ret", None)
             start, end = L["start"], L["end"]
@@ -387,14 +387,14 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 5
                 k.emit("vma_expand", target.vid)
                 _commit(k, th, lock, plan, "expand")
-                return k.c("vma_modify")
+                return k.costs["vma_modify"]
             vma = k.mm.new_vma(a["name"], start, end, flags, L["file"])
             L["vid"] = vma.vid
             fr.pc = 3
             k.emit("vm_area_alloc", vma.vid)
             if k.patch["fix_mmap_lock_new_vma"]:
                 _start_write(k, th, vma)  # 6.4.3: lock before the VMA becomes visible
-            return k.c("vma_alloc")
+            return k.costs["vma_alloc"]
         if pc == 3:
             vma = _vma_of(k, fr)
             cost = _store(k, vma.vm_start, vma.vm_end, vma)
@@ -423,7 +423,7 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
             k.names[a["name"]] = (L["start"], L["end"])
             fr.pc = 9
             k.emit("vm_flags_set:softdirty", vma.vid)
-            return k.c("plain_load")
+            return k.costs["plain_load"]
         if pc == 9:
             fr.pc = 10
             k.call(th, "mmap_write_unlock")
@@ -483,7 +483,7 @@ def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 4
                 k.emit("vma_merge", target, len(lock))
                 _commit(k, th, lock, actions, "merge")
-                return k.c("vma_modify")
+                return k.costs["vma_modify"]
             fr.pc = 2
             if s > vma.vm_start:
                 # mprotect_fixup: split_vma(vmi, vma, start, 1): the unchanged head
@@ -519,10 +519,10 @@ def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
             old = vma.vm_flags
             vma.vm_flags = L["newflags"]
             fr.pc = 1
-            cost = k.c("plain_load")
+            cost = k.costs["plain_load"]
             if L.get("protect") and (old & M.VM_WRITE) and not (vma.vm_flags & M.VM_WRITE):
                 # change_protection: rewrite the PTEs of the range.
-                cost += len(vma.pages) * k.c("change_protection_page") + k.c("tlb_flush")
+                cost += len(vma.pages) * k.costs["change_protection_page"] + k.costs["tlb_flush"]
             k.emit("vm_flags_reset", vma.vid, vma.vm_flags)
             return cost
 
@@ -585,7 +585,7 @@ def op_mprotect(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.call(th, "mmap_write_lock")
         k.emit("syscall:mprotect", *_range_of(k, a))
-        return k.c("syscall")
+        return k.costs["syscall"]
     if fr.pc == 1:
         start, end = _range_of(k, a)
         want = M.PROT_FLAGS[a["prot"]]
@@ -630,7 +630,7 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.call(th, "mmap_write_lock" if write else "mmap_read_lock")
         k.emit(f"syscall:madvise:{advice}", int(write))
-        return k.c("syscall")
+        return k.costs["syscall"]
     if pc == 1:
         start, end = _range_of(k, a)
         fr.pc = 2
@@ -638,8 +638,8 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
             bits = MADVISE_WRITE_FLAGS.get(advice, (0, 0))
             k.call(th, "vma_modify_flags", start=start, end=end, set=bits[0], clear=bits[1])
             k.emit("madvise:write_lock_advice", bits[0], bits[1])
-            return k.c("madvise_write")
-        cost = k.c("madvise_read")
+            return k.costs["madvise_write"]
+        cost = k.costs["madvise_read"]
         zapped = 0
         for vma in _overlapping(k, start, end):
             lo = max(0, (start - vma.vm_start) >> PAGE_SHIFT)
@@ -652,9 +652,9 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
                 for i in range(lo, hi):
                     if i not in vma.pages:
                         vma.pages[i] = M.PTE_PRESENT
-                        cost += k.c("anon_page_alloc")
+                        cost += k.costs["anon_page_alloc"]
         k.emit("madvise:read_lock_advice", zapped)
-        return cost + zapped * k.c("zap_page")
+        return cost + zapped * k.costs["zap_page"]
     if pc == 2:
         L.pop("ret", None)
         fr.pc = 3
@@ -672,7 +672,7 @@ def op_uffd_register(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.call(th, "mmap_write_lock")
         k.emit("syscall:uffdio_register")
-        return k.c("syscall")
+        return k.costs["syscall"]
     if fr.pc == 1:
         start, end = k.names[L["op"].args["vma"]]
         fr.pc = 2
@@ -705,7 +705,7 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 1
             k.call(th, "mmap_write_lock")
             k.emit("syscall:mremap", int(a["new_pages"]))
-            return k.c("syscall")
+            return k.costs["syscall"]
         if pc == 1:
             start, end = k.names[a["vma"]]
             vma = k.mm.vma_at(start)
@@ -718,7 +718,7 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             if start + new_len < end and not a.get("move"):
                 fr.pc = 3
                 k.call(th, "do_vmi_align_munmap", start=start + new_len, end=end, downgrade=True)
-                return k.c("find_vma")
+                return k.costs["find_vma"]
             free_after = not _overlapping(k, end, start + new_len)
             if start + new_len > end and free_after and not a.get("move") and vma.vm_end == end:
                 fr.pc = 20
@@ -734,10 +734,10 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
                     "expand",
                 )
                 k.emit("mremap:expand_in_place", vma.vid)
-                return k.c("find_vma")
+                return k.costs["find_vma"]
             fr.pc = 5
             k.emit("mremap:move", vma.vid)
-            return k.c("find_vma")
+            return k.costs["find_vma"]
         if pc == 3:
             L["downgraded"] = bool(L.pop("ret"))
             k.names[a.get("name") or a["vma"]] = (L["start"], L["new_end"])
@@ -763,7 +763,7 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 7
             k.emit("copy_vma:vm_area_dup", new.vid, dest)
             _start_write(k, th, new)
-            return k.c("vma_alloc")
+            return k.costs["vma_alloc"]
         if pc == 7:
             new = k.mm.vmas[L["new"]]
             cost = _store(k, new.vm_start, new.vm_end, new)
@@ -780,7 +780,7 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             vma.pages = {i: s for i, s in vma.pages.items() if i < off}
             fr.pc = 9
             k.emit("move_page_tables", vma.vid, len(new.pages))
-            return k.c("free_pgtables") + len(new.pages) * k.c("change_protection_page")
+            return k.costs["free_pgtables"] + len(new.pages) * k.costs["change_protection_page"]
         if pc == 9:
             fr.pc = 10
             k.call(th, "do_vmi_align_munmap", start=L["start"], end=L["old_end"], downgrade=False)
@@ -813,7 +813,7 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 1
             k.call(th, "mmap_write_lock")
             k.emit("syscall:brk", delta)
-            return k.c("syscall")
+            return k.costs["syscall"]
         if pc == 1:
             old, new = mm.brk, max(mm.brk_start, mm.brk + delta)
             L["old"], L["new"] = old, new
@@ -821,7 +821,7 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 2
                 k.call(th, "do_vmi_align_munmap", start=new, end=old, downgrade=True)
                 k.emit("brk:shrink", old - new)
-                return k.c("find_vma")
+                return k.costs["find_vma"]
             if new == old or _overlapping(k, old, new):
                 fr.pc = 20
                 continue
@@ -846,12 +846,12 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
                     "brk expand",
                 )
                 k.emit("do_brk_flags:expand", prev.vid)
-                return k.c("vma_modify")
+                return k.costs["vma_modify"]
             vma = mm.new_vma("[heap]", old, new, flags, None)
             L["vid"] = vma.vid
             fr.pc = 3
             k.emit("do_brk_flags:new_vma", vma.vid)
-            return k.c("vma_alloc")
+            return k.costs["vma_alloc"]
         if pc == 2:
             L["downgraded"] = bool(L.pop("ret"))
             mm.brk = L["new"]
@@ -876,7 +876,7 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
             k.names["[heap]"] = (mm.brk_start, mm.brk)
             fr.pc = 20
             k.emit("vm_flags_set:softdirty", vma.vid)
-            return k.c("plain_load")
+            return k.costs["plain_load"]
         return _unlock_and_return(k, th, fr)
 
 
@@ -898,7 +898,7 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 1
             k.call(th, "mmap_write_lock")
             k.emit("syscall:fork")
-            return k.c("syscall")
+            return k.costs["syscall"]
         if pc == 1:
             L["todo"] = [v.vid for v in k.mm.live_vmas()]
             L["copied"] = 0
@@ -916,7 +916,7 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
             continue
         if pc == 3:
             vma = k.mm.vmas[L["todo"].pop(0)]
-            cost = k.c("copy_vma_fork")
+            cost = k.costs["copy_vma_fork"]
             if vma.is_anonymous and not vma.vm_flags & M.VM_SHARED and vma.pages:
                 # copy_present_pte write-protects the parent's PTEs.
                 if vma.vm_lock.readers:
@@ -928,7 +928,7 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
                 for i, s in vma.pages.items():
                     if s == M.PTE_PRESENT:
                         vma.pages[i] = M.PTE_WP
-                cost += len(vma.pages) * k.c("change_protection_page")
+                cost += len(vma.pages) * k.costs["change_protection_page"]
             L["copied"] += 1
             fr.pc = 2
             k.emit("dup_mmap:copy_vma", vma.vid, len(vma.pages))
@@ -937,7 +937,7 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 5
             k.call(th, "mmap_write_unlock")
             k.emit("dup_mmap:flush_tlb", L["copied"])
-            return k.c("tlb_flush")
+            return k.costs["tlb_flush"]
         k.ret(th)
         return -1
 
@@ -952,11 +952,11 @@ def op_exit(k: Kernel, th: Thread, fr: Frame) -> int:
             k.emit("do_exit", len(others))
             th.pc_stack = []
             k.ret(th)
-            return k.c("syscall")
+            return k.costs["syscall"]
         fr.pc = 1
         k.call(th, "mmap_write_lock")
         k.emit("exit_mmap", len(k.mm.live_vmas()))
-        return k.c("syscall")
+        return k.costs["syscall"]
     if fr.pc == 1:
         k.mm.mm_mt.in_rcu = False  # mt_clear_in_rcu
         L["todo"] = [v.vid for v in k.mm.live_vmas()]
@@ -968,7 +968,7 @@ def op_exit(k: Kernel, th: Thread, fr: Frame) -> int:
                 _start_write(k, th, vma)  # free_pgtables(..., mm_wr_locked=true)
                 return -1
             L["todo"].pop(0)
-            cost = len(vma.pages) * k.c("zap_page") + k.c("vma_modify")
+            cost = len(vma.pages) * k.costs["zap_page"] + k.costs["vma_modify"]
             vma.pages = {}
             _store(k, vma.vm_start, vma.vm_end, None)
             k.mm.map_count -= 1
@@ -1007,7 +1007,7 @@ def op_swap_out(k: Kernel, th: Thread, fr: Frame) -> int:
         return -1
     vid, i = L["todo"].pop(0)
     vma = k.mm.vmas[vid]
-    cost = k.c("swap_out_page") + k.atomic(th, f"ptl{(vma.vm_start + i * PAGE_SIZE) >> 21}")
+    cost = k.costs["swap_out_page"] + k.atomic(th, f"ptl{(vma.vm_start + i * PAGE_SIZE) >> 21}")
     if vma.state == "live" and i in vma.pages:
         vma.pages[i] = M.PTE_SWAP
     k.emit("try_to_unmap:swap_entry", vid, i)
@@ -1025,17 +1025,17 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.call(th, "mmap_read_lock")
         k.emit("khugepaged:scan")
-        return k.c("plain_load")
+        return k.costs["plain_load"]
     if pc == 1:
         fr.pc = 2
         k.call(th, "mmap_read_unlock")
         k.emit("khugepaged:hugepage_vma_revalidate")
-        return k.c("find_vma")
+        return k.costs["find_vma"]
     if pc == 2:
         fr.pc = 3
         k.call(th, "mmap_write_lock")
         k.emit("khugepaged:alloc_huge_page")
-        return k.c("anon_page_alloc") * 8
+        return k.costs["anon_page_alloc"] * 8
     if pc == 3:
         vma = k.mm.vma_at(k.resolve(L["op"].args["vma"]))
         fr.pc = 4
@@ -1050,7 +1050,7 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
             vma = _vma_of(k, fr)
             k.check_modify_vma(th, vma, "page tables (collapse)")
             k.emit("collapse_huge_page:pmdp_collapse_flush", vma.vid)
-            return k.c("khugepaged_collapse")
+            return k.costs["khugepaged_collapse"]
         return -1
     if pc == 5:
         fr.pc = 6
@@ -1071,7 +1071,7 @@ def op_mmu_notifier_register(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.call(th, "mmap_write_lock")
         k.emit("syscall:mmu_notifier_register")
-        return k.c("syscall")
+        return k.costs["syscall"]
     if pc == 1:
         L["todo"] = [v.vid for v in k.mm.live_vmas()]
         fr.pc = 2
@@ -1084,12 +1084,12 @@ def op_mmu_notifier_register(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 3
         n = len(k.mm.live_vmas())
         k.emit("mm_take_all_locks", n)
-        return n * k.c("mm_take_all_locks_per_vma")
+        return n * k.costs["mm_take_all_locks_per_vma"]
     if pc == 3:
         fr.pc = 4
         k.call(th, "vma_end_write_all")
         k.emit("mm_drop_all_locks")
-        return k.c("plain_load")
+        return k.costs["plain_load"]
     if pc == 4:
         fr.pc = 5
         k.call(th, "mmap_write_unlock")
@@ -1114,10 +1114,10 @@ def op_tcp_zerocopy(k: Kernel, th: Thread, fr: Frame) -> int:
         if k.per_vma and k.patch["tcp_zerocopy_vma_lock"]:
             fr.pc = 10
             k.call(th, "lock_vma_under_rcu", address=start)
-            return k.c("syscall")
+            return k.costs["syscall"]
         fr.pc = 1
         k.call(th, "mmap_read_lock")
-        return k.c("syscall")
+        return k.costs["syscall"]
     if pc == 10:
         vid = L.pop("ret")
         if vid is None:
@@ -1137,8 +1137,8 @@ def op_tcp_zerocopy(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 2
         if vma is None:
             k.emit("vm_insert_pages", 0, n)
-            return k.c("find_vma")
-        return k.c("find_vma") + _insert_pages(k, vma, n)
+            return k.costs["find_vma"]
+        return k.costs["find_vma"] + _insert_pages(k, vma, n)
     if pc == 2:
         fr.pc = 3
         k.call(th, "mmap_read_unlock")
@@ -1153,7 +1153,7 @@ def _insert_pages(k: Kernel, vma: Vma, n: int) -> int:
     for i in range(min(n, vma.npages)):
         vma.pages[i] = M.PTE_PRESENT
     k.emit("vm_insert_pages", vma.vid, n)
-    return n * k.c("tcp_zc_page")
+    return n * k.costs["tcp_zc_page"]
 
 
 @kfunc("show_map", "fs/proc/task_mmu.c")
@@ -1165,7 +1165,7 @@ def op_read_proc_maps(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         k.call(th, "mmap_read_lock")
         k.emit("syscall:read:/proc/pid/maps")
-        return k.c("syscall")
+        return k.costs["syscall"]
     if pc == 1:
         L["todo"] = [v.vid for v in k.mm.live_vmas()]
         fr.pc = 2
@@ -1174,7 +1174,7 @@ def op_read_proc_maps(k: Kernel, th: Thread, fr: Frame) -> int:
             vid = L["todo"].pop(0)
             per = L["op"].args.get("ns_per_vma")
             k.emit("show_map_vma", vid)
-            return int(per) if per is not None else k.c("proc_maps_per_vma")
+            return int(per) if per is not None else k.costs["proc_maps_per_vma"]
         fr.pc = 3
         k.call(th, "mmap_read_unlock")
         return -1

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class RcuCallback:
     """One queued ``call_rcu``: ``kind`` names what is freed (``vma`` or ``maple_node``)."""
 
@@ -28,7 +28,7 @@ class RcuCallback:
     gp: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Rcu:
     """The RCU state of one simulated machine.
 
@@ -86,7 +86,9 @@ class Rcu:
         """The earliest time at which some callback's latency has passed."""
         if not self.pending:
             return None
-        return min(cb.queued_ns for cb in self.pending) + self.grace_ns
+        # Callbacks are queued in time order (call_rcu appends at "now"), so the
+        # oldest is the first.
+        return self.pending[0].queued_ns + self.grace_ns
 
     def ready_peek(self, now: int) -> bool:
         """Whether the oldest callback could run at ``now``."""

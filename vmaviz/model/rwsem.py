@@ -31,7 +31,7 @@ RWSEM_WAIT_TIMEOUT_NS = 4_000_000
 MAX_READERS_WAKEUP = 256
 
 
-@dataclass
+@dataclass(slots=True)
 class Waiter:
     """One ``struct rwsem_waiter`` on ``sem->wait_list``."""
 
@@ -45,7 +45,7 @@ class Waiter:
         return self.since_ns + RWSEM_WAIT_TIMEOUT_NS
 
 
-@dataclass
+@dataclass(slots=True)
 class Wake:
     """A wake-up decided by ``rwsem_mark_wake``.
 
@@ -58,7 +58,7 @@ class Wake:
     granted: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class RwSem:
     """One rw_semaphore: ``mm->mmap_lock`` or a ``vma->vm_lock->lock``.
 

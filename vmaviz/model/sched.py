@@ -56,7 +56,7 @@ class Frame:
         self.sid = sid
 
 
-@dataclass
+@dataclass(slots=True)
 class Thread:
     """A simulated task: its program (scenario ops) and its kernel stack."""
 
@@ -92,7 +92,7 @@ class Thread:
         return self.frames[-1].sid if self.frames else 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """A cache line holding a lock word: who has it and until when it is busy."""
 
@@ -101,7 +101,7 @@ class Line:
     transfers: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """What the last step did, for the trace: an interned code plus two arguments."""
 
@@ -114,6 +114,31 @@ class Event:
 class MachineBase:
     """Clock, CPUs, scheduler, cache lines, frames.  The kernel paths build on it."""
 
+    # Slots, not a __dict__: every step reads and writes these attributes, and
+    # slot access is the fastest attribute access CPython has.
+    __slots__ = (
+        "costs",
+        "cpu_thread",
+        "event",
+        "heap",
+        "lines",
+        "ncpus",
+        "next_fid",
+        "now",
+        "pending",
+        "runq",
+        "seq",
+        "stack_child",
+        "stack_table",
+        "step_cpu",
+        "step_fid",
+        "step_op",
+        "step_sid",
+        "step_tid",
+        "steps",
+        "threads",
+    )
+
     def __init__(self, ncpus: int, costs: dict[str, int]) -> None:
         self.now = 0
         self.costs = costs
@@ -123,7 +148,7 @@ class MachineBase:
         self.threads: list[Thread] = []
         self.heap: list[tuple[int, int, int, int, int]] = []
         self.seq = 0
-        self.lines: dict[str, Line] = {}
+        self.lines: dict[int | str, Line] = {}
         self.next_fid = 1
         self.event = Event()
         self.step_tid = 0
@@ -154,28 +179,39 @@ class MachineBase:
     def c(self, name: str) -> int:
         return self.costs[name]
 
-    def atomic(self, th: Thread, line: str, extra: int = 0) -> int:
+    def atomic(self, th: Thread, line: int | str, extra: int = 0) -> int:
         """An atomic read-modify-write on ``line`` by ``th``'s CPU; returns its cost.
 
         Atomics on one line serialise; a line owned by another CPU first moves
         (``line_transfer``).  This is what makes one shared lock word a
         throughput ceiling while separate lock words scale.
+
+        Args:
+            th: the thread doing the atomic (on its current CPU).
+            line: the cache line: a lock key (0 is the mmap_lock count, a VMA
+                id is that VMA's lock) or the name of another line.
+            extra: work done inside the atomic (added to its cost).
         """
         ln = self.lines.get(line)
         if ln is None:
             ln = self.lines[line] = Line()
-        start = max(self.now, ln.busy_until)
-        cost = self.costs["atomic_local"] + extra
-        if ln.owner_cpu != th.cpu:
+        now = self.now
+        busy = ln.busy_until
+        costs = self.costs
+        cost = costs["atomic_local"] + extra
+        cpu = th.cpu
+        if ln.owner_cpu != cpu:
             if ln.owner_cpu >= 0:
                 # A contended atomic costs about one line transfer in total: the
                 # read-modify-write completes as the line arrives (calibration.md
                 # §2a derives ~80 ns per contended atomic from the 6.2 M/s plateau).
-                cost = max(cost, self.costs["line_transfer"] + extra)
+                transfer = costs["line_transfer"] + extra
+                if transfer > cost:
+                    cost = transfer
                 ln.transfers += 1
-            ln.owner_cpu = th.cpu
-        ln.busy_until = start + cost
-        return ln.busy_until - self.now
+            ln.owner_cpu = cpu
+        ln.busy_until = (busy if busy > now else now) + cost
+        return ln.busy_until - now
 
     # ------------------------------------------------------------- frames
 

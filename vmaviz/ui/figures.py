@@ -618,7 +618,7 @@ def dead_nodes(kernel: Kernel) -> list[dict[str, Any]]:
     """
     from vmaviz.model.maple import Node
 
-    names = {vid: v.name for vid, v in kernel.mm.vmas.items()}
+    names = kernel.mm.vma_names()
     tnames = {th.tid: th.name for th in kernel.threads}
     out: list[dict[str, Any]] = []
     seen: set[int] = set()

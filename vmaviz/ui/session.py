@@ -327,7 +327,7 @@ class RunData:
     @cached_property
     def vma_names(self) -> dict[int, str]:
         """Every VMA id the run ever had, to its name."""
-        return {vid: v.name for vid, v in self.engine.k.mm.vmas.items()}
+        return self.engine.k.mm.vma_names()
 
     @cached_property
     def summary(self) -> dict[str, Any]:
