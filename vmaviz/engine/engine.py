@@ -461,14 +461,17 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
     jitter_max = k.costs["op_jitter"] + 1
     jitter_bits = jitter_max.bit_length()
     timeslice = k.costs["timeslice"]
+    # k.pending lives in a local while the loop runs; it is written back
+    # whenever the state is observable (a keyframe, the end of the loop).
+    pending = k.pending
+    k.pending = None
     while n < stop:
         # ---- pick the earliest event (Engine._advance without the run).
         th: Thread | None = None
         entry = None
-        pending = k.pending
         if pending is not None:
-            k.pending = None
             at, tid, token = pending
+            pending = None
             if not heap or at < heap[0][0]:
                 cand = threads[tid]
                 if token == cand.token and cand.state == RUNNING:
@@ -533,7 +536,7 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
                         k.continue_at(th, cost)
                     else:
                         th.token += 1
-                        k.pending = (at, tid, th.token)
+                        pending = (at, tid, th.token)
         # ---- record the step (Engine._record).
         code = ev.code
         ci = code_ix.get(code) if code else None
@@ -549,7 +552,10 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
         n += 1
         if n % every == 0:
             t.flush()
+            k.pending = pending
             eng.keyframes[n] = pickle.dumps(k, pickle.HIGHEST_PROTOCOL)
+            k.pending = None
+    k.pending = pending
     return n
 
 

@@ -425,11 +425,6 @@ class Kernel(MachineBase):
         return False
 
 
-def _vma_of(k: Kernel, fr: Frame) -> Vma:
-    vma: Vma = k.mm.vmas[fr.loc["vid"]]
-    return vma
-
-
 # =====================================================================
 # rw_semaphore acquisition as steps (kernel/locking/rwsem.c)
 # =====================================================================
@@ -643,7 +638,7 @@ def mmap_write_downgrade(k: Kernel, th: Thread, fr: Frame) -> int:
 @kfunc("vma_start_read", "include/linux/mm.h")
 def vma_start_read(k: Kernel, th: Thread, fr: Frame) -> int:
     """``vma_start_read``: seq check, ``down_read_trylock``, seq re-check (reference §2.1)."""
-    vma = _vma_of(k, fr)
+    vma = k.mm.vmas[fr.loc["vid"]]
     mm = k.mm
     pc = fr.pc
     if pc == 0:
@@ -679,7 +674,7 @@ def vma_start_read(k: Kernel, th: Thread, fr: Frame) -> int:
 @kfunc("vma_end_read", "include/linux/mm.h")
 def vma_end_read(k: Kernel, th: Thread, fr: Frame) -> int:
     """``vma_end_read``: ``rcu_read_lock(); up_read(); rcu_read_unlock()`` (reference §2.2)."""
-    vma = _vma_of(k, fr)
+    vma = k.mm.vmas[fr.loc["vid"]]
     if fr.pc == 0:
         k.rcu.read_lock(th.tid)
         cost = k.costs["rcu_read_lock"] + _up_read(k, th, vma.vid)
@@ -695,7 +690,7 @@ def vma_end_read(k: Kernel, th: Thread, fr: Frame) -> int:
 @kfunc("vma_start_write", "include/linux/mm.h")
 def vma_start_write(k: Kernel, th: Thread, fr: Frame) -> int:
     """``vma_start_write``: seq check, ``down_write``, set ``vm_lock_seq``, ``up_write``."""
-    vma = _vma_of(k, fr)
+    vma = k.mm.vmas[fr.loc["vid"]]
     mm = k.mm
     if not k.per_vma:
         k.ret(th)
@@ -764,7 +759,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
         if pc == 2:
             if not L["vid"]:
                 return _lvur_inval(k, th, fr, "no_vma")
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             if vma.state == "freed":
                 k.violate(7, f"T{th.tid} reads freed {vma.label()} under RCU")
             if not vma.is_anonymous and not vma_is_tcp(k, vma):
@@ -773,7 +768,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             k.emit("lock_vma_under_rcu:anonymous", vma.vid)
             return k.costs["vma_check"]
         if pc == 3:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             if vma.anon_vma is None and k.patch["anon_vma_fallback"] and not vma_is_tcp(k, vma):
                 return _lvur_inval(k, th, fr, "no_anon_vma")
             fr.pc = 4
@@ -791,7 +786,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 6
             continue
         if pc == 6:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             if vma.uffd_armed and k.patch["uffd_fallback"]:
                 L["inval"] = "uffd_armed"
                 fr.pc = 20
@@ -802,7 +797,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             k.emit("lock_vma_under_rcu:not_uffd", vma.vid)
             return k.costs["vma_check"]
         if pc == 7:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             addr = L["address"]
             # A VMA queued for RCU freeing has its bounds overwritten by the rcu_head.
             bad = vma.state != "live" or not (vma.vm_start <= addr < vma.vm_end)
@@ -816,7 +811,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             k.emit("lock_vma_under_rcu:in_range", vma.vid)
             return k.costs["vma_check"]
         if pc == 8:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             if vma.detached and k.patch["vma_detached_flag"]:
                 fr.pc = 9
                 k.call(th, "vma_end_read", vid=vma.vid)
@@ -833,7 +828,7 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             k.emit("lock_vma_under_rcu:miss_retry", L["vid"])
             return k.costs["plain_load"]
         if pc == 10:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             k.rcu_read_unlock(th)
             _check_locked_vma(k, th, vma, L["address"])
             k.emit("lock_vma_under_rcu:locked", vma.vid)
@@ -875,7 +870,7 @@ def _check_locked_vma(k: Kernel, th: Thread, vma: Vma, address: int) -> None:
 def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
     """``handle_mm_fault``: read the PTE, then the anonymous, COW, swap, file or uffd path."""
     L = fr.loc
-    vma = _vma_of(k, fr)
+    vma = k.mm.vmas[fr.loc["vid"]]
     idx = vma.page_of(L["address"])
     vma_locked = L["vma_lock"]
     pc = fr.pc
@@ -1049,7 +1044,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 10
                 continue
             L["vid"] = vid
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             if access_error(arch, vma, L["access"]):
                 # Counts nothing; the mmap path repeats the check and signals.
                 fr.pc = 4
@@ -1160,10 +1155,10 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             k.call(th, "mmap_write_downgrade")
             return -1
         if pc == 34:
-            fr.pc = 14 if "vid" in L and _vma_of(k, fr).vm_start <= L["address"] else 20
+            fr.pc = 14 if "vid" in L and k.mm.vmas[fr.loc["vid"]].vm_start <= L["address"] else 20
             continue
         if pc == 14:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             if access_error(arch, vma, L["access"]):
                 fr.pc = 20
                 k.emit("fault:bad_area_access_error", vma.vid)
@@ -1211,7 +1206,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
 def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int) -> int:
     """``expand_downwards``: move ``vm_start`` down to the faulting page and store the range."""
     L = fr.loc
-    vma = _vma_of(k, fr)
+    vma = k.mm.vmas[fr.loc["vid"]]
     new_start = L["address"] & ~(PAGE_SIZE - 1)
     prev = k.mm.mm_mt.prev(vma.vm_start)
     if prev is not None and prev[2] + 1 + PAGE_SIZE > new_start:

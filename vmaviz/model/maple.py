@@ -25,6 +25,7 @@ does after ``ma_dead_node``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,7 +125,7 @@ class Node:
         return f"<{TYPE_NAMES[self.type]} #{self.nid} {self.min:#x}-{self.max:#x}>"
 
 
-@dataclass
+@dataclass(slots=True)
 class MaState:
     """``struct ma_state``: where a walk or write is in the tree."""
 
@@ -165,7 +166,7 @@ class MaState:
         self.status = MAS_ACTIVE if node is not None else MAS_NONE
 
 
-@dataclass
+@dataclass(slots=True)
 class WrState:
     """``struct ma_wr_state``: the write-side view of the node being written."""
 
@@ -202,7 +203,7 @@ class BigNode:
         self.b_end = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Subtree:
     """``struct maple_subtree_state`` (without the topiary lists, see module doc)."""
 
@@ -217,7 +218,7 @@ class Subtree:
 RcuFree = Callable[[list[Node]], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingPublish:
     """A node replacement built and with its old nodes dead, not yet visible."""
 
@@ -233,7 +234,7 @@ def free_immediately(nodes: list[Node]) -> None:
         n.freed = True
 
 
-@dataclass
+@dataclass(slots=True)
 class StoreResult:
     """What one store did, for the trace.
 
@@ -2089,39 +2090,45 @@ class MapleTree:
         if parent is not None and end + 1 < MT_MIN_SLOTS[ntype]:
             errors.append(f"{where()}: {end + 1} slots, below the minimum {MT_MIN_SLOTS[ntype]}")
         pivot = node.pivot
-        prev = lo - 1
-        for i in range(end):
-            p = pivot[i]
-            if p <= prev and not (i == 0 and p == lo == 0):
-                errors.append(f"{where()}: pivot {i} = {p:#x} not increasing")
-            if p > hi:
-                errors.append(f"{where()}: pivot {i} = {p:#x} beyond max")
-            prev = p
+        ps = pivot[:end]
+        # The pivots strictly increase within (lo, hi]: checked in C first, and
+        # walked one by one (for the messages) only when something is off.
+        if ps and not (
+            (ps[0] > lo - 1 or ps[0] == lo == 0)
+            and all(map(operator.lt, ps, ps[1:]))
+            and ps[-1] <= hi
+        ):
+            prev = lo - 1
+            for i, p in enumerate(ps):
+                if p <= prev and not (i == 0 and p == lo == 0):
+                    errors.append(f"{where()}: pivot {i} = {p:#x} not increasing")
+                if p > hi:
+                    errors.append(f"{where()}: pivot {i} = {p:#x} beyond max")
+                prev = p
         if end and pivot[end - 1] >= hi:
             errors.append(f"{where()}: last slot empty range")
         slot = node.slot
         best = 0
-        r_lo = node.min
+        nmin = node.min
         nmax = node.max
         if ntype == LEAF_64:
             leaf_depths.add(depth)
-            prev_hi, prev_null = last
+            prev_hi, last_null = last
+            # Across leaves the ranges tile the index space (within a leaf the
+            # increasing pivots make them contiguous) and no two NULLs adjoin.
+            if prev_hi is not None and nmin != prev_hi + 1:
+                errors.append(f"ranges not contiguous at {nmin:#x}")
             for i in range(end + 1):
-                r_hi = pivot[i] if i < end else nmax
-                e = slot[i]
-                # Across leaves: the ranges tile the index space, no two NULLs adjoin.
-                if prev_hi is not None and r_lo != prev_hi + 1:
-                    errors.append(f"ranges not contiguous at {r_lo:#x}")
-                if e is None:
-                    if prev_null:
+                if slot[i] is None:
+                    r_lo = pivot[i - 1] + 1 if i else nmin
+                    if slot[i - 1] is None if i else last_null:
                         errors.append(f"adjacent NULL ranges at {r_lo:#x}")
+                    r_hi = pivot[i] if i < end else nmax
                     if r_hi - r_lo + 1 > best:
                         best = r_hi - r_lo + 1
-                prev_null = e is None
-                prev_hi = r_hi
-                r_lo = r_hi + 1
-            last[0], last[1] = prev_hi, prev_null
+            last[0], last[1] = nmax, slot[end] is None
             return best
+        r_lo = nmin
         gap = node.gap
         for i in range(end + 1):
             r_hi = pivot[i] if i < end else nmax

@@ -19,7 +19,6 @@ from vmaviz.model.kernel import (
     Kernel,
     _page_range,
     _start_write,
-    _vma_of,
     kfunc,
 )
 from vmaviz.model.mm import PAGE_SHIFT, PAGE_SIZE, Vma
@@ -159,7 +158,7 @@ def split_vma(k: Kernel, th: Thread, fr: Frame) -> int:
     """
     L = fr.loc
     if fr.pc == 0:
-        vma = _vma_of(k, fr)
+        vma = k.mm.vmas[fr.loc["vid"]]
         addr = L["addr"]
         if not vma.vm_start < addr < vma.vm_end:
             k.ret(th, None)  # nothing to split
@@ -396,7 +395,7 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
                 _start_write(k, th, vma)  # 6.4.3: lock before the VMA becomes visible
             return k.costs["vma_alloc"]
         if pc == 3:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             cost = _store(k, vma.vm_start, vma.vm_end, vma)
             k.mm.map_count += 1
             fr.pc = 4
@@ -404,20 +403,20 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
             return cost
         if pc == 4:
             # vm_flags_set(vma, VM_SOFTDIRTY): write-locks the (already visible) VMA.
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             fr.pc = 6
             if k.patch["vm_flags_write_lock"]:
                 _start_write(k, th, vma)
             return -1
         if pc == 5:
             L.pop("ret", None)
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             fr.pc = 6
             if k.patch["vm_flags_write_lock"]:
                 _start_write(k, th, vma)
             return -1
         if pc == 6:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             k.check_modify_vma(th, vma, "vm_flags")
             vma.vm_flags |= M.VM_SOFTDIRTY
             k.names[a["name"]] = (L["start"], L["end"])
@@ -493,7 +492,7 @@ def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
             continue
         if pc == 2:
             L.pop("ret", None)
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             fr.pc = 3
             if L["e"] < vma.vm_end:
                 # split_vma(vmi, vma, end, 0): the unchanged tail becomes new.
@@ -506,7 +505,7 @@ def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
             continue
         if pc == 4:
             L.pop("ret", None)
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             fr.pc = 5
             # vm_flags_reset -> vma_start_write.
             if k.patch["vm_flags_write_lock"]:
@@ -514,7 +513,7 @@ def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
                 return -1
             continue
         if pc == 5:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             k.check_modify_vma(th, vma, "vm_flags")
             old = vma.vm_flags
             vma.vm_flags = L["newflags"]
@@ -745,12 +744,12 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             continue
         if pc == 5:
             # move_vma: vma_start_write(vma) before copy_vma.
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             fr.pc = 6
             _start_write(k, th, vma)
             return -1
         if pc == 6:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             new_len = L["new_end"] - L["start"]
             dest = _get_unmapped_area(k, new_len, None)
             if dest is None:
@@ -772,7 +771,7 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             k.emit("vma_link", new.vid)
             return cost
         if pc == 8:
-            vma, new = _vma_of(k, fr), k.mm.vmas[L["new"]]
+            vma, new = k.mm.vmas[fr.loc["vid"]], k.mm.vmas[L["new"]]
             off = (L["start"] - vma.vm_start) >> PAGE_SHIFT
             moved = {i - off: s for i, s in vma.pages.items() if i >= off}
             new.pages = {i: s for i, s in moved.items() if i < new.npages}
@@ -858,7 +857,7 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 20
             continue
         if pc == 3:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             cost = _store(k, vma.vm_start, vma.vm_end, vma)
             mm.map_count += 1
             fr.pc = 4
@@ -867,10 +866,10 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
         if pc == 4:
             L.pop("ret", None)
             fr.pc = 5
-            _start_write(k, th, _vma_of(k, fr))  # vm_flags_set(VM_SOFTDIRTY)
+            _start_write(k, th, k.mm.vmas[fr.loc["vid"]])  # vm_flags_set(VM_SOFTDIRTY)
             return -1
         if pc == 5:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             vma.vm_flags |= M.VM_SOFTDIRTY
             mm.brk = L["new"]
             k.names["[heap]"] = (mm.brk_start, mm.brk)
@@ -1047,7 +1046,7 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
     if pc == 4:
         fr.pc = 5
         if "vid" in L:
-            vma = _vma_of(k, fr)
+            vma = k.mm.vmas[fr.loc["vid"]]
             k.check_modify_vma(th, vma, "page tables (collapse)")
             k.emit("collapse_huge_page:pmdp_collapse_flush", vma.vid)
             return k.costs["khugepaged_collapse"]

@@ -241,7 +241,10 @@ class MachineBase:
 
     def emit(self, code: str, a: int = 0, b: int = 0, note: str = "") -> None:
         ev = self.event
-        ev.code, ev.a, ev.b, ev.note = code, a, b, note
+        ev.code = code
+        ev.a = a
+        ev.b = b
+        ev.note = note
 
     # ---------------------------------------------------------- scheduling
 
