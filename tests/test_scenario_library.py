@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from vmaviz.bench.calibration import mmap_lock_share
 from vmaviz.engine.engine import Engine
 from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenario_text
 from vmaviz.scenario.loader import validate_main
@@ -840,23 +841,20 @@ def launch_ns(mode: str) -> int:
 def test_android_app_launch() -> None:
     pv, ml = summary("android-app-launch", "per_vma"), summary("android-app-launch", "mmap_lock")
     for s in (pv, ml):
-        assert s["mmap_lock"]["write_acquired"] == 100 * 6
+        assert s["mmap_lock"]["write_acquired"] == 100 * 5
         assert s["faults"]["sigsegv"] == 0
     assert launch_ns("per_vma") < launch_ns("mmap_lock")
-    # The working-set faults no longer wait for the thread-setup writers.
+    # The faults no longer wait for the thread-setup writers, except main's odex
+    # (file-backed) faults, which take mmap_lock in 6.4 in both modes.
     assert pv["mmap_lock"]["read_wait_ns"] < ml["mmap_lock"]["read_wait_ns"] / 5
-    assert pv["faults"]["via_vma_lock"] > 0.9 * pv["faults"]["total"]
+    assert pv["abort_reasons"]["not_anonymous"] == 150 * 8
+    anon = pv["faults"]["total"] - pv["abort_reasons"]["not_anonymous"]
+    assert pv["faults"]["via_vma_lock"] > 0.95 * anon
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model gain too large: launch (main's done_ns) measured 48.6% shorter with "
-    "per-VMA locks (2.90 ms vs 5.65 ms); published 5-28% for thread-heavy apps, PVL "
-    "'up to 20%'. The result depends strongly on the thread-creation density: with the "
-    "100 threads spread over 10 ms instead of 1 ms (and 80 us of work per chunk) the "
-    "model gives ~1%.",
-)
 def test_android_app_launch_gain_matches_published() -> None:
+    # Published: "up to 20%" (PVL), 5-28% for thread-heavy apps (SPF). The scenario's
+    # comments give the assumptions this depends on and how the gain moves with them.
     assert 0.05 <= 1 - launch_ns("per_vma") / launch_ns("mmap_lock") <= 0.30
 
 
@@ -901,7 +899,7 @@ def test_tcp_zerocopy_in_6_4() -> None:
     for mode in MODES:
         s = summary("tcp-zerocopy", mode)
         assert s["mmap_lock"]["read_acquired"] == 700
-        assert s["mmap_lock"]["write_acquired"] == 20
+        assert s["mmap_lock"]["write_acquired"] == 100
         assert s["faults"]["total"] == 0
     # 6.4: receive takes mmap_lock for read in both modes; the receivers stall the same.
     assert receivers_blocked("per_vma") > 0
@@ -925,6 +923,17 @@ def test_tcp_zerocopy_receivers_do_not_block_with_the_65_receive_path() -> None:
         assert s["invariant_violations"] == []
     assert blocked["per_vma"] == 0
     assert blocked["mmap_lock"] > 0
+
+
+def test_tcp_zerocopy_mmap_lock_share_matches_published() -> None:
+    # Cover letter: mmap_read_lock + unlock ~0.5% of cycles -> <0.1%; the commit
+    # gives ~1% including find_tcp_vma. Same measure as `bench calibration`.
+    sc = load_scenario(SCENARIOS / "tcp-zerocopy.yaml").with_overrides(
+        patches={"tcp_zerocopy_vma_lock": True}
+    )
+    share = {m: mmap_lock_share(Engine(sc, mode=m).run()) for m in MODES}
+    assert 0.0025 <= share["mmap_lock"] <= 0.02
+    assert share["per_vma"] < 0.001
 
 
 # =====================================================================

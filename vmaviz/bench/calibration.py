@@ -195,12 +195,14 @@ def scenario_targets() -> list[Target]:
             )
         )
         share_mm, share_pv = (mmap_lock_share(runs[m]) for m in ("mmap_lock", "per_vma"))
+        # Published: lock+unlock ~0.5% (cover letter), find+lock+unlock ~1% (commit).
+        # The band is a factor of 2 around that span; per_vma must drop below 0.1%.
         out.append(
             Target(
-                "TCP zerocopy: share of CPU time in mmap_lock lock/unlock",
+                "TCP zerocopy: share of CPU time in mmap_lock lock/unlock, 0.25-2% -> <0.1%",
                 f"{share_mm:.2%} -> {share_pv:.2%}",
                 "~0.5% -> <0.1% (cover letter)",
-                share_pv < 0.001 and share_mm > share_pv,
+                0.0025 <= share_mm <= 0.02 and share_pv < 0.001,
             )
         )
     else:
