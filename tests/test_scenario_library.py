@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from vmaviz.bench.calibration import mmap_lock_share
+from vmaviz.bench.calibration import TCP_SHARE_BAND, mmap_lock_share
 from vmaviz.engine.engine import Engine
 from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenario_text
 from vmaviz.scenario.loader import validate_main
@@ -925,14 +925,33 @@ def test_tcp_zerocopy_receivers_do_not_block_with_the_65_receive_path() -> None:
     assert blocked["mmap_lock"] > 0
 
 
-def test_tcp_zerocopy_mmap_lock_share_matches_published() -> None:
-    # Cover letter: mmap_read_lock + unlock ~0.5% of cycles -> <0.1%; the commit
-    # gives ~1% including find_tcp_vma. Same measure as `bench calibration`.
+def tcp_mmap_lock_share() -> dict[str, float]:
+    """The share of CPU time in mmap_lock lock/unlock per mode (as `bench calibration`)."""
     sc = load_scenario(SCENARIOS / "tcp-zerocopy.yaml").with_overrides(
         patches={"tcp_zerocopy_vma_lock": True}
     )
-    share = {m: mmap_lock_share(Engine(sc, mode=m).run()) for m in MODES}
-    assert 0.0025 <= share["mmap_lock"] <= 0.02
+    return {m: mmap_lock_share(Engine(sc, mode=m).run()) for m in MODES}
+
+
+def test_tcp_zerocopy_mmap_lock_share_drops_below_a_tenth_of_a_percent() -> None:
+    share = tcp_mmap_lock_share()
+    assert share["per_vma"] < 0.001
+    # Within a factor of 10 of the published 0.5%: the lock pair is a small share.
+    assert 0.0005 <= share["mmap_lock"] <= 0.05
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="model: mmap_lock lock/unlock is 1.16% of CPU time in mmap_lock mode against "
+    "the cover letter's ~0.5% (taken as 0.25-1%). The share is about the lock pair's "
+    "~0.2 us over the per-RPC work, which no source gives; the scenario uses an "
+    "a-priori 20 us (40 us would give 0.5%, but choosing it to hit the target would be "
+    "tuning). per_vma: 0.02% (published <0.1%), which passes.",
+)
+def test_tcp_zerocopy_mmap_lock_share_matches_published() -> None:
+    # Cover letter: mmap_read_lock + unlock ~0.5% of cycles -> <0.1%.
+    share = tcp_mmap_lock_share()
+    assert TCP_SHARE_BAND[0] <= share["mmap_lock"] <= TCP_SHARE_BAND[1]
     assert share["per_vma"] < 0.001
 
 

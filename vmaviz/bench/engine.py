@@ -27,6 +27,10 @@ class EngineBench:
     mode: str
     steps: int
     seconds: float
+    #: Steps and seconds of the second half of the run (after the workload's
+    #: start-up, when every thread is in its loop).
+    late_steps: int
+    late_seconds: float
     trace_bytes: int
     keyframe_bytes: int
     keyframes: int
@@ -35,6 +39,10 @@ class EngineBench:
     @property
     def steps_per_s(self) -> float:
         return self.steps / self.seconds if self.seconds else 0.0
+
+    @property
+    def late_steps_per_s(self) -> float:
+        return self.late_steps / self.late_seconds if self.late_seconds else 0.0
 
     @property
     def bytes_per_step(self) -> float:
@@ -116,18 +124,30 @@ def run_mode(mode: str, seconds: float, ops: set[str] | None = None) -> EngineBe
     t0 = time.perf_counter()
     elapsed = 0.0
     finished = False
+    half: tuple[int, float] | None = None
     while elapsed < seconds:
         before = len(engine.trace)
         engine.run(max_steps=CHUNK)
         elapsed = time.perf_counter() - t0
+        if half is None and elapsed >= seconds / 2:
+            half = (len(engine.trace), elapsed)
         if len(engine.trace) - before < CHUNK:
             finished = True
             break
     steps = len(engine.trace)
+    h_steps, h_elapsed = half if half is not None else (0, 0.0)
     # Keyframe 0 (the initial state) is kept by every run however short, so it counts.
     kf = sum(len(b) for b in engine.keyframes.values())
     return EngineBench(
-        mode, steps, elapsed, engine.trace.nbytes(), kf, len(engine.keyframes), finished
+        mode,
+        steps,
+        elapsed,
+        steps - h_steps,
+        elapsed - h_elapsed,
+        engine.trace.nbytes(),
+        kf,
+        len(engine.keyframes),
+        finished,
     )
 
 
@@ -147,6 +167,10 @@ def main(seconds: float = 1.5) -> int:
         print(
             f"    steps/s:        {r.steps_per_s:12,.0f}   (target >= {TARGET_STEPS_PER_S:,})"
             f"   [{r.steps:,} steps in {r.seconds:.2f} s]"
+        )
+        print(
+            f"    steps/s, 2nd half: {r.late_steps_per_s:10,.0f}"
+            f"   [{r.late_steps:,} steps in {r.late_seconds:.2f} s]"
         )
         print(
             f"    bytes/step:     {r.bytes_per_step:12,.1f}   (target <= {TARGET_BYTES_PER_STEP})"

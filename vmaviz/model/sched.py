@@ -15,6 +15,7 @@ and seed always give the same trace.
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,7 +78,9 @@ class Thread:
     # Program position: a stack of (ops list, index, remaining loop count).
     pc_stack: list[list[Any]] = field(default_factory=list)
     faults: int = 0
-    fault_latencies: list[int] = field(default_factory=list)
+    #: An int64 array, not a list: it grows with every fault and is in every
+    #: keyframe, where an array pickles as one block of bytes.
+    fault_latencies: array[int] = field(default_factory=lambda: array("q"))
     spinning: bool = False
     wake_granted: bool = False
     #: A signal is pending (fault_signal_pending() is true after a RETRY).
