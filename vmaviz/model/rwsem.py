@@ -14,7 +14,6 @@ would sleep returns ``QUEUED`` and the engine parks the thread until
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 # Outcomes of acquisition attempts.
@@ -77,7 +76,9 @@ class RwSem:
     readers: int = 0
     writer: int | None = None
     handoff: bool = False
-    waiters: deque[Waiter] = field(default_factory=deque)
+    #: The FIFO wait queue.  A list rather than a deque: it is short, and lists
+    #: pickle (into every keyframe) without a Python-level call per queue.
+    waiters: list[Waiter] = field(default_factory=list)
     reader_tids: list[int] = field(default_factory=list)
     stats: dict[str, int] = field(
         default_factory=lambda: {
@@ -305,7 +306,7 @@ class RwSem:
     def _grant_readers(self) -> list[Wake]:
         """Phase-fair: grant every queued reader, skipping writers, which keep their order."""
         granted: list[Wake] = []
-        keep: deque[Waiter] = deque()
+        keep: list[Waiter] = []
         for w in self.waiters:
             if w.kind == READER and len(granted) < MAX_READERS_WAKEUP:
                 self._take_read(w.tid)
