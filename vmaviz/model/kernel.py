@@ -132,6 +132,8 @@ def kfunc(name: str, source: str) -> Callable[[StepFn], StepFn]:
 
 #: Freed VMAs collected before a pass that forgets them (see Kernel._forget_freed).
 FORGET_BATCH = 16
+#: Frame locals that hold a VMA id.
+_VID_KEYS = frozenset({"vid", "key", "new"})
 
 
 class Kernel(MachineBase):
@@ -335,7 +337,8 @@ class Kernel(MachineBase):
     def _frame_refs(self) -> set[int]:
         """The VMA ids (and ``id()`` of VMA objects) that threads' kernel frames refer to.
 
-        Frames name a VMA by its id under ``vid``, by ids or objects in lists
+        Frames name a VMA by its id under ``vid`` (``key`` in ``down_write``,
+        ``new`` in ``mremap``), by ids or objects in lists
         and tuples (``todo``, ``victims``, ...), or through a maple walk's entry.
         Over-approximating (an unrelated int in a list) only keeps a freed VMA
         a little longer.
@@ -344,7 +347,7 @@ class Kernel(MachineBase):
         for th in self.threads:
             for fr in th.frames:
                 for key, v in fr.loc.items():
-                    if key == "vid" and type(v) is int:
+                    if key in _VID_KEYS and type(v) is int:
                         refs.add(v)
                     elif isinstance(v, list | tuple | set):
                         for x in v:
