@@ -461,10 +461,11 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
     jitter_max = k.costs["op_jitter"] + 1
     jitter_bits = jitter_max.bit_length()
     timeslice = k.costs["timeslice"]
-    # k.pending lives in a local while the loop runs; it is written back
-    # whenever the state is observable (a keyframe, the end of the loop).
+    # k.pending and the step fields live in locals while the loop runs; they
+    # are written back whenever the state is observable (a keyframe, the end).
     pending = k.pending
     k.pending = None
+    start = n
     while n < stop:
         # ---- pick the earliest event (Engine._advance without the run).
         th: Thread | None = None
@@ -552,11 +553,20 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
         n += 1
         if n % every == 0:
             t.flush()
-            k.pending = pending
+            _write_back(k, pending, tid, cpu, op, sid, fid)
             eng.keyframes[n] = pickle.dumps(k, pickle.HIGHEST_PROTOCOL)
             k.pending = None
-    k.pending = pending
+    if n > start:
+        _write_back(k, pending, tid, cpu, op, sid, fid)
+    else:
+        k.pending = pending
     return n
+
+
+def _write_back(k: Kernel, pending: Any, tid: int, cpu: int, op: int, sid: int, fid: int) -> None:
+    """Store the loop's locals in the kernel, as the step() path leaves it after a step."""
+    k.pending = pending
+    k.step_tid, k.step_cpu, k.step_op, k.step_sid, k.step_fid = tid, cpu, op, sid, fid
 
 
 def _advance(k: Kernel) -> bool:
