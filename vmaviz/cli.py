@@ -164,9 +164,10 @@ def combos(scenario: Scenario, mode: str | None, arch: str | None) -> list[tuple
 
 def simulate(scenario: Scenario, mode: str, arch: str, max_steps: int | None = None) -> Engine:
     """Run one configuration to the end."""
-    from vmaviz.engine.engine import Engine
+    from vmaviz.engine.engine import NO_KEYFRAMES, Engine
 
-    kwargs: dict[str, Any] = {}
+    # run and export read the summary and the trace only: no keyframes needed.
+    kwargs: dict[str, Any] = {"keyframe_every": NO_KEYFRAMES}
     if max_steps is not None:
         kwargs["max_steps"] = max_steps
     return Engine(scenario, mode=mode, arch=arch, **kwargs).run()

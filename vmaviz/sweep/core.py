@@ -468,10 +468,6 @@ def _validate(
 # Running
 # =====================================================================
 
-#: Runs take no keyframes: nothing steps a sweep run backwards, and snapshots would
-#: cost time and memory on long runs (the trace hash does not depend on them).
-_NO_KEYFRAMES = 1 << 62
-
 
 def run_item(item: WorkItem) -> dict[str, Any]:
     """Run one work item and return its result columns (the worker's function).
@@ -482,12 +478,12 @@ def run_item(item: WorkItem) -> dict[str, Any]:
     Raises:
         EngineError: The run cannot finish (step limit, bad cost name).
     """
-    from vmaviz.engine.engine import Engine
+    from vmaviz.engine.engine import NO_KEYFRAMES, Engine
 
     scenario = load_scenario_text(item.text, item.filename)
     if item.overrides:
         scenario = scenario.with_overrides(**dict(item.overrides))
-    kwargs: dict[str, Any] = {"keyframe_every": _NO_KEYFRAMES}
+    kwargs: dict[str, Any] = {"keyframe_every": NO_KEYFRAMES}
     if item.max_steps is not None:
         kwargs["max_steps"] = item.max_steps
     summary = Engine(scenario, mode=item.mode, **kwargs).run().summary()
