@@ -240,6 +240,7 @@ def test_the_run_loop_and_single_steps_give_the_same_trace(
         chunked.run(max_steps=chunk)
     assert stepped.trace.sha256() == whole.trace.sha256() == chunked.trace.sha256()
     assert fingerprint(stepped.k) == fingerprint(whole.k) == fingerprint(chunked.k)
+
     # The keyframes a run takes are the states a stepped run passes through.
     def last_step(k: Kernel) -> tuple[Any, ...]:
         return (k.step_tid, k.step_cpu, k.step_op, k.step_sid, k.step_fid, k.pending)
