@@ -179,9 +179,6 @@ class MachineBase:
 
     # -------------------------------------------------------------- costs
 
-    def c(self, name: str) -> int:
-        return self.costs[name]
-
     def atomic(self, th: Thread, line: int | str, extra: int = 0) -> int:
         """An atomic read-modify-write on ``line`` by ``th``'s CPU; returns its cost.
 
