@@ -27,8 +27,8 @@ class EngineBench:
     mode: str
     steps: int
     seconds: float
-    #: Steps and seconds of the second half of the run (after the workload's
-    #: start-up, when every thread is in its loop).
+    #: Steps and seconds of the second half of the wall time: the first steps of
+    #: the workload are mostly cheap optimistic-spin polls, so this rate is lower.
     late_steps: int
     late_seconds: float
     trace_bytes: int
