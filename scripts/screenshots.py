@@ -134,6 +134,15 @@ def main() -> int:
             )
             time.sleep(1.5)
             shoot(driver, "memory")
+
+            driver.get(base + "?scenario=default&step=369")
+            settle(driver, "step 369")
+            driver.execute_script(
+                "document.querySelector('section.results').scrollIntoView({block: 'start'});"
+                "window.scrollBy(0, -95);"
+            )
+            time.sleep(2.5)
+            shoot(driver, "results")
         finally:
             driver.quit()
             server.shutdown()

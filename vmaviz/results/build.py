@@ -34,8 +34,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from vmaviz.bench.calibration import Target, mmap_lock_share, pft_targets, scenario_targets
-from vmaviz.engine.engine import Engine
+from vmaviz.bench.calibration import Target, mmap_lock_share, pft_targets, run, scenario_targets
 from vmaviz.scenario import load_scenario
 from vmaviz.sweep.core import Progress, SweepPlan, execute, plan_sweep, write_csv
 from vmaviz.sweep.executors import make_executor
@@ -306,10 +305,10 @@ def android_rows(path: Path | None = None) -> list[Row]:
     ``mmap_write_wait_ns`` and ``trace_sha256``.
     """
     scenario = load_scenario(path or SCENARIOS / ANDROID_SCENARIO)
-    roles = {"main": "ui", "render": "render", "w": "thread-setup"}
+    roles = {"main": "ui", "w": "thread-setup"}
     rows: list[Row] = []
     for mode in MODES:
-        s = Engine(scenario, mode=mode).run().summary()
+        s = run(scenario, mode).summary()
         launch = next(int(t["done_ns"]) for t in s["threads"] if t["name"] == "main")
         for t in s["threads"]:
             rows.append(
@@ -346,7 +345,7 @@ def tcp_rows(path: Path | None = None) -> list[Row]:
     for receive_path, patched in (("6.4", False), ("6.5", True)):
         scenario = base.with_overrides(patches={TCP_PATCH: True}) if patched else base
         for mode in MODES:
-            engine = Engine(scenario, mode=mode).run()
+            engine = run(scenario, mode)
             s = engine.summary()
             share = mmap_lock_share(engine)
             for t in s["threads"]:
