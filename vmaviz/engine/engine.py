@@ -49,23 +49,24 @@ class Trace:
     nine array appends.
     """
 
-    COLUMNS = ("time", "tid", "cpu", "code", "stack", "op", "frame", "a", "b")
-    #: One packed row, little-endian with no padding; the column arrays below
-    #: have the same item types (``L`` and ``l`` are 8 bytes on 64-bit Linux).
-    ROW = struct.Struct("<qhhHQqqqq")
-    ROW_DTYPE = np.dtype(
-        [
-            ("time", "<i8"),
-            ("tid", "<i2"),
-            ("cpu", "<i2"),
-            ("code", "<u2"),
-            ("stack", "<u8"),
-            ("op", "<i8"),
-            ("frame", "<i8"),
-            ("a", "<i8"),
-            ("b", "<i8"),
-        ]
+    #: Each column and its packed type (``struct`` codes, little-endian, no padding).
+    #: The column arrays below have the same item sizes (``L`` and ``l`` are 8
+    #: bytes on 64-bit Linux).
+    LAYOUT = (
+        ("time", "q"),
+        ("tid", "h"),
+        ("cpu", "h"),
+        ("code", "H"),
+        ("stack", "Q"),
+        ("op", "q"),
+        ("frame", "q"),
+        ("a", "q"),
+        ("b", "q"),
     )
+    COLUMNS = tuple(name for name, _ in LAYOUT)
+    #: One packed row, and the same row as a numpy record for the split.
+    ROW = struct.Struct("<" + "".join(code for _, code in LAYOUT))
+    ROW_DTYPE = np.dtype([(name, "<" + code) for name, code in LAYOUT])
 
     def __init__(self, stacks: list[tuple[str, ...]]) -> None:
         self.time = array("q")
