@@ -164,13 +164,9 @@ def combos(scenario: Scenario, mode: str | None, arch: str | None) -> list[tuple
 
 def simulate(scenario: Scenario, mode: str, arch: str, max_steps: int | None = None) -> Engine:
     """Run one configuration to the end."""
-    from vmaviz.engine.engine import NO_KEYFRAMES, Engine
+    from vmaviz.engine.engine import run_to_end
 
-    # run and export read the summary and the trace only: no keyframes needed.
-    kwargs: dict[str, Any] = {"keyframe_every": NO_KEYFRAMES}
-    if max_steps is not None:
-        kwargs["max_steps"] = max_steps
-    return Engine(scenario, mode=mode, arch=arch, **kwargs).run()
+    return run_to_end(scenario, mode, arch, max_steps)
 
 
 @contextlib.contextmanager

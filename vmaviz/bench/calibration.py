@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vmaviz.engine.engine import NO_KEYFRAMES, Engine
+from vmaviz.engine.engine import Engine, run_to_end
 from vmaviz.scenario import load_scenario, load_scenario_text
 
 PFT_PAGES = 48
@@ -31,11 +31,6 @@ class Target:
     simulated: str
     published: str
     ok: bool | None  # None: report only
-
-
-def run(sc: Any, mode: str) -> Engine:
-    """One run to the end, without keyframes (only its summary and trace are read)."""
-    return Engine(sc, mode=mode, keyframe_every=NO_KEYFRAMES).run()
 
 
 def pft_text(threads: int, per_thread_vma: bool, pages: int = PFT_PAGES) -> str:
@@ -81,7 +76,7 @@ def pft_curve(
     out = {}
     for n in threads:
         sc = load_scenario_text(pft_text(n, per_thread_vma), f"pft-{n}.yaml")
-        out[n] = faults_per_sec(run(sc, mode).summary())
+        out[n] = faults_per_sec(run_to_end(sc, mode).summary())
     return out
 
 
@@ -142,8 +137,8 @@ def pft_targets() -> list[Target]:
 
 def _scenario_delta(name: str, metric: Callable[[dict[str, Any]], float]) -> tuple[float, float]:
     sc = load_scenario(SCENARIOS / name)
-    a = metric(run(sc, "mmap_lock").summary())
-    b = metric(run(sc, "per_vma").summary())
+    a = metric(run_to_end(sc, "mmap_lock").summary())
+    b = metric(run_to_end(sc, "per_vma").summary())
     return a, b
 
 
@@ -177,7 +172,7 @@ def scenario_targets() -> list[Target]:
         # The cover letter's numbers are for receive under the per-VMA lock, which
         # merged in 6.5 (7a7f0946): run with that patch on, and say so.
         sc = load_scenario(tcp).with_overrides(patches={"tcp_zerocopy_vma_lock": True})
-        runs = {m: run(sc, m) for m in ("mmap_lock", "per_vma")}
+        runs = {m: run_to_end(sc, m) for m in ("mmap_lock", "per_vma")}
         s_mm, s_pv = runs["mmap_lock"].summary(), runs["per_vma"].summary()
 
         def receivers_blocked(s: dict[str, Any]) -> int:

@@ -442,6 +442,22 @@ class Engine:
         }
 
 
+def run_to_end(
+    scenario: Scenario,
+    mode: str | None = None,
+    arch: str | None = None,
+    max_steps: int | None = None,
+) -> Engine:
+    """A finished run for its summary and trace only (the CLI, sweeps, calibration).
+
+    It takes no keyframes (``NO_KEYFRAMES``): nothing steps such a run backwards.
+    """
+    kwargs: dict[str, Any] = {"keyframe_every": NO_KEYFRAMES}
+    if max_steps is not None:
+        kwargs["max_steps"] = max_steps
+    return Engine(scenario, mode=mode, arch=arch, **kwargs).run()
+
+
 #: Empty calls that make CPython quicken the hot loop before it runs (see Engine.run).
 _QUICKEN_CALLS = 8
 

@@ -34,7 +34,8 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from vmaviz.bench.calibration import Target, mmap_lock_share, pft_targets, run, scenario_targets
+from vmaviz.bench.calibration import Target, mmap_lock_share, pft_targets, scenario_targets
+from vmaviz.engine.engine import run_to_end
 from vmaviz.scenario import load_scenario
 from vmaviz.sweep.core import Progress, SweepPlan, execute, plan_sweep, write_csv
 from vmaviz.sweep.executors import make_executor
@@ -308,7 +309,7 @@ def android_rows(path: Path | None = None) -> list[Row]:
     roles = {"main": "ui", "w": "thread-setup"}
     rows: list[Row] = []
     for mode in MODES:
-        s = run(scenario, mode).summary()
+        s = run_to_end(scenario, mode).summary()
         launch = next(int(t["done_ns"]) for t in s["threads"] if t["name"] == "main")
         for t in s["threads"]:
             rows.append(
@@ -345,7 +346,7 @@ def tcp_rows(path: Path | None = None) -> list[Row]:
     for receive_path, patched in (("6.4", False), ("6.5", True)):
         scenario = base.with_overrides(patches={TCP_PATCH: True}) if patched else base
         for mode in MODES:
-            engine = run(scenario, mode)
+            engine = run_to_end(scenario, mode)
             s = engine.summary()
             share = mmap_lock_share(engine)
             for t in s["threads"]:

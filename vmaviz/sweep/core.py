@@ -478,15 +478,12 @@ def run_item(item: WorkItem) -> dict[str, Any]:
     Raises:
         EngineError: The run cannot finish (step limit, bad cost name).
     """
-    from vmaviz.engine.engine import NO_KEYFRAMES, Engine
+    from vmaviz.engine.engine import run_to_end
 
     scenario = load_scenario_text(item.text, item.filename)
     if item.overrides:
         scenario = scenario.with_overrides(**dict(item.overrides))
-    kwargs: dict[str, Any] = {"keyframe_every": NO_KEYFRAMES}
-    if item.max_steps is not None:
-        kwargs["max_steps"] = item.max_steps
-    summary = Engine(scenario, mode=item.mode, **kwargs).run().summary()
+    summary = run_to_end(scenario, item.mode, max_steps=item.max_steps).summary()
     return result_columns(scenario, summary)
 
 
