@@ -466,6 +466,7 @@ def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
 def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
     """``down_write``: CAS fast path, bounded optimistic spinning, then the wait queue."""
     key = fr.loc["key"]
+    # Kernel.sem and RwSem.can_spin, inlined: a contended run is mostly spin polls.
     sem = k.mm.mmap_lock if key == 0 else k.mm.vmas[key].vm_lock
     pc = fr.pc
     if pc == 1:
