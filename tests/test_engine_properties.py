@@ -288,3 +288,20 @@ def test_state_at_equals_a_fresh_run_stepped_n_times(
     # state_at never disturbs the run it was taken from.
     assert len(e.trace) == total
     assert fingerprint(e.state_at(total)) == fingerprint(e.k)
+
+
+def test_keyframes_leave_out_the_fault_latency_log() -> None:
+    # The log grows with every fault: in the keyframes it would make each one
+    # larger than the last. The live kernel keeps it whole for summary().
+    sc = make_scenario(
+        vmas=[{"name": "A", "pages": 64, "anon_vma": True}],
+        threads=[{"name": "t", "ops": [{"touch": {"vma": "A", "pages": "0-63"}}]}],
+    )
+    e = Engine(sc, keyframe_every=32).run()
+    faults = e.summary()["faults"]
+    assert faults["total"] == 64 == len(e.k.fault_latencies)
+    assert faults["latency_ns"]["max"] == max(e.k.fault_latencies) > 0
+    last = max(e.keyframes)
+    assert last > 0 and len(pickle.loads(e.keyframes[last]).fault_latencies) == 0
+    # A restored state's log holds only the faults it replayed.
+    assert len(e.state_at(len(e.trace)).fault_latencies) < 64

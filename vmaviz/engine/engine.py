@@ -378,8 +378,7 @@ class Engine:
     def summary(self) -> dict[str, Any]:
         """The RUN object of ``python -m vmaviz run --json``."""
         k = self.k
-        lat = [x for th in k.threads for x in th.fault_latencies]
-        lat.sort()
+        lat = sorted(k.fault_latencies)
 
         def pct(p: float) -> int:
             if not lat:

@@ -16,6 +16,7 @@ named patch toggle in :data:`PATCHES` and tested in exactly one place.
 from __future__ import annotations
 
 import random
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -156,6 +157,7 @@ class Kernel(MachineBase):
         "barrier_sizes",
         "barriers",
         "check_maple",
+        "fault_latencies",
         "fault_stats",
         "keep_freed",
         "mm",
@@ -222,6 +224,26 @@ class Kernel(MachineBase):
         #: Keep freed VMAs in ``mm.vmas`` (state ``freed``) for inspection instead
         #: of forgetting them once nothing holds them (see _forget_freed).
         self.keep_freed = keep_freed
+        #: Every finished fault's latency (ns), in order: a log for summaries, not
+        #: state.  It is left out of pickles (see __getstate__).
+        self.fault_latencies = array("q")
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """The slots to pickle: everything but the fault-latency log.
+
+        The log grows with every fault; in the state it would make each keyframe
+        larger than the last (several hundred kB a keyframe after a million
+        steps).  A kernel loaded from a pickle starts an empty log: only the live
+        run's kernel has the whole one, which is what ``Engine.summary`` reads.
+        """
+        slots = {
+            name: getattr(self, name)
+            for cls in type(self).__mro__
+            for name in getattr(cls, "__slots__", ())
+            if hasattr(self, name)
+        }
+        slots["fault_latencies"] = array("q")
+        return None, slots
 
     # ------------------------------------------------------------- helpers
 
@@ -1247,7 +1269,7 @@ def _fault_done(k: Kernel, th: Thread, fr: Frame) -> int:
     vid = fr.loc.get("vid")
     if vid and th.tid in k.mm.vmas[vid].vm_lock.reader_tids:
         k.violate(11, f"T{th.tid} returns from a fault still holding {vid}'s VMA read lock")
-    th.fault_latencies.append(k.now - fr.loc["t0"])
+    k.fault_latencies.append(k.now - fr.loc["t0"])
     if not k.event.code:
         k.emit("fault:done", fr.loc.get("vid") or 0, k.now - fr.loc["t0"])
     k.ret(th)

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmaviz.model.pickling import tuple_state
+
 ULONG_MAX = (1 << 64) - 1
 
 # enum maple_type (include/linux/maple_tree.h); only the two an mm tree uses.
@@ -55,6 +57,7 @@ MAS_NONE = "none"
 MAS_ACTIVE = "active"
 
 
+@tuple_state
 class Node:
     """One ``struct maple_node`` (256 bytes in the kernel).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vmaviz.model.maple import MapleTree, RcuFree, free_immediately
+from vmaviz.model.pickling import tuple_state
 from vmaviz.model.rwsem import RwSem
 
 PAGE_SIZE = 4096
@@ -86,6 +87,7 @@ def flags_text(flags: int) -> str:
     return perm + (" " + ",".join(extra) if extra else "")
 
 
+@tuple_state
 @dataclass(eq=False, slots=True)
 class Vma:
     """``struct vm_area_struct`` (6.4), with its separately allocated ``vma_lock``.
@@ -146,6 +148,7 @@ class Vma:
         return f"{self.name}#{self.vid}"
 
 
+@tuple_state
 @dataclass(slots=True)
 class Mm:
     """``struct mm_struct``: the fields of reference §1.1.

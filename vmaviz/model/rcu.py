@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmaviz.model.pickling import tuple_state
 
+
+@tuple_state
 @dataclass(slots=True)
 class RcuCallback:
     """One queued ``call_rcu``: ``kind`` names what is freed (``vma`` or ``maple_node``)."""
@@ -28,6 +31,7 @@ class RcuCallback:
     gp: int
 
 
+@tuple_state
 @dataclass(slots=True)
 class Rcu:
     """The RCU state of one simulated machine.

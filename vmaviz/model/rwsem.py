@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vmaviz.model.pickling import tuple_state
+
 # Outcomes of acquisition attempts.
 ACQUIRED = "acquired"
 QUEUED = "queued"
@@ -30,6 +32,7 @@ RWSEM_WAIT_TIMEOUT_NS = 4_000_000
 MAX_READERS_WAKEUP = 256
 
 
+@tuple_state
 @dataclass(slots=True)
 class Waiter:
     """One ``struct rwsem_waiter`` on ``sem->wait_list``."""
@@ -57,6 +60,7 @@ class Wake:
     granted: bool
 
 
+@tuple_state
 @dataclass(slots=True)
 class RwSem:
     """One rw_semaphore: ``mm->mmap_lock`` or a ``vma->vm_lock->lock``.

@@ -15,11 +15,11 @@ and seed always give the same trace.
 from __future__ import annotations
 
 import heapq
-from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmaviz.model.pickling import tuple_state
 from vmaviz.model.rwsem import Wake
 
 # Thread states.
@@ -38,6 +38,7 @@ EV_STEP = 2
 RCU_TID = -1
 
 
+@tuple_state
 class Frame:
     """One kernel function activation: ``fn`` at program counter ``pc`` with its locals.
 
@@ -57,6 +58,7 @@ class Frame:
         self.sid = sid
 
 
+@tuple_state
 @dataclass(slots=True)
 class Thread:
     """A simulated task: its program (scenario ops) and its kernel stack."""
@@ -78,9 +80,6 @@ class Thread:
     # Program position: a stack of (ops list, index, remaining loop count).
     pc_stack: list[list[Any]] = field(default_factory=list)
     faults: int = 0
-    #: An int64 array, not a list: it grows with every fault and is in every
-    #: keyframe, where an array pickles as one block of bytes.
-    fault_latencies: array[int] = field(default_factory=lambda: array("q"))
     spinning: bool = False
     wake_granted: bool = False
     #: A signal is pending (fault_signal_pending() is true after a RETRY).
@@ -95,6 +94,7 @@ class Thread:
         return self.frames[-1].sid if self.frames else 0
 
 
+@tuple_state
 @dataclass(slots=True)
 class Line:
     """A cache line holding a lock word: who has it and until when it is busy."""
