@@ -58,6 +58,9 @@ class Frame:
         self.sid = sid
 
 
+_new_frame = object.__new__
+
+
 @tuple_state
 @dataclass(slots=True)
 class Thread:
@@ -218,11 +221,20 @@ class MachineBase:
     def call(self, th: Thread, fn: str, **loc: Any) -> None:
         """Push a kernel function activation; it runs from its next step."""
         self.next_fid += 1
-        parent = th.frames[-1].sid if th.frames else 0
+        frames = th.frames
+        parent = frames[-1].sid if frames else 0
         sid = self.stack_child.get((parent, fn))
         if sid is None:
             sid = self.intern_sid(parent, fn)
-        th.frames.append(Frame(fn, 0, loc, self.next_fid, sid))
+        # Frame.__init__ spelled out: a third of all steps push a frame, and
+        # filling the slots here skips a Python-level __init__ call.
+        fr = _new_frame(Frame)
+        fr.fn = fn
+        fr.pc = 0
+        fr.loc = loc
+        fr.fid = self.next_fid
+        fr.sid = sid
+        frames.append(fr)
 
     def intern_sid(self, parent: int, fn: str) -> int:
         """The stack id of ``fn`` called from the stack ``parent``."""
