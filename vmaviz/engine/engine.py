@@ -32,7 +32,7 @@ from vmaviz.scenario.schema import MAX_STEPS, Op, Scenario
 KEYFRAME_EVERY = 4096
 #: ``keyframe_every`` for runs that only want the summary or the trace (the CLI's
 #: run and export, sweeps, calibration): no keyframe past the initial state, which
-#: saves the pickling (about a sixth of a run's time); ``state_at`` replays from 0.
+#: saves the pickling (a tenth to a seventh of a run's time); ``state_at`` replays from 0.
 NO_KEYFRAMES = 1 << 62
 
 
