@@ -23,6 +23,7 @@ from typing import Any
 from vmaviz.model import mm as M
 from vmaviz.model.maple import MasWalk, Node
 from vmaviz.model.mm import PAGE_SHIFT, PAGE_SIZE, Mm, Vma
+from vmaviz.model.pickling import slot_names
 from vmaviz.model.rcu import Rcu
 from vmaviz.model.rwsem import ACQUIRED, RwSem
 from vmaviz.model.sched import (
@@ -236,12 +237,7 @@ class Kernel(MachineBase):
         steps).  A kernel loaded from a pickle starts an empty log: only the live
         run's kernel has the whole one, which is what ``Engine.summary`` reads.
         """
-        slots = {
-            name: getattr(self, name)
-            for cls in type(self).__mro__
-            for name in getattr(cls, "__slots__", ())
-            if hasattr(self, name)
-        }
+        slots = {name: getattr(self, name) for name in slot_names(type(self))}
         slots["fault_latencies"] = array("q")
         return None, slots
 
