@@ -351,10 +351,17 @@ class Engine:
         base = (n // self.keyframe_every) * self.keyframe_every
         while base not in self.keyframes:
             base -= self.keyframe_every
-        k: Kernel = pickle.loads(self.keyframes[base])
+        return self.replay(pickle.loads(self.keyframes[base]), base, n)
+
+    def replay(self, k: Kernel, frm: int, to: int) -> Kernel:
+        """Run ``k`` (a copy of this run's state after ``frm`` steps) on to ``to`` steps.
+
+        Steps are re-run as the run took them (following the recorded thread ids
+        when any step was forced); returns ``k``.
+        """
         if self.forced:
             self.trace.flush()
-        for i in range(base, n):
+        for i in range(frm, to):
             k.event.code = ""
             ok = _advance_forced(k, self.trace.tid[i]) if self.forced else _advance(k)
             if not ok:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
-from vmaviz.engine.engine import Engine, EngineError, _advance, _advance_forced
+from vmaviz.engine.engine import Engine, EngineError
 from vmaviz.model.kernel import Kernel
 from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenario_text
 from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED, MAX_STEPS, MODES
@@ -662,8 +662,8 @@ class SessionState:
             self.set(f"kernel:{side}", (run.key, m, blob))
         m, blob = anchor
         with paused_gc():
-            after = advance(run.engine, pickle.loads(blob), m, n)
-            before = advance(run.engine, pickle.loads(blob), m, n - 1) if n > 0 else None
+            after = run.engine.replay(pickle.loads(blob), m, n)
+            before = run.engine.replay(pickle.loads(blob), m, n - 1) if n > 0 else None
         if before is not None and n - 1 - m > ANCHOR_HOP:
             self.set(f"kernel:{side}", (run.key, n - 1, pickle.dumps(before, 5)))
         return before, after
@@ -684,21 +684,6 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-def advance(engine: Engine, k: Kernel, frm: int, to: int) -> Kernel:
-    """Run ``k`` (the state after ``frm`` steps of ``engine``'s run) on to ``to`` steps.
-
-    The same replay as :meth:`Engine.state_at`, from a state that is already closer.
-    """
-    if engine.forced:
-        engine.trace.flush()
-    for i in range(frm, to):
-        k.event.code = ""
-        ok = _advance_forced(k, engine.trace.tid[i]) if engine.forced else _advance(k)
-        if not ok:
-            break
-    return k
 
 
 def describe_error(exc: BaseException) -> str:
