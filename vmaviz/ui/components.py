@@ -76,6 +76,11 @@ def control(label: str, child: Any, *, for_id: str | None = None, hint: str = ""
     return html.Div(parts, className="control", role="group", **aria(label, data_aria_label=label))
 
 
+def filter_dropdown(label: str, id_: str) -> html.Div:
+    """A labelled, clearable dropdown whose options a callback fills (a filter)."""
+    return control(label, dcc.Dropdown(id=id_, options=[], clearable=True), for_id=id_)
+
+
 def panel(
     title: Any,
     body: Any,

@@ -21,6 +21,7 @@ from vmaviz.ui.components import (
     aria_live,
     button,
     control,
+    filter_dropdown,
     graph,
     memory_panels,
     narration_box,
@@ -251,26 +252,10 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
                     ),
                     html.Div(
                         [
-                            control(
-                                "abort reason",
-                                dcc.Dropdown(id="bp-reason", options=[], clearable=True),
-                                for_id="bp-reason",
-                            ),
-                            control(
-                                "thread",
-                                dcc.Dropdown(id="bp-thread", options=[], clearable=True),
-                                for_id="bp-thread",
-                            ),
-                            control(
-                                "function",
-                                dcc.Dropdown(id="bp-function", options=[], clearable=True),
-                                for_id="bp-function",
-                            ),
-                            control(
-                                "VMA",
-                                dcc.Dropdown(id="bp-vma", options=[], clearable=True),
-                                for_id="bp-vma",
-                            ),
+                            filter_dropdown("abort reason", "bp-reason"),
+                            filter_dropdown("thread", "bp-thread"),
+                            filter_dropdown("function", "bp-function"),
+                            filter_dropdown("VMA", "bp-vma"),
                         ],
                         className="bp-params",
                     ),
@@ -420,21 +405,9 @@ def event_log_section() -> html.Section:
         [
             html.Div(
                 [
-                    control(
-                        "thread",
-                        dcc.Dropdown(id="log-thread", options=[], clearable=True),
-                        for_id="log-thread",
-                    ),
-                    control(
-                        "kind",
-                        dcc.Dropdown(id="log-kind", options=[], clearable=True),
-                        for_id="log-kind",
-                    ),
-                    control(
-                        "VMA",
-                        dcc.Dropdown(id="log-vma", options=[], clearable=True),
-                        for_id="log-vma",
-                    ),
+                    filter_dropdown("thread", "log-thread"),
+                    filter_dropdown("kind", "log-kind"),
+                    filter_dropdown("VMA", "log-vma"),
                     html.Div(
                         control(
                             "run",
