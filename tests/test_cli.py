@@ -5,12 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_vmaviz as vmaviz
 
 from vmaviz import __main__ as entry
 from vmaviz import cli
@@ -58,20 +56,6 @@ NESTED_KEYS = {
     },
     "rcu": {"grace_periods", "vmas_freed", "nodes_freed"},
 }
-
-
-def vmaviz(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop(cli.DEBUG_ENV, None)
-    return subprocess.run(
-        [sys.executable, "-m", "vmaviz", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or REPO,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture

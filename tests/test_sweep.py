@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
-import os
 import re
-import subprocess
 import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -15,6 +14,7 @@ from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_vmaviz
 
 from vmaviz import __main__ as entry
 from vmaviz import cli
@@ -44,18 +44,8 @@ threads:
 """
 
 
-def vmaviz(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop(cli.DEBUG_ENV, None)
-    return subprocess.run(
-        [sys.executable, "-m", "vmaviz", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or REPO,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+#: Sweeps run several scenarios in the subprocess: a longer hang guard.
+vmaviz = functools.partial(run_vmaviz, timeout=300)
 
 
 # =====================================================================
