@@ -111,7 +111,12 @@ def _next_text(k: Kernel, th: Thread) -> str:
     return "no more ops"
 
 
-def _node(n: Node, names: dict[int, str]) -> dict[str, Any]:
+def node_summary(n: Node, names: dict[int, str]) -> dict[str, Any]:
+    """One maple node as plain data, without its children.
+
+    Leaves have ``entries`` ``[first, last, vma_id | None, name | None]``, internal
+    nodes ``pivots`` and ``gaps``.
+    """
     out: dict[str, Any] = {
         "id": n.nid,
         "type": "leaf64" if n.is_leaf else "arange64",
@@ -134,7 +139,13 @@ def _node(n: Node, names: dict[int, str]) -> dict[str, Any]:
         end = n.data_end()
         out["pivots"] = n.pivot[:end]
         out["gaps"] = n.gap[: end + 1]
-        out["children"] = [_node(c, names) for c in n.slot[: end + 1]]
+    return out
+
+
+def _node(n: Node, names: dict[int, str]) -> dict[str, Any]:
+    out = node_summary(n, names)
+    if not n.is_leaf:
+        out["children"] = [_node(c, names) for c in n.slot[: n.data_end() + 1]]
     return out
 
 

@@ -32,6 +32,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from vmaviz.engine.timeline import SEGMENT_KINDS, Timeline
+from vmaviz.engine.view import node_summary
 from vmaviz.ui.palette import (
     ARCH_STYLES,
     FONT_MONO,
@@ -652,27 +653,13 @@ def dead_nodes(kernel: Kernel) -> list[dict[str, Any]]:
             if n.freed or id(n) in seen:
                 continue
             seen.add(id(n))
-            d: dict[str, Any] = {
-                "id": n.nid,
-                "type": "leaf64" if n.is_leaf else "arange64",
-                "min": n.min,
-                "max": n.max,
-                "dead": n.dead,
-                "freed": n.freed,
-                "queued_ns": cb.queued_ns,
-                "waiting_for": [tnames.get(t, f"T{t}") for t in sorted(cb.waiting_for)],
-            }
-            if n.is_leaf:
-                entries = []
-                for lo, hi, e in n.ranges():
-                    vid = getattr(e, "vid", None) if e is not None else None
-                    entries.append([lo, hi, vid, names.get(vid) if vid is not None else None])
-                d["entries"] = entries
-            else:
-                end = n.data_end()
-                d["pivots"] = list(n.pivot[:end])
-                d["gaps"] = list(n.gap[: end + 1])
-                d["child_ids"] = [c.nid if isinstance(c, Node) else None for c in n.slot[: end + 1]]
+            d = node_summary(n, names)
+            if not n.is_leaf:
+                d["child_ids"] = [
+                    c.nid if isinstance(c, Node) else None for c in n.slot[: n.data_end() + 1]
+                ]
+            d["queued_ns"] = cb.queued_ns
+            d["waiting_for"] = [tnames.get(t, f"T{t}") for t in sorted(cb.waiting_for)]
             out.append(d)
     return out
 
