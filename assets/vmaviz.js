@@ -119,13 +119,128 @@
         start();
     }
 
+    /* ---- timeline cursor overlay ---- */
+    var cursorTimes = {};
+
+    function placeOne(container, x) {
+        var gd = container.querySelector(".js-plotly-plot");
+        if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis) {
+            return;
+        }
+        if (!gd.__vmavizHooked && gd.on) {
+            gd.__vmavizHooked = true;
+            gd.on("plotly_afterplot", function () { placeCursors(cursorTimes); });
+            gd.on("plotly_relayout", function () { placeCursors(cursorTimes); });
+        }
+        var line = container.querySelector(".timeline-cursor");
+        if (!line) {
+            line = document.createElement("div");
+            line.className = "timeline-cursor";
+            line.setAttribute("aria-hidden", "true");
+            var host = gd.parentNode;
+            if (getComputedStyle(host).position === "static") {
+                host.style.position = "relative";
+            }
+            host.appendChild(line);
+        }
+        var fl = gd._fullLayout;
+        var ax = fl.xaxis;
+        var size = fl._size;
+        var inRange = typeof x === "number" && x >= Math.min(ax.range[0], ax.range[1]) &&
+            x <= Math.max(ax.range[0], ax.range[1]);
+        line.setAttribute("data-x", typeof x === "number" ? String(x) : "");
+        if (!inRange) {
+            line.style.display = "none";
+            return;
+        }
+        var px = size.l + ax.l2p(x);
+        line.style.display = "block";
+        line.style.left = (gd.offsetLeft + px - 1.5) + "px";
+        line.style.top = (gd.offsetTop + size.t) + "px";
+        line.style.height = size.h + "px";
+    }
+
+    function placeCursors(times) {
+        cursorTimes = times;
+        Object.keys(times).forEach(function (side) {
+            var id = JSON.stringify({side: side, type: "timeline"});
+            var container = document.getElementById(id);
+            if (container) {
+                placeOne(container, times[side]);
+            }
+        });
+    }
+
+    function renderViews(views, tries) {
+        var missing = {};
+        var left = 0;
+        Object.keys(views).forEach(function (id) {
+            var el = document.getElementById(id);
+            if (el) {
+                el.innerHTML = views[id];
+            } else {
+                missing[id] = views[id];
+                left += 1;
+            }
+        });
+        if (left && tries < 30) {
+            window.requestAnimationFrame(function () { renderViews(missing, tries + 1); });
+        }
+    }
+
+    /* The event log's current row: marked here, so that the page of rows is sent
+     * only when the page changes. Kept in view inside the log's own scroll box
+     * (never by scrolling the page). */
+    function markLogRow(step, redrawn) {
+        var box = document.getElementById("event-log");
+        if (!box) {
+            return;
+        }
+        var old = box.querySelectorAll(".log-row.current");
+        for (var i = 0; i < old.length; i++) {
+            old[i].classList.remove("current");
+            old[i].removeAttribute("aria-current");
+            var now = old[i].querySelector(".log-now");
+            if (now) {
+                now.parentNode.removeChild(now);
+            }
+        }
+        var row = box.querySelector('.log-row[data-step="' + step + '"]');
+        if (!row) {
+            return;
+        }
+        row.classList.add("current");
+        row.setAttribute("aria-current", "step");
+        var mark = document.createElement("strong");
+        mark.className = "log-now";
+        mark.textContent = " ◀ now";
+        row.appendChild(mark);
+        var top = row.offsetTop - box.offsetTop;
+        if (redrawn || top < box.scrollTop || top + row.offsetHeight > box.scrollTop + box.clientHeight) {
+            box.scrollTop = Math.max(0, top - box.clientHeight / 2);
+        }
+    }
+
+    /* Event-log rows: one listener for all of them, whatever the server re-renders. */
+    document.addEventListener("click", function (ev) {
+        var row = ev.target && ev.target.closest && ev.target.closest(".log-row[data-step]");
+        if (!row || !window.dash_clientside || !window.dash_clientside.set_props) {
+            return;
+        }
+        var step = parseInt(row.getAttribute("data-step"), 10);
+        if (!isNaN(step)) {
+            window.dash_clientside.set_props("log-click", {data: {step: step, at: Date.now()}});
+        }
+    });
+
     /* Clientside callbacks (registered in vmaviz/ui/callbacks.py). */
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         vmaviz: {
             /* Step buttons, keys and the play timer at "step" granularity, in the
              * browser: each click counts from the cursor the previous one set, however
              * fast they come. Function/operation moves go to the server. */
-            step: function (f1, b1, f10, b10, tick, cursor, info, gran, paused, seen) {
+            step: function (f1, b1, f10, b10, first, last, tick, scrub, cursor, info, gran,
+                            paused, seen) {
                 var nu = window.dash_clientside.no_update;
                 var now = {
                     "step-fwd": f1 || 0,
@@ -142,6 +257,10 @@
                     "play-timer": 1,
                 };
                 seen = seen || {};
+                var total = (info && info.total) || 0;
+                var fired = (window.dash_clientside.callback_context.triggered || []).map(
+                    function (t) { return t.prop_id.split(".")[0]; }
+                );
                 // Clicks that came faster than the callback ran are coalesced by Dash:
                 // count them from n_clicks, not from the number of calls.
                 var delta = 0;
@@ -153,11 +272,30 @@
                         ticked = ticked || id === "play-timer";
                     }
                 });
-                if (!info || (gran && gran !== "step")) {
-                    return [nu, nu, nu, nu, now];
+                if (!info) {
+                    return [nu, nu, nu, nu, now, nu];
                 }
-                var total = info.total || 0;
-                var m = Math.max(0, Math.min(total, (cursor || 0) + delta));
+                var m = null;
+                if (fired.indexOf("step-start") >= 0) {
+                    m = 0;
+                } else if (fired.indexOf("step-end") >= 0) {
+                    m = total;
+                } else if (fired.indexOf("scrubber") >= 0 && delta === 0) {
+                    // The scrubber shows the index of the last step run: cursor - 1.
+                    if (scrub === null || scrub === undefined || scrub + 1 === cursor) {
+                        return [nu, nu, nu, nu, now, nu];
+                    }
+                    m = Math.max(0, Math.min(total, scrub + 1));
+                    return [m === cursor ? nu : m, nu, nu, nu, now, nu];
+                } else if (gran && gran !== "step") {
+                    // Function/operation moves need the trace: the server makes them.
+                    if (delta === 0) {
+                        return [nu, nu, nu, nu, now, nu];
+                    }
+                    return [nu, nu, nu, nu, now, {move: delta, at: Date.now()}];
+                } else {
+                    m = Math.max(0, Math.min(total, (cursor || 0) + delta));
+                }
                 var stop = ticked && !paused && m >= total;
                 return [
                     m === cursor ? nu : m,
@@ -165,7 +303,24 @@
                     stop ? true : nu,
                     stop ? "▶ Play" : nu,
                     now,
+                    nu,
                 ];
+            },
+            /* The step's panels: {DOM id: HTML} from the server (only the changed
+             * ones), each put in its place; ids not in the page yet (a new run's
+             * views being mounted) are tried again on the next frames. */
+            render: function (data) {
+                data = data || {};
+                renderViews(data.html || {}, 0);
+                markLogRow(data.log_current, data.html && data.html["event-log"] !== undefined);
+                return window.dash_clientside.no_update;
+            },
+            /* The timeline cursor: a line laid over each timeline's plot area at the
+             * cursor's time (µs), moved without redrawing the figure. Re-placed after
+             * every redraw or zoom of the figure (plotly_afterplot). */
+            timelineCursor: function (times) {
+                placeCursors(times || {});
+                return window.dash_clientside.no_update;
             },
             /* The permalink: this page's URL with the query string of the view. */
             permalink: function (search) {

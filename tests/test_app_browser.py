@@ -189,11 +189,14 @@ def test_upload_bad_yaml_shows_inline_errors(dash_duo: Any, app: Any, tmp_path: 
 
 
 def cursor_x(dash_duo: Any, s: str) -> Any:
-    return dash_duo.driver.execute_script(
-        "const g = document.getElementById(arguments[0]).querySelector('.js-plotly-plot');"
-        "const i = g.layout.meta.cursor_trace; return g.data[i].x[0];",
+    """The time (µs) of the cursor line laid over one side's timeline."""
+    x = dash_duo.driver.execute_script(
+        "const c = document.getElementById(arguments[0]);"
+        "const line = c && c.parentNode.querySelector('.timeline-cursor');"
+        "return line ? line.getAttribute('data-x') : null;",
         json.dumps({"side": s, "type": "timeline"}, separators=(",", ":")),
     )
+    return float(x) if x else None
 
 
 def test_compare_mode_shared_cursor(dash_duo: Any, app: Any) -> None:

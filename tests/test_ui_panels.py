@@ -179,10 +179,11 @@ def test_event_log(hold_vma: Engine) -> None:
     rows = [t.row(i) for i in range(10, 20)]
     log = event_log(rows, current=14, names={0: "T0", 1: "T1", 2: "T2"})
     buttons = components(log, html.Button)
-    assert [b.id for b in buttons] == [{"type": LOG_ROW, "index": i} for i in range(10, 20)]
-    assert all(b.n_clicks == 0 for b in buttons)
+    props = [b.to_plotly_json()["props"] for b in buttons]
+    assert [p["data-step"] for p in props] == [str(i) for i in range(10, 20)]
+    assert all(LOG_ROW in b.className for b in buttons)
     current = [b for b in buttons if "aria-current" in b.to_plotly_json()["props"]]
-    assert [b.id["index"] for b in current] == [14]
+    assert [b.to_plotly_json()["props"]["data-step"] for b in current] == ["14"]
     assert "current" in current[0].className
     assert rows[4]["event"] in text_of(current[0])
     assert log.to_plotly_json()["props"]["aria-label"].startswith("Event log")

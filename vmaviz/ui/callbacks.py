@@ -32,6 +32,7 @@ from vmaviz.scenario.schema import ARCHES
 from vmaviz.ui import components as C
 from vmaviz.ui import layout as L
 from vmaviz.ui import wire
+from vmaviz.ui.html_render import dom_id, to_html
 from vmaviz.ui.palette import format_ns
 from vmaviz.ui.session import (
     SIDES,
@@ -380,15 +381,6 @@ def scenario_info(sc: Scenario) -> list[Any]:
 # navigate: every way of moving the cursor
 # =====================================================================
 
-NAV_BUTTONS = {
-    "step-start": None,
-    "step-back10": -10,
-    "step-back": -1,
-    "step-fwd": 1,
-    "step-fwd10": 10,
-    "step-end": None,
-}
-
 
 def navigate_to(
     store: RunStore,
@@ -414,35 +406,26 @@ def navigate_to(
     gran = granularity or "step"
     new: int | None = None
     message: str | None = None
-    if isinstance(trigger, dict):
+    if trigger == "nav-request":
+        # A step button, key or Play tick at function/operation granularity, sent by
+        # the browser (assets/vmaviz.js: step) as ``{"move": signed count}``.
+        move = _int_field(value, "move")
+        if move is None or move == 0 or gran == "step":
+            return None, None, False
+        new = track.move(m, gran, move)
+    elif trigger == "log-click":
+        # A click on an event-log row (assets/vmaviz.js sets ``{"step": N}``).
+        row = _int_field(value, "step")
+        if row is None:
+            return None, None, False
+        new = track.position(_side_index(info, log_side), row)
+    elif isinstance(trigger, dict):
         kind = trigger.get("type")
-        if kind == "log-row":
-            if not value:
-                return None, None, False
-            side = _side_index(info, log_side)
-            new = track.position(side, int(trigger.get("index", 0)))
-        elif kind == "timeline":
+        if kind == "timeline":
             row = _clicked_step(value)
             if row is None:
                 return None, None, False
             new = track.position(_side_index(info, trigger.get("side")), row)
-    elif trigger == "step-start":
-        new = 0
-    elif trigger == "step-end":
-        new = track.total
-    elif trigger in NAV_BUTTONS:
-        if gran == "step":
-            return None, None, False  # moved in the browser (assets/vmaviz.js: step)
-        new = track.move(m, gran, int(NAV_BUTTONS[trigger] or 0))
-    elif trigger == "play-timer":
-        if gran == "step":
-            return None, None, False
-        new = track.move(m, gran, 1)
-    elif trigger == "scrubber":
-        # The scrubber shows the index of the last step run: cursor - 1 (-1: initial).
-        if value is None or int(value) + 1 == m:
-            return None, None, False
-        new = track.clamp(int(value) + 1)
     elif trigger in ("jump-go", "jump"):
         try:
             target = int(jump)
@@ -460,6 +443,16 @@ def navigate_to(
     if new is None:
         return None, None, False
     return new, message, new >= track.total
+
+
+def _int_field(value: Any, key: str) -> int | None:
+    """``value[key]`` as an int, or None when the browser sent something else."""
+    if not isinstance(value, dict):
+        return None
+    x = value.get(key)
+    if isinstance(x, bool) or not isinstance(x, int | float) or x != x or abs(x) > 2**53:
+        return None
+    return int(x)
 
 
 def _side_index(info: dict[str, Any], side: Any) -> int:
@@ -572,9 +565,10 @@ class Views:
         saved = state.get("views")
         self.saved: dict[str, Any] = saved if isinstance(saved, dict) else {}
 
-    def view(self, name: str, key: Any, build: Any) -> Any:
-        """The update for view ``name`` whose content is ``build()``, a function of ``key``."""
-        h = wire.digest(key)
+    def view(self, name: str, key: Any, build: Any, *, digest: str | None = None) -> Any:
+        """The update for view ``name`` whose content is ``build()``, a function of ``key``
+        (or whose input hash is ``digest``, when the caller has it already)."""
+        h = digest if digest is not None else wire.digest(key)
         if self.sent.get(name) == h:
             return no_update
         return self._send(name, h, wire.plain(build()), None)
@@ -645,6 +639,34 @@ class Views:
         return value
 
 
+class HtmlViews:
+    """The step's panels as HTML text, only those the browser does not have yet.
+
+    ``sent`` (a ``dcc.Store`` round-tripped through the browser) maps each DOM id to
+    the hash of the input its panel was drawn from. A panel whose input is unchanged
+    is neither built nor sent; a changed one is built with :mod:`vmaviz.ui.panels`
+    and written out by :func:`~vmaviz.ui.html_render.to_html`. ``assets/vmaviz.js``
+    (``render``) puts each in its place.
+    """
+
+    def __init__(self, sent: dict[str, str] | None) -> None:
+        self.sent = dict(sent or {}) if isinstance(sent, dict) else {}
+        self.new_sent = dict(self.sent)
+        self.html: dict[str, str] = {}
+
+    def view(self, ident: str, key: Any, build: Any) -> None:
+        h = wire.digest(key)
+        if self.sent.get(ident) == h:
+            return
+        self.html[ident] = to_html(build())
+        self.new_sent[ident] = h
+
+
+def side_id(kind: str, side: str) -> str:
+    """The DOM id of a side panel ``{"type": kind, "side": side}``."""
+    return dom_id({"type": kind, "side": side})
+
+
 def step_views(
     store: RunStore,
     info: dict[str, Any],
@@ -655,16 +677,18 @@ def step_views(
     log_side: str | None,
     figs_sent: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Every view at the cursor, as ``{output name: value, Patch or no_update}``.
+    """Every view at the cursor, as ``{output name: value or no_update}``.
 
-    Side views are keyed ``"{kind}:{side}"``. The timeline gets a :class:`dash.Patch`
-    moving its cursor. The memory figures and the counters are not drawn here: when
-    their input changed, ``"figures"`` names them and :func:`figure_views` (a second
-    callback) draws them, so that the text views arrive first.
+    ``"html"`` holds the changed panels as HTML text by DOM id (and the event log's
+    current row); ``"cursor_x"`` each side's cursor time in µs, for the timeline
+    overlay the browser moves. The memory figures and the counters are not drawn
+    here: when their input changed, ``"figures"`` names them and
+    :func:`figure_views` (a second callback) draws them, so that the text views
+    arrive first.
     """
     from vmaviz.engine.narrate import Narration, narrate
     from vmaviz.ui import panels as P
-    from vmaviz.ui.figures import cursor_x, dead_nodes
+    from vmaviz.ui.figures import TIME_SCALE, dead_nodes
 
     runs = runs_of(store, info)
     track = track_of(store, runs)
@@ -672,7 +696,7 @@ def step_views(
     ns = track.split(m)
     t = track.time_at(m)
     state = store.session(session, "step")
-    views = Views(state, sent)
+    views = HtmlViews(sent)
     out: dict[str, Any] = {}
     figs_sent = dict(figs_sent or {})
     request: dict[str, str] = {}
@@ -685,6 +709,7 @@ def step_views(
             stash[name] = (h, data)
             request[name] = h
 
+    cursor_times: dict[str, float] = {}
     for i, (side_info, run) in enumerate(zip(info["sides"], runs, strict=True)):
         side = side_info["side"]
         n = ns[i]
@@ -708,37 +733,37 @@ def step_views(
             )
         shown = trim_snapshot(snap, current_tid)
         hidden = shown["hidden"]
-        out[f"narration:{side}"] = views.view(
-            f"narration:{side}", [run.key, row], lambda n=narration: P.narration_panel(n)
+        views.view(
+            side_id("narration", side), [run.key, row], lambda n=narration: P.narration_panel(n)
         )
         # Each panel is redrawn only when the part of the snapshot it reads changed.
         seq = snap["mm_lock_seq"]
-        out[f"vma-table:{side}"] = views.table(
-            f"vma-table:{side}",
-            shown["vmas"],
-            [seq, hidden["vmas"], len(shown["vmas"])],
-            lambda items, q=seq: P.vma_table({"vmas": items, "mm_lock_seq": q}),
-            lambda panel, k=hidden["vmas"]: _with_note(panel, k, "VMAs"),
+        views.view(
+            side_id("vma-table", side),
+            [shown["vmas"], seq, hidden["vmas"]],
+            lambda items=shown["vmas"], q=seq, k=hidden["vmas"]: _with_note(
+                P.vma_table({"vmas": items, "mm_lock_seq": q}), k, "VMAs"
+            ),
         )
-        out[f"mmap-lock:{side}"] = views.view(
-            f"mmap-lock:{side}",
+        views.view(
+            side_id("mmap-lock", side),
             [snap["mmap_lock"], snap["now_ns"], snap["mm_lock_seq"]],
             lambda s=snap: P.mmap_lock_panel(s),
         )
-        out[f"threads:{side}"] = views.table(
-            f"threads:{side}",
-            shown["threads"],
-            [hidden["threads"], len(shown["threads"])],
-            lambda items: P.threads_panel({"threads": items}),
-            lambda panel, k=hidden["threads"]: _with_note(panel, k, "threads"),
+        views.view(
+            side_id("threads", side),
+            [shown["threads"], hidden["threads"]],
+            lambda items=shown["threads"], k=hidden["threads"]: _with_note(
+                P.threads_panel({"threads": items}), k, "threads"
+            ),
         )
-        out[f"rcu:{side}"] = views.view(
-            f"rcu:{side}",
+        views.view(
+            side_id("rcu", side),
             [snap["rcu"], snap["dead_nodes_pending"]],
             lambda s=snap: P.rcu_panel(s),
         )
-        out[f"violations:{side}"] = views.view(
-            f"violations:{side}", snap["violations"], lambda s=snap: P.violations_panel(s)
+        views.view(
+            side_id("violations", side), snap["violations"], lambda s=snap: P.violations_panel(s)
         )
         # The figures read these keys of the snapshot (and only these).
         want(
@@ -753,14 +778,11 @@ def step_views(
             },
             key=[snap["vmas"], snap["tree"], snap["rcu"]["pending"]],
         )
-        ct = side_info.get("cursor_trace")
-        if ct is not None:
-            x = t if len(runs) > 1 else (run.time[row] if row is not None else 0)
-            patch = Patch()
-            patch["data"][ct]["x"] = cursor_x(int(x))
-            out[f"timeline:{side}"] = patch
-        else:
-            out[f"timeline:{side}"] = no_update
+        # The timeline's cursor is an overlay the browser moves (assets/vmaviz.js:
+        # timelineCursor): redrawing a figure of thousands of bars per step is what
+        # made stepping slow. In compare view both sides show the merged cursor's time.
+        x = t if len(runs) > 1 else (int(run.time[row]) if row is not None else 0)
+        cursor_times[side] = int(x) / TIME_SCALE
 
     # Counters per arch, up to the cursor's time (exactly the cursor for its own run).
     per_arch: dict[str, dict[str, Any]] = {}
@@ -781,17 +803,21 @@ def step_views(
     current = ns[li] - 1 if ns[li] > 0 else None
     rows = log_rows(log_run, current, flt)
     here = -1 if current is None else current
-    out["log"] = views.table(
-        "log",
-        [[r, r == here] for r in rows],
-        [log_run.key, len(rows), rows[:1]],
-        lambda items: P.event_log([row_dict(log_run, r) for r, _ in items], here),
+    # The page of rows is drawn without a current row, so that it is sent only when
+    # the page changes; the browser marks the current row (``log_current``).
+    views.view(
+        "event-log",
+        [log_run.key, rows],
+        lambda: P.event_log([row_dict(log_run, r) for r in rows], -1),
     )
     if stash:
         state.set("figures", stash)
     state.save()
-    out["status"] = _status(track, m, t)
+    status = _status(track, m, t)
+    views.view("step-status", status, lambda: status)
     out["search"] = to_query(config, m)
+    out["cursor_x"] = cursor_times
+    out["html"] = {"html": views.html, "log_current": here}
     out["sent"] = views.new_sent
     out["figures"] = request if request else no_update
     return out
@@ -830,7 +856,9 @@ def figure_views(
             build = lambda d=data: counters_figure(d)  # noqa: E731
         else:
             continue
-        out[name] = views.view(name, h, build)
+        # ``h`` is the hash step_views compared with ``figures-sent``: store it as is,
+        # or every later step would ask for every figure again.
+        out[name] = views.view(name, None, build, digest=h)
     state.save()
     out["sent"] = views.new_sent
     return out
@@ -974,14 +1002,12 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("bp-status", "children"),
         Output("play-timer", "disabled", allow_duplicate=True),
         Output("play", "children", allow_duplicate=True),
-        *[Input(b, "n_clicks") for b in NAV_BUTTONS],
-        Input("scrubber", "value"),
-        Input("play-timer", "n_intervals"),
+        Input("nav-request", "data"),
+        Input("log-click", "data"),
         Input("jump-go", "n_clicks"),
         Input("jump", "n_submit"),
         Input("bp-run", "n_clicks"),
         Input({"type": "timeline", "side": ALL}, "clickData"),
-        Input({"type": "log-row", "index": ALL}, "n_clicks"),
         State("cursor", "data"),
         State("run", "data"),
         State("granularity", "value"),
@@ -1011,14 +1037,6 @@ def register(app: dash.Dash, store: RunStore) -> None:
         ) = args[-11:]
         trigger = ctx.triggered_id
         value = ctx.triggered[0]["value"] if ctx.triggered else None
-        if isinstance(trigger, dict) and trigger.get("type") == "log-row":
-            # Rows re-rendered by a step arrive with n_clicks 0: only real clicks count.
-            value = next((t["value"] for t in ctx.triggered if t["value"]), None)
-            hit = next((t for t in ctx.triggered if t["value"]), None)
-            if hit is not None:
-                trigger = json.loads(hit["prop_id"].rsplit(".", 1)[0])
-        if trigger == "scrubber":
-            value = args[len(NAV_BUTTONS)]
         bps = Breakpoints.from_ui(bp_kinds, bp_reason, bp_thread, bp_function, bp_vma)
         new, message, at_end = navigate_to(
             store, info, cursor, trigger, value, granularity, jump, bps, log_side
@@ -1026,7 +1044,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         stop = at_end and not paused and trigger == "play-timer"
         return (
             new if new is not None else no_update,
-            new - 1 if new is not None and trigger != "scrubber" else no_update,
+            new - 1 if new is not None else no_update,
             message if message is not None else (no_update if new is None else ""),
             True if stop else no_update,
             "▶ Play" if stop else no_update,
@@ -1047,19 +1065,12 @@ def register(app: dash.Dash, store: RunStore) -> None:
     def on_speed(ms: int | None) -> int:
         return int(ms) if ms else L.DEFAULT_SPEED
 
-    side_outputs = [
-        *[Output({"type": k, "side": ALL}, "children") for k in C.SIDE_PANELS],
-        Output({"type": "timeline", "side": ALL}, "figure", allow_duplicate=True),
-    ]
-    side_kinds = [*C.SIDE_PANELS, "timeline"]
-
     @app.callback(
-        *side_outputs,
-        Output("event-log", "children"),
-        Output("step-status", "children"),
+        Output("step-html", "data"),
         Output("permalink-search", "data"),
         Output("sent", "data"),
         Output("figure-request", "data"),
+        Output("cursor-x", "data"),
         Input("cursor", "data"),
         Input("log-thread", "value"),
         Input("log-kind", "value"),
@@ -1086,17 +1097,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
             raise dash.exceptions.PreventUpdate
         flt = LogFilter(log_thread, log_kind, log_vma)
         out = step_views(store, info, cursor, session or "", sent, flt, log_side, figs_sent)
-        values: list[Any] = []
-        for spec, kind in zip(ctx.outputs_list[: len(side_kinds)], side_kinds, strict=True):
-            values.append([out.get(f"{kind}:{s}", no_update) for s in _outputs_order(spec)])
-        return (
-            *values,
-            out["log"],
-            out["status"],
-            out["search"],
-            out["sent"],
-            out["figures"],
-        )
+        return (out["html"], out["search"], out["sent"], out["figures"], out["cursor_x"])
 
     @app.callback(
         *[Output({"type": k, "side": ALL}, "figure") for k in C.SIDE_FIGURES],
@@ -1147,17 +1148,32 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("play-timer", "disabled", allow_duplicate=True),
         Output("play", "children", allow_duplicate=True),
         Output("nav-seen", "data"),
+        Output("nav-request", "data"),
         Input("step-fwd", "n_clicks"),
         Input("step-back", "n_clicks"),
         Input("step-fwd10", "n_clicks"),
         Input("step-back10", "n_clicks"),
+        Input("step-start", "n_clicks"),
+        Input("step-end", "n_clicks"),
         Input("play-timer", "n_intervals"),
+        Input("scrubber", "value"),
         State("cursor", "data"),
         State("run", "data"),
         State("granularity", "value"),
         State("play-timer", "disabled"),
         State("nav-seen", "data"),
         prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="vmaviz", function_name="render"),
+        Output("step-drawn", "data"),
+        Input("step-html", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="vmaviz", function_name="timelineCursor"),
+        Output("cursor-drawn", "data"),
+        Input("cursor-x", "data"),
+        Input({"type": "timeline", "side": ALL}, "figure"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="vmaviz", function_name="permalink"),

@@ -62,6 +62,18 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             dcc.Store(id="sent", data={}),
             dcc.Store(id="figure-request", data=None),
             dcc.Store(id="nav-seen", data={}),
+            # Moves the browser cannot make alone (function/operation granularity) and
+            # event-log clicks, for the server's navigate callback.
+            dcc.Store(id="nav-request", data=None),
+            dcc.Store(id="log-click", data=None),
+            # Each side's cursor time (µs) for the timeline overlay, and a sink for
+            # the clientside callback that draws it.
+            dcc.Store(id="cursor-x", data={}),
+            dcc.Store(id="cursor-drawn", data=None),
+            # The step's changed panels as HTML ({DOM id: html}), put in place by
+            # assets/vmaviz.js (render), and that callback's sink.
+            dcc.Store(id="step-html", data={}),
+            dcc.Store(id="step-drawn", data=None),
             dcc.Store(id="figures-sent", data={}),
             dcc.Store(id="pending-step", data=None),
             dcc.Store(id="permalink-search", data=""),

@@ -444,8 +444,8 @@ def event_log(
         names: Thread id -> name, for rows without a ``thread`` key.
 
     Returns:
-        An ordered list; each row is a button with id ``{"type": "log-row",
-        "index": step}`` and ``n_clicks``.
+        An ordered list; each row is a button of class ``log-row`` whose
+        ``data-step`` is its step.
     """
     items = []
     for r in rows:
@@ -454,7 +454,11 @@ def event_log(
         who = r.get("thread") or (names or {}).get(tid) or ("rcu" if tid < 0 else f"T{tid}")
         stack = list(r.get("stack") or [])
         here = step == current
-        extra: dict[str, Any] = {"aria-current": "step"} if here else {}
+        # assets/vmaviz.js turns a click into ``log-click`` by ``data-step`` (no callback
+        # input per row: a pattern-matching input fired on every re-render).
+        extra: dict[str, Any] = {"data-step": str(step)}
+        if here:
+            extra["aria-current"] = "step"
         items.append(
             html.Li(
                 html.Button(
@@ -470,18 +474,8 @@ def event_log(
                         html.Span(stack[-1] if stack else "", className="log-fn mono"),
                         html.Strong(" ◀ now") if here else "",
                     ],
-                    id={"type": LOG_ROW, "index": step},
-                    n_clicks=0,
                     className="log-row current" if here else "log-row",
                     title=f"Jump to step {step}",
-                    # Readable without a stylesheet: columns spaced, the current row bold.
-                    style={
-                        "display": "flex",
-                        "gap": "1em",
-                        "width": "100%",
-                        "textAlign": "left",
-                        "fontWeight": "bold" if here else "normal",
-                    },
                     **extra,
                 )
             )

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from flask.testing import FlaskClient
+
+from vmaviz.ui.html_render import text_of
 
 SIDE_KINDS = (
     "narration",
@@ -90,6 +93,9 @@ class Browser:
         self.last_seconds = 0.0
         self.figure_bytes = 0
         self.figure_seconds = 0.0
+        self.nav_seq = 0
+        #: DOM id -> the HTML the step callback last drew there.
+        self.html: dict[str, str] = {}
 
     # ------------------------------------------------------------ plumbing
 
@@ -116,11 +122,7 @@ class Browser:
     def _expand(self, ident: Any, prop: str, with_value: bool) -> Any:
         """An input/output/state entry; ALL wildcards expand over the known sides."""
         if isinstance(ident, dict) and any(v == ["ALL"] for v in ident.values()):
-            if ident.get("type") == "log-row":
-                rows = self.props.get(("log-rows", "ids"), [])
-                items = [{"type": "log-row", "index": i} for i in rows]
-            else:
-                items = [{**ident, "side": s} for s in self.sides]
+            items = [{**ident, "side": s} for s in self.sides]
             return [
                 {
                     "id": it,
@@ -221,8 +223,13 @@ class Browser:
         does; :attr:`last_seconds`/:attr:`last_bytes` stay those of the step callback
         and :attr:`figure_seconds`/:attr:`figure_bytes` are the figure callback's.
         """
-        res = self.call("event-log", "children", {"cursor.data": self.cursor})
-        self.props[("log-rows", "ids")] = _log_ids(res.get("event-log", {}).get("children"))
+        res = self.call("step-html", "data", {"cursor.data": self.cursor})
+        drawn = ((res.get("step-html") or {}).get("data") or {}).get("html") or {}
+        self.html.update(drawn)
+        if "event-log" in drawn:
+            self.props[("log-rows", "ids")] = [
+                int(x) for x in re.findall(r"data-step='(\d+)'", drawn["event-log"])
+            ]
         step_seconds, step_bytes = self.last_seconds, self.last_bytes
         self.figure_seconds, self.figure_bytes = 0.0, 0
         request = res.get("figure-request", {}).get("data")
@@ -240,9 +247,21 @@ class Browser:
         (``assets/vmaviz.js``); this does the same here.
         """
         moves = {"step-fwd": 1, "step-back": -1, "step-fwd10": 10, "step-back10": -10}
-        if button in moves and self.props.get(("granularity", "value")) == "step":
-            total = int((self.props.get(("run", "data")) or {}).get("total", 0))
+        total = int((self.props.get(("run", "data")) or {}).get("total", 0))
+        new: int | None = None
+        if button == "step-start":
+            new = 0
+        elif button == "step-end":
+            new = total
+        elif button in moves and self.props.get(("granularity", "value")) == "step":
             new = max(0, min(total, self.cursor + moves[button]))
+        elif button in moves:
+            # Function/operation moves: the browser sends them as a nav-request.
+            self.nav_seq += 1
+            request = {"move": moves[button], "at": self.nav_seq}
+            res = self.call("cursor", "data", {"nav-request.data": request})
+            return self.show() if "cursor" in res else res
+        if new is not None:
             if new == self.cursor:
                 return {}
             self.props[("cursor", "data")] = new
@@ -255,8 +274,9 @@ class Browser:
         return res
 
     def click_log_row(self, index: int) -> dict[str, Any]:
-        key = _key({"index": index, "type": "log-row"})
-        res = self.call("cursor", "data", {f"{key}.n_clicks": 1})
+        """Click the event-log row of step ``index`` (assets/vmaviz.js sets log-click)."""
+        self.nav_seq += 1
+        res = self.call("cursor", "data", {"log-click.data": {"step": index, "at": self.nav_seq}})
         if "cursor" in res:
             return self.show()
         return res
@@ -270,7 +290,10 @@ class Browser:
         return str(self.props[("session-id", "data")])
 
     def text(self, ident: str, prop: str = "children") -> str:
-        """The visible text of a prop the server set (components flattened)."""
+        """The visible text of a prop the server set (components flattened), or of
+        the HTML the step callback drew into element ``ident``."""
+        if prop == "children" and ident in self.html:
+            return text_of(self.html[ident])
         return _text(self.props.get((ident, prop)))
 
     def side_text(self, kind: str, side: str = "left") -> str:
@@ -309,21 +332,6 @@ def _text(node: Any) -> str:
         if isinstance(props, dict):
             return _text(props.get("children"))
     return ""
-
-
-def _log_ids(node: Any) -> list[int]:
-    found: list[int] = []
-    if isinstance(node, list):
-        for n in node:
-            found += _log_ids(n)
-    elif isinstance(node, dict):
-        props = node.get("props")
-        if isinstance(props, dict):
-            ident = props.get("id")
-            if isinstance(ident, dict) and ident.get("type") == "log-row":
-                found.append(int(ident["index"]))
-            found += _log_ids(props.get("children"))
-    return found
 
 
 class HttpResponse:

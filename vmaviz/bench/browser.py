@@ -1,0 +1,396 @@
+"""``python -m vmaviz bench browser``: what a person waits for, in headless Chromium.
+
+The app is started as its own process (``python app.py`` on a free loopback port,
+with a fresh cache directory) and driven by selenium through Debian's Chromium at
+1400x900, the way the browser tests drive it. A script installed before the page's
+own scripts (``Page.addScriptToEvaluateOnNewDocument``) records, in page time:
+
+- every long task (a ``PerformanceObserver`` of type ``longtask``: main-thread work
+  over 50 ms, which is what makes a page feel stuck);
+- every ``/_dash-update-component`` request in flight (a wrapper around ``fetch``);
+- every DOM change (a ``MutationObserver`` over the whole document);
+- the time of the last key press.
+
+A view has *settled* when no request is in flight, nothing has changed in the DOM
+and no long task ran for :data:`QUIET_MS`, and the step status names the step the
+key asked for. The settle time is from the key press to the end of the last DOM
+change, request or long task before that quiet spell: the moment the page stopped
+moving. Figures are printed beside the targets of the issue, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+WINDOW = (1400, 900)
+#: The page has settled after this long with no request, DOM change or long task.
+QUIET_MS = 300
+STEPS = 30
+PLAY_SECONDS = 10
+SCENARIOS = ("default", "pft-per-thread-vma", "android-app-launch")
+VIEWS = ("single", "compare")
+
+TARGET_OPEN_WARM_S = 1.5
+TARGET_OPEN_COLD_S = 3.0
+TARGET_OPEN_COLD_COMPARE_S = 4.0
+TARGET_STEP_P95_MS = 150.0
+TARGET_PLAY_STEPS_PER_S = 9.5
+TARGET_LONG_TASK_MS = 100.0
+
+#: Installed before any script of the page: the probes described in the module doc.
+PROBE = r"""
+(function () {
+  var vz = window.__vz = {long: [], inflight: 0, last: 0, key: 0, statuses: []};
+  function mark(t) { if (t > vz.last) { vz.last = t; } }
+  try {
+    new PerformanceObserver(function (list) {
+      list.getEntries().forEach(function (e) {
+        vz.long.push([e.startTime, e.duration]);
+        mark(e.startTime + e.duration);
+      });
+    }).observe({type: "longtask", buffered: true});
+  } catch (e) { vz.noLongTasks = true; }
+  var fetch0 = window.fetch;
+  window.fetch = function () {
+    vz.inflight += 1;
+    mark(performance.now());
+    return fetch0.apply(this, arguments).finally(function () {
+      vz.inflight -= 1;
+      mark(performance.now());
+    });
+  };
+  document.addEventListener("keydown", function (e) { vz.key = performance.now(); }, true);
+  function observe() {
+    new MutationObserver(function () {
+      mark(performance.now());
+      var s = document.getElementById("step-status");
+      var text = s ? s.textContent : "";
+      var n = vz.statuses.length;
+      if (!n || vz.statuses[n - 1][1] !== text) {
+        vz.statuses.push([performance.now(), text]);
+      }
+    }).observe(document, {subtree: true, childList: true, attributes: true,
+                           characterData: true});
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", observe);
+  } else { observe(); }
+})();
+"""
+
+
+@dataclass
+class Result:
+    """What one scenario and view measured (seconds for opens, ms for the rest)."""
+
+    scenario: str
+    view: str
+    open_cold_s: float = float("nan")
+    open_warm_s: float = float("nan")
+    step_ms: dict[str, list[float]] = field(default_factory=dict)
+    play_steps_per_s: float = float("nan")
+    longest_task_ms: float = 0.0
+    deepest: int = 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def app_server(cache_dir: str) -> Iterator[str]:
+    """``python app.py`` on a free loopback port with its own cache; yields its URL."""
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(VMAVIZ_PORT=str(port), VMAVIZ_HOST="127.0.0.1", VMAVIZ_CACHE_DIR=cache_dir)
+    env.pop("VMAVIZ_REDIS_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "app.py")],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def chromium() -> Any:
+    """Headless Debian Chromium at 1400x900 with the probe installed."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    if shutil.which("chromedriver") is None and Path(CHROMEDRIVER).exists():
+        os.environ["PATH"] = f"{os.environ.get('PATH', '')}{os.pathsep}/usr/bin"
+    options = Options()
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+    ):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PROBE})
+    driver.set_script_timeout(120)
+    return driver
+
+
+class Page:
+    """One tab of the app, with the probe's clock."""
+
+    def __init__(self, driver: Any, url: str) -> None:
+        self.driver = driver
+        self.url = url
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def now(self) -> float:
+        return float(self.js("return performance.now()"))
+
+    def status(self) -> str:
+        return str(
+            self.js("var s=document.getElementById('step-status');return s?s.textContent:''")
+        )
+
+    def settle(self, since: float, check: Any, timeout: float = 120.0) -> float:
+        """Wait until ``check()`` holds and the page is quiet; the ms from ``since``."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            vz = self.js("return [window.__vz.inflight, window.__vz.last, performance.now()]")
+            inflight, last, now = vz
+            if inflight == 0 and now - last >= QUIET_MS and check():
+                return max(float(last) - since, 0.0)
+            time.sleep(0.03)
+        raise TimeoutError(f"the page did not settle in {timeout:.0f} s (status {self.status()!r})")
+
+    def long_tasks_since(self, t: float) -> list[float]:
+        tasks = self.js("return window.__vz.long")
+        return [float(d) for s, d in tasks if s + d >= t]
+
+    def load(self, query: str) -> float:
+        """Open ``/?query``; the ms until every view is up and the page is quiet."""
+        self.driver.get(f"{self.url}/{query}")
+        return self.settle(0.0, self.ready)
+
+    def ready(self) -> bool:
+        return bool(
+            self.js(
+                "return !!document.querySelector('#body .js-plotly-plot .main-svg') &&"
+                " !!document.querySelector('#step-status strong') &&"
+                " !document.querySelector('[data-dash-is-loading=\"true\"]')"
+            )
+        )
+
+    def key(self, key: str) -> float:
+        """Press ``key`` on the page; the page time of the key down."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        before = float(self.js("return window.__vz.key"))
+        ActionChains(self.driver).send_keys(key).perform()
+        t = float(self.js("return window.__vz.key"))
+        if t == before:
+            raise RuntimeError("the key press did not reach the page")
+        return t
+
+    def choose_scenario(self, name: str) -> float:
+        """Pick ``name`` in the scenario dropdown; the page time of the choice."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.find_element(By.CSS_SELECTOR, "#scenario").click()
+        options = self.driver.find_elements(
+            By.CSS_SELECTOR, "#scenario [role=option], .dash-dropdown-option"
+        )
+        for opt in options:
+            if opt.text.strip() == name:
+                t = self.now()
+                opt.click()
+                return t
+        raise RuntimeError(f"no option {name!r} in the scenario dropdown")
+
+    def opened(self, name: str) -> Any:
+        def check() -> bool:
+            info = self.js(
+                "var e=document.getElementById('scenario-info');return e?e.textContent:''"
+            )
+            return str(info).startswith(name) and "initial state" in self.status() and self.ready()
+
+        return check
+
+
+def _steps_of(status: str) -> list[int]:
+    return [int(x.replace(",", "")) for x in re.findall(r"step ([\d,]+)", status)]
+
+
+def _expect_change(page: Page, before: str) -> Any:
+    return lambda: page.status() != before and page.ready()
+
+
+def measure_steps(page: Page, key: str, count: int) -> tuple[list[float], float]:
+    """``count`` presses of ``key``, each waited for; (settle ms each, longest task ms)."""
+    from selenium.webdriver.common.keys import Keys
+
+    real = {"right": Keys.ARROW_RIGHT, "left": Keys.ARROW_LEFT}[key]
+    times: list[float] = []
+    longest = 0.0
+    for _ in range(count):
+        before = page.status()
+        t = page.key(real)
+        times.append(page.settle(t, _expect_change(page, before)))
+        longest = max([longest, *page.long_tasks_since(t)])
+    return times, longest
+
+
+def measure_play(page: Page, seconds: float) -> float:
+    """Play at 10 steps/s for ``seconds``; distinct steps shown per second."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select  # noqa: F401  (kept for clarity)
+
+    page.js("var d=document.getElementById('speed');window.__vz.statuses=[];")
+    page.driver.find_element(By.CSS_SELECTOR, "#speed").click()
+    for opt in page.driver.find_elements(
+        By.CSS_SELECTOR, "#speed [role=option], .dash-dropdown-option"
+    ):
+        if opt.text.strip() == "10/s":
+            opt.click()
+            break
+    time.sleep(0.5)
+    page.js("window.__vz.statuses=[]")
+    t0 = page.now()
+    page.driver.find_element(By.CSS_SELECTOR, "#play").click()
+    time.sleep(seconds)
+    page.driver.find_element(By.CSS_SELECTOR, "#play").click()
+    statuses = page.js("return window.__vz.statuses")
+    seen = {
+        tuple(_steps_of(text)) for ts, text in statuses if ts >= t0 and ts <= t0 + seconds * 1000
+    }
+    seen.discard(())
+    return len(seen) / seconds
+
+
+def run_case(url: str, driver: Any, scenario: str, view: str, cold: bool) -> Result:
+    page = Page(driver, url)
+    res = Result(scenario, view)
+    other = "default" if scenario != "default" else "write-locked-vma"
+    page.load(f"?scenario={other}&view={view}")
+    t = page.choose_scenario(scenario)
+    ms = page.settle(t, page.opened(scenario))
+    if cold:
+        res.open_cold_s = ms / 1000
+    # Warm: away and back again, both runs now cached.
+    t = page.choose_scenario(other)
+    page.settle(t, page.opened(other))
+    t = page.choose_scenario(scenario)
+    res.open_warm_s = page.settle(t, page.opened(scenario)) / 1000
+    page.load(f"?scenario={scenario}&view={view}&step=10")
+    page.driver.find_element("css selector", "body").click()
+    times, longest = measure_steps(page, "right", STEPS)
+    res.step_ms["step 10"] = times
+    res.longest_task_ms = longest
+    from selenium.webdriver.common.keys import Keys
+
+    before = page.status()
+    t = page.key(Keys.END)
+    page.settle(t, _expect_change(page, before))
+    res.deepest = max(_steps_of(page.status()) or [0])
+    times, longest = measure_steps(page, "left", STEPS)
+    res.step_ms["deepest"] = times
+    res.longest_task_ms = max(res.longest_task_ms, longest)
+    page.load(f"?scenario={scenario}&view={view}&step=10")
+    res.play_steps_per_s = measure_play(page, PLAY_SECONDS)
+    return res
+
+
+def _p(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def report(results: list[Result]) -> str:
+    lines = [
+        f"{'scenario':<20} {'view':<8} {'open cold':>9} {'warm':>6} "
+        f"{'step p50/p95 @10':>17} {'@deepest':>15} {'play/s':>7} {'longest':>8}",
+    ]
+    for r in results:
+        s10 = r.step_ms.get("step 10", [])
+        sd = r.step_ms.get("deepest", [])
+        lines.append(
+            f"{r.scenario:<20} {r.view:<8} {r.open_cold_s:>8.2f}s {r.open_warm_s:>5.2f}s "
+            f"{_p(s10, 0.5):>7.0f}/{_p(s10, 0.95):<5.0f} ms {_p(sd, 0.5):>6.0f}/{_p(sd, 0.95):<5.0f}ms"
+            f" {r.play_steps_per_s:>7.1f} {r.longest_task_ms:>6.0f}ms"
+        )
+    lines.append(
+        f"targets: open <= {TARGET_OPEN_WARM_S} s warm, <= {TARGET_OPEN_COLD_S} s cold "
+        f"(compare <= {TARGET_OPEN_COLD_COMPARE_S} s); step p95 <= {TARGET_STEP_P95_MS:.0f} ms; "
+        f"play >= {TARGET_PLAY_STEPS_PER_S}/s; longest task <= {TARGET_LONG_TASK_MS:.0f} ms"
+    )
+    return "\n".join(lines)
+
+
+def main(scenarios: tuple[str, ...] = SCENARIOS, views: tuple[str, ...] = VIEWS) -> list[Result]:
+    results = []
+    for view in views:
+        for scenario in scenarios:
+            with tempfile.TemporaryDirectory(prefix="vmaviz-bench-") as cache:
+                with app_server(cache) as url:
+                    driver = chromium()
+                    try:
+                        r = run_case(url, driver, scenario, view, cold=True)
+                    finally:
+                        driver.quit()
+            results.append(r)
+            print(report([r]).splitlines()[1], flush=True)
+    print(report(results))
+    return results
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    sc = tuple(a for a in args if a not in VIEWS) or SCENARIOS
+    vw = tuple(a for a in args if a in VIEWS) or VIEWS
+    main(sc, vw)
+    json.dumps({})
