@@ -42,7 +42,7 @@ def start(dash_duo: Any, app: Any, query: str = "") -> None:
     dash_duo.start_server(app)
     if query:
         dash_duo.driver.get(dash_duo.server_url + "/" + query)
-    dash_duo.wait_for_element(side("timeline") + " .main-svg", timeout=TIMEOUT)
+    dash_duo.wait_for_element(side("timeline") + " canvas.lanes-over", timeout=TIMEOUT)
     dash_duo.wait_for_element(NARRATION + " h3", timeout=TIMEOUT)
 
 
@@ -188,20 +188,26 @@ def test_upload_bad_yaml_shows_inline_errors(dash_duo: Any, app: Any, tmp_path: 
     assert settled_logs(dash_duo) == []
 
 
-def cursor_x(dash_duo: Any, s: str) -> Any:
-    """The time (µs) of the cursor line laid over one side's timeline."""
-    x = dash_duo.driver.execute_script(
-        "const c = document.getElementById(arguments[0]);"
-        "const line = c && c.parentNode.querySelector('.timeline-cursor');"
-        "return line ? line.getAttribute('data-x') : null;",
+def lanes_attr(dash_duo: Any, s: str, name: str) -> str | None:
+    """A ``data-*`` attribute of one side's timeline (assets/vmaviz.js: Lanes)."""
+    value = dash_duo.driver.execute_script(
+        "const e = document.getElementById(arguments[0]);"
+        "return e ? e.getAttribute(arguments[1]) : null;",
         json.dumps({"side": s, "type": "timeline"}, separators=(",", ":")),
+        f"data-{name}",
     )
+    return str(value) if value is not None else None
+
+
+def cursor_x(dash_duo: Any, s: str) -> float | None:
+    """The time (µs) of the cursor drawn over one side's lanes."""
+    x = lanes_attr(dash_duo, s, "cursor")
     return float(x) if x else None
 
 
 def test_compare_mode_shared_cursor(dash_duo: Any, app: Any) -> None:
     start(dash_duo, app, "?scenario=default&view=compare")
-    dash_duo.wait_for_element(side("timeline", "right") + " .main-svg", timeout=TIMEOUT)
+    dash_duo.wait_for_element(side("timeline", "right") + " canvas.lanes-over", timeout=TIMEOUT)
     dash_duo.wait_for_element(side("narration", "right") + " h3", timeout=TIMEOUT)
     assert "mmap_lock only" in dash_duo.find_element(side("side-title", "left")).text
     assert "per-VMA" in dash_duo.find_element(side("side-title", "right")).text
@@ -219,4 +225,45 @@ def test_compare_mode_shared_cursor(dash_duo: Any, app: Any) -> None:
     assert dash_duo.find_element(side("narration", "left")).text != left
     assert dash_duo.find_element(side("narration", "right")).text != right
     assert "makespan" in dash_duo.find_element("#delta-table").text
+    assert settled_logs(dash_duo) == []
+
+
+def test_lanes_zoom_together_and_a_click_goes_to_the_step(dash_duo: Any, app: Any) -> None:
+    start(dash_duo, app, "?scenario=default&view=compare")
+    dash_duo.wait_for_element(side("timeline", "right") + " canvas.lanes-over", timeout=TIMEOUT)
+    wait_status(dash_duo, "initial state")
+    x0, x1 = (float(lanes_attr(dash_duo, "left", k) or 0) for k in ("x0", "x1"))
+    assert x0 == 0 and x1 > 0
+    # Wheel over the top timeline: both zoom in to the same range.
+    over = dash_duo.find_element(side("timeline", "left") + " canvas.lanes-over")
+    dash_duo.driver.execute_script(
+        "const c = arguments[0], r = c.getBoundingClientRect();"
+        "c.dispatchEvent(new WheelEvent('wheel', {deltaY: -800, clientX: r.left + r.width / 2,"
+        " clientY: r.top + 30, bubbles: true, cancelable: true}));",
+        over,
+    )
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and lanes_attr(dash_duo, "left", "x1") == str(x1):
+        time.sleep(0.05)
+    left = [lanes_attr(dash_duo, "left", k) for k in ("x0", "x1")]
+    right = [lanes_attr(dash_duo, "right", k) for k in ("x0", "x1")]
+    assert left == right
+    assert float(left[1] or 0) - float(left[0] or 0) < (x1 - x0) / 2
+    # Double click: the whole run's work again.
+    ActionChains(dash_duo.driver).double_click(over).perform()
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and lanes_attr(dash_duo, "left", "x0") != "0":
+        time.sleep(0.05)
+    assert float(lanes_attr(dash_duo, "left", "x1") or 0) == pytest.approx(x1)
+    # A click on the first thread's lane goes to the step that started the bar there.
+    dash_duo.driver.execute_script(
+        "const c = arguments[0]; c.scrollIntoView({block: 'center'});"
+        "const r = c.getBoundingClientRect();"
+        "const at = {clientX: r.left + r.width * 0.3, clientY: r.top + 18, bubbles: true};"
+        "c.dispatchEvent(new MouseEvent('mousedown', at));"
+        "c.dispatchEvent(new MouseEvent('mouseup', at));",
+        over,
+    )
+    wait_status(dash_duo, r"mmap_lock: step \d+")
+    assert cursor_x(dash_duo, "left") == cursor_x(dash_duo, "right")
     assert settled_logs(dash_duo) == []

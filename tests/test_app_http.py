@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -412,19 +413,17 @@ def test_compare_mode_moves_both_sides_with_one_cursor(client: FlaskClient) -> N
     assert len({n for n, _ in narrations}) > 1 and len({n for _, n in narrations}) > 1
 
 
-def test_zoom_on_one_timeline_zooms_the_other(client: FlaskClient) -> None:
+def test_lanes_arrive_with_the_run_and_no_step_redraws_them(client: FlaskClient) -> None:
+    """The timeline's data comes once, in the run's body; steps only move its cursor."""
     tab = Browser(client)
     tab.open("?scenario=default&view=compare")
-    key = '{"side":"left","type":"timeline"}'
-    res = tab.call(
-        key,
-        "figure",
-        {f"{key}.relayoutData": {"xaxis.range[0]": 2.0, "xaxis.range[1]": 5.0}},
-    )
-    right = res['{"side":"right","type":"timeline"}']["figure"]
-    ops = {tuple(o["location"]): o["params"].get("value") for o in right["operations"]}
-    assert ops[("layout", "xaxis", "range")] == [2.0, 5.0]
-    assert '{"side":"left","type":"timeline"}' not in res or not res[key]
+    body = json.dumps(tab.props[("body", "children")])
+    stores = re.findall(r'"type": "timeline-data"', body)
+    assert len(stores) == 2
+    for _ in range(3):
+        res = tab.press("step-fwd10")
+        assert not any("timeline" in key for key in res)
+        assert set(res["cursor-x"]["data"]) == {"left", "right"}
 
 
 # =====================================================================

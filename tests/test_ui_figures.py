@@ -1,4 +1,4 @@
-"""The pure figure builders on real runs: lock-state cues, stable tree layout, timeline traces."""
+"""The pure figure builders on real runs: lock-state cues, stable tree layout, counters."""
 
 from __future__ import annotations
 
@@ -10,26 +10,17 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 
-from vmaviz.bench.engine import workload_yaml
 from vmaviz.engine.engine import Engine
 from vmaviz.engine.export import synced_trace
-from vmaviz.engine.timeline import SEGMENT_KINDS, Timeline, build_timeline
+from vmaviz.engine.timeline import SEGMENT_KINDS
 from vmaviz.engine.view import snapshot
 from vmaviz.model.kernel import ARCHES
-from vmaviz.scenario import load_scenario, load_scenario_text
-from vmaviz.ui import figures as figures_mod
+from vmaviz.scenario import load_scenario
 from vmaviz.ui.figures import (
-    BAR_LIMIT,
-    CURSOR_TRACE,
-    MAX_LOCK_ROWS,
-    TIME_SCALE,
     address_space_figure,
     counters_figure,
-    cursor_trace_index,
-    cursor_x,
     dead_nodes,
     maple_tree_figure,
-    timeline_figure,
     tree_layout,
 )
 from vmaviz.ui.palette import (
@@ -42,7 +33,6 @@ from vmaviz.ui.palette import (
 )
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
-N_TIMELINE_TRACES = len(SEGMENT_KINDS) + len(LOCK_MODE_STYLES) + 1
 
 
 def run(name: str, mode: str = "per_vma", arch: str | None = None) -> Engine:
@@ -251,84 +241,6 @@ def test_empty_tree() -> None:
 
 
 # ------------------------------------------------------------------------ timeline
-
-
-@pytest.fixture(scope="module")
-def hold_tl() -> dict[str, Timeline]:
-    return {m: build_timeline(run("hold-write-other-vma", m)) for m in ("mmap_lock", "per_vma")}
-
-
-def test_timeline_traces(hold_tl: dict[str, Timeline]) -> None:
-    tl = hold_tl["mmap_lock"]
-    fig = timeline_figure(tl, cursor_ns=25_000, title="mmap_lock only")
-    assert len(fig.data) == N_TIMELINE_TRACES
-    assert fig.layout.meta["render"] == "bars"
-    idx = fig.layout.meta["cursor_trace"]
-    assert idx == N_TIMELINE_TRACES - 1 == cursor_trace_index(fig)
-    assert cursor_trace_index(fig.to_plotly_json()) == idx
-    cur = fig.data[idx]
-    assert cur.name == CURSOR_TRACE and list(cur.x) == cursor_x(25_000) == [25.0, 25.0]
-    wait = trace_named(fig, SEGMENT_STYLES["wait_mmap_read"].badge + ":")
-    rows = fig.layout.meta["rows"]
-    assert sorted(rows[int(y)] for y in wait.y) == ["T1", "T2"]
-    assert wait.marker.pattern.shape == SEGMENT_STYLES["wait_mmap_read"].pattern
-    assert all(0 <= s < tl.n_steps for s in wait.customdata)
-    assert all(
-        tl.time_of(s) / TIME_SCALE == b for s, b in zip(wait.customdata, wait.base, strict=True)
-    )
-    assert rows[:3] == ["T0", "T1", "T2"] and "mmap_lock" in rows
-    assert fig.layout.uirevision == "timeline:hold-write-other-vma:mmap_lock:x86"
-    assert fig.layout.yaxis.fixedrange and not fig.layout.xaxis.fixedrange
-    assert fig.layout.title.text == "mmap_lock only"
-    json.loads(fig.to_json())
-
-
-def test_timeline_per_vma_has_no_waits(hold_tl: dict[str, Timeline]) -> None:
-    fig = timeline_figure(hold_tl["per_vma"])
-    wait = trace_named(fig, SEGMENT_STYLES["wait_mmap_read"].badge + ":")
-    assert len(wait.x) == 0 and not wait.showlegend
-    vma = trace_named(fig, SEGMENT_STYLES["hold_vma_read"].badge + ":")
-    assert len(vma.x) > 10 and vma.showlegend
-    locked = trace_named(fig, LOCK_MODE_STYLES["vma_write_locked"].badge + ": VMA write")
-    assert fig.layout.meta["rows"][int(locked.y[0])] == "vma1 A"
-    assert list(fig.data[-1].x) == [None, None]  # no cursor until patched
-
-
-def test_timeline_large_uses_webgl(monkeypatch: pytest.MonkeyPatch) -> None:
-    # 100 threads on 128 CPUs faulting their own VMAs while 10 hold the mmap write lock
-    # now and then: many short segments, and waits for mmap_lock.
-    ops = {"touch", "compute", "sleep", "hold_mmap_write"}
-    text = workload_yaml(ops, threads=100, writers=10, times=50)
-    e = Engine(load_scenario_text(text, "<100>"), mode="mmap_lock", cpus=128)
-    e.run(max_steps=40_000)
-    tl = build_timeline(e)
-    assert tl.segment_count() > BAR_LIMIT
-    fig = timeline_figure(tl, cursor_ns=tl.end_ns)
-    assert fig.layout.meta["render"] == "gl"
-    assert len(fig.data) == N_TIMELINE_TRACES
-    assert all(isinstance(t, go.Scattergl) for t in fig.data)
-    assert fig.data[-1].name == CURSOR_TRACE
-    threads = len(tl.threads)
-    rows = fig.layout.meta["rows"]
-    assert rows[:threads] == [t.name for t in tl.threads]
-    assert len(rows) <= threads + 2 + MAX_LOCK_ROWS
-    total = sum(int((~(t.x != t.x)).sum()) // 2 for t in fig.data[:-1])  # non-NaN pairs
-    locks = sum(len(lk.intervals) for lk in tl.locks if lk.name in rows)
-    assert total == tl.segment_count() + locks
-    steps = [int(s) for t in fig.data[:-1] for s in t.customdata if s == s]
-    assert max(steps) < tl.n_steps
-    assert fig.layout.meta["coarsened_ns"] == 0
-    # Over the item budget, time is binned; a bin shows its most telling state, so the
-    # waits stay visible.
-    monkeypatch.setattr(figures_mod, "GL_BUDGET", 2_000)
-    small = timeline_figure(tl)
-    assert small.layout.meta["coarsened_ns"] > 0
-    items = sum(len(t.x) // 3 for t in small.data[:-1])
-    assert 0 < items < total
-    waited = [i for i, t in enumerate(fig.data) if str(t.name).startswith("w") and len(t.x)]
-    assert waited
-    assert all(len(small.data[i].x) > 0 for i in waited)
-    assert all(0 <= int(s) < tl.n_steps for t in small.data[:-1] for s in t.customdata if s == s)
 
 
 # ------------------------------------------------------------------------ counters

@@ -357,6 +357,12 @@ def _bench_ui(seconds: float) -> int:
     return ui.main(seconds=seconds)
 
 
+def _bench_browser(seconds: float) -> int:
+    from vmaviz.bench import browser
+
+    return browser.main(seconds=seconds)
+
+
 def _bench_calibration(seconds: float) -> int:
     from vmaviz.bench import calibration
 
@@ -369,6 +375,7 @@ BENCHES: dict[str, Callable[[float], int]] = {
     "maple": _bench_maple,
     "engine": _bench_engine,
     "ui": _bench_ui,
+    "browser": _bench_browser,
     "calibration": _bench_calibration,
 }
 

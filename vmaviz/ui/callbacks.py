@@ -23,7 +23,7 @@ from dataclasses import asdict
 from typing import Any
 
 import dash
-from dash import ALL, ClientsideFunction, Input, Output, Patch, State, ctx, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from vmaviz.engine.view import snapshot
 from vmaviz.model.kernel import ABORT_REASONS
@@ -227,7 +227,7 @@ def load_run_views(
     pending: int | None,
 ) -> dict[str, Any]:
     """Run the configuration (memoised) and lay out its views; see :data:`LOAD_OUTPUTS`."""
-    from vmaviz.ui.figures import TIME_SCALE, cursor_trace_index, timeline_figure
+    from vmaviz.ui.lanes import TIME_SCALE, timeline_data
     from vmaviz.ui.panels import delta_table
 
     out: dict[str, Any] = dict.fromkeys(LOAD_OUTPUTS, no_update)
@@ -257,25 +257,11 @@ def load_run_views(
         for r in runs
     ]
     tmax = max((r.timeline.end_ns for r in runs), default=0) or 1
-    # Stacked timelines line up only with equal margins: room for the longest row name.
-    longest = max(
-        (len(str(n)) for r in runs for n in [*r.thread_names, *r.vma_names.values()]),
-        default=8,
-    )
-    figures: list[Any] = []
-    cursor_traces: list[int | None] = []
-    for (_side, run), title in zip(sides, titles, strict=True):
-        fig = timeline_figure(run.timeline, cursor_ns=0, title=title)
-        if len(runs) > 1:
-            # One time axis: both timelines span the longer run. Stacked, they share
-            # the first one's legend and are drawn a little tighter.
-            fig.update_xaxes(range=[0, tmax / TIME_SCALE * 1.01], autorange=False)
-            _compact(fig, left=int(40 + 10 * min(longest + 5, 30)))
-        try:
-            cursor_traces.append(cursor_trace_index(fig))
-        except KeyError:
-            cursor_traces.append(None)
-        figures.append(fig)
+    # The lanes are drawn in the browser from their data; stacked in compare view,
+    # they share one time range (assets/vmaviz.js: Lanes).
+    lanes = [
+        timeline_data(run.timeline, title=title) for run, title in zip(runs, titles, strict=True)
+    ]
     # Counters per arch: the same scenario and mode on every simulated arch.
     counter_mode = "per_vma" if config.view == "compare" else config.mode
     arch_keys: dict[str, str] = {}
@@ -300,9 +286,8 @@ def load_run_views(
                 "arch": run.arch,
                 "steps": run.steps,
                 "title": title,
-                "cursor_trace": ct,
             }
-            for (side, run), title, ct in zip(sides, titles, cursor_traces, strict=True)
+            for (side, run), title in zip(sides, titles, strict=True)
         ],
         "arch_keys": arch_keys,
         "counter_mode": counter_mode,
@@ -311,7 +296,7 @@ def load_run_views(
     }
     out["run"] = info
     out["body"] = L.body(
-        config.view, [(s, t) for (s, _), t in zip(sides, titles, strict=True)], figures
+        config.view, [(s, t) for (s, _), t in zip(sides, titles, strict=True)], lanes
     )
     if config.view == "compare":
         out["delta"] = delta_table({r.mode: r.summary for r in runs})
@@ -348,16 +333,6 @@ def load_run_views(
     out["log_side_hidden"] = len(runs) == 1
     out["pending"] = None
     return out
-
-
-def _compact(fig: Any, left: int) -> None:
-    """Fit a timeline to compare view's stacked pair: rows of 24 px, and the same left
-    and right margins, so that the two time axes line up exactly."""
-    meta = fig.layout.meta or {}
-    rows = len(meta.get("rows", [])) or 1
-    top = int(fig.layout.margin.t or 80)
-    fig.update_layout(height=rows * 24 + top + 60, margin={"t": top, "b": 50, "l": left, "r": 30})
-    fig.update_yaxes(automargin=False)
 
 
 def scenario_info(sc: Scenario) -> list[Any]:
@@ -419,13 +394,13 @@ def navigate_to(
         if row is None:
             return None, None, False
         new = track.position(_side_index(info, log_side), row)
-    elif isinstance(trigger, dict):
-        kind = trigger.get("type")
-        if kind == "timeline":
-            row = _clicked_step(value)
-            if row is None:
-                return None, None, False
-            new = track.position(_side_index(info, trigger.get("side")), row)
+    elif trigger == "timeline-click":
+        # A click on a bar of the lanes (assets/vmaviz.js: ``{"side", "step"}``).
+        row = _int_field(value, "step")
+        if row is None:
+            return None, None, False
+        side = value.get("side") if isinstance(value, dict) else None
+        new = track.position(_side_index(info, side), row)
     elif trigger in ("jump-go", "jump"):
         try:
             target = int(jump)
@@ -460,21 +435,6 @@ def _side_index(info: dict[str, Any], side: Any) -> int:
         if s["side"] == side:
             return i
     return 0
-
-
-def _clicked_step(click: Any) -> int | None:
-    """The step in a timeline click (``customdata`` holds it, possibly in a list)."""
-    try:
-        point = click["points"][0]
-    except (TypeError, KeyError, IndexError):
-        return None
-    data = point.get("customdata")
-    while isinstance(data, list | tuple) and data:
-        data = data[0]
-    try:
-        return int(data) if data is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _describe_current(track: Track, m: int, with_step: bool = False) -> str:
@@ -688,7 +648,8 @@ def step_views(
     """
     from vmaviz.engine.narrate import Narration, narrate
     from vmaviz.ui import panels as P
-    from vmaviz.ui.figures import TIME_SCALE, dead_nodes
+    from vmaviz.ui.figures import dead_nodes
+    from vmaviz.ui.lanes import TIME_SCALE
 
     runs = runs_of(store, info)
     track = track_of(store, runs)
@@ -1007,7 +968,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Input("jump-go", "n_clicks"),
         Input("jump", "n_submit"),
         Input("bp-run", "n_clicks"),
-        Input({"type": "timeline", "side": ALL}, "clickData"),
+        Input("timeline-click", "data"),
         State("cursor", "data"),
         State("run", "data"),
         State("granularity", "value"),
@@ -1103,7 +1064,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         *[Output({"type": k, "side": ALL}, "figure") for k in C.SIDE_FIGURES],
         Output("counters-graph", "figure"),
         Output("figures-sent", "data"),
-        Input("figure-request", "data"),
+        Input("figure-go", "data"),
         State("session-id", "data"),
         State("figures-sent", "data"),
         prevent_initial_call=True,
@@ -1116,16 +1077,6 @@ def register(app: dash.Dash, store: RunStore) -> None:
         for spec, kind in zip(ctx.outputs_list[: len(C.SIDE_FIGURES)], C.SIDE_FIGURES, strict=True):
             values.append([out.get(f"{kind}:{s}", no_update) for s in _outputs_order(spec)])
         return (*values, out.get("counters", no_update), out["sent"])
-
-    @app.callback(
-        Output({"type": "timeline", "side": ALL}, "figure", allow_duplicate=True),
-        Input({"type": "timeline", "side": ALL}, "relayoutData"),
-        State("run", "data"),
-        prevent_initial_call=True,
-    )
-    def on_zoom(relayouts: list[dict[str, Any] | None], info: dict[str, Any] | None) -> list[Any]:
-        ids = [item["id"] for item in ctx.inputs_list[0]]
-        return sync_zoom(ids, relayouts, ctx.triggered_id, (info or {}).get("xmax_us"))
 
     @app.callback(
         Output("download", "data"),
@@ -1170,10 +1121,22 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Input("step-html", "data"),
     )
     app.clientside_callback(
+        ClientsideFunction(namespace="vmaviz", function_name="figureGate"),
+        Output("figure-go", "data"),
+        Input("figure-request", "data"),
+        Input("figures-visible", "data"),
+        State("figures-sent", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="vmaviz", function_name="lanes"),
+        Output("lanes-drawn", "data"),
+        Input({"type": "timeline-data", "side": ALL}, "data"),
+    )
+    app.clientside_callback(
         ClientsideFunction(namespace="vmaviz", function_name="timelineCursor"),
         Output("cursor-drawn", "data"),
         Input("cursor-x", "data"),
-        Input({"type": "timeline", "side": ALL}, "figure"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="vmaviz", function_name="permalink"),
@@ -1187,43 +1150,3 @@ def register(app: dash.Dash, store: RunStore) -> None:
         State("permalink", "value"),
         prevent_initial_call=True,
     )
-
-
-def sync_zoom(
-    ids: list[dict[str, Any]],
-    relayouts: list[dict[str, Any] | None],
-    trigger: Any,
-    xmax: float | None = None,
-) -> list[Any]:
-    """Patches that give every timeline the x range the user just set on one of them.
-
-    A zoom on one timeline zooms the others to the same range; a reset (double
-    click, autorange) puts every timeline back on the shared ``[0, xmax]`` axis.
-    """
-    if not isinstance(trigger, dict) or len(ids) < 2:
-        return [no_update] * len(ids)
-    src = next((i for i, x in enumerate(ids) if x == trigger), None)
-    if src is None or not relayouts[src]:
-        return [no_update] * len(ids)
-    data = relayouts[src] or {}
-    lo = data.get("xaxis.range[0]")
-    hi = data.get("xaxis.range[1]")
-    if lo is None and isinstance(data.get("xaxis.range"), list):
-        lo, hi = data["xaxis.range"][:2]
-    reset = bool(data.get("xaxis.autorange")) or "autosize" in data
-    if lo is not None and hi is not None:
-        new_range, targets = [lo, hi], [i for i in range(len(ids)) if i != src]
-    elif reset and xmax:
-        new_range, targets = [0, xmax], list(range(len(ids)))
-    else:
-        return [no_update] * len(ids)
-    out: list[Any] = []
-    for i in range(len(ids)):
-        if i not in targets:
-            out.append(no_update)
-            continue
-        patch = Patch()
-        patch["layout"]["xaxis"]["range"] = new_range
-        patch["layout"]["xaxis"]["autorange"] = False
-        out.append(patch)
-    return out

@@ -116,16 +116,25 @@ def graph(
     )
 
 
-def timeline_panel(side: str, title: str, figure: Any = None) -> html.Section:
-    """One run's timeline: per-thread Gantt rows and lock tracks, click a bar to jump.
+def timeline_panel(side: str, title: str, data: Any = None) -> html.Section:
+    """One run's timeline: per-thread lanes and lock tracks, click a bar to jump.
 
-    The same component serves single view (``left``) and both sides of compare view;
-    the callbacks address it as ``{"type": "timeline", "side": side}``.
+    The lanes are drawn by the browser on a canvas (``assets/vmaviz.js``: ``Lanes``)
+    from ``data`` (:func:`vmaviz.ui.lanes.timeline_data`), kept in the Store
+    ``{"type": "timeline-data", "side": side}``; the element they are drawn into is
+    ``{"type": "timeline", "side": side}``. The same component serves single view
+    (``left``) and both sides of compare view.
     """
+    label = (
+        f"timeline: {title}. Wheel or W and S zoom, drag or A and D pan, "
+        "a click on a bar goes to its step."
+    )
     return html.Section(
-        graph(side_id("timeline", side), f"timeline: {title}", figure=figure),
+        [
+            dcc.Store(id={"type": "timeline-data", "side": side}, data=data),
+            html.Div(id=side_id("timeline", side), className="lanes", role="figure", **aria(label)),
+        ],
         className=f"panel timeline-panel side-{side}",
-        **aria(f"timeline: {title}"),
     )
 
 

@@ -8,13 +8,9 @@ layout shape per item, so that a figure with 100,000 items still serialises and
 draws quickly.  Colours, patterns and badges come from :mod:`vmaviz.ui.palette`;
 each colour has a second cue (a pattern, a text badge, a dash or a symbol).
 
-Trace names the wiring can rely on:
-
-* :func:`timeline_figure`: the vertical cursor is one trace named ``"cursor"``
-  (index in ``layout.meta["cursor_trace"]``, also :func:`cursor_trace_index`); move
-  it with ``Patch()["data"][i]["x"] = cursor_x(time_ns)``.  The x axis is in µs.
-  Bars and lines carry the step index in ``customdata`` (a click jumps there).
-* :func:`address_space_figure` bars carry the VMA id in ``customdata``.
+The timeline is not a figure: the browser draws it on a canvas from
+:func:`vmaviz.ui.lanes.timeline_data`. :func:`address_space_figure` bars carry the
+VMA id in ``customdata``.
 """
 
 from __future__ import annotations
@@ -26,12 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from vmaviz.engine.timeline import SEGMENT_KINDS, Timeline
 from vmaviz.engine.view import node_summary
 from vmaviz.ui.palette import (
     ARCH_STYLES,
@@ -40,17 +34,14 @@ from vmaviz.ui.palette import (
     FONT_SIZE,
     GRID,
     INK,
-    LOCK_MODE_STYLES,
     LOCK_STATES,
     MUTED,
     PAPER,
-    SEGMENT_STYLES,
     SMALL_FONT,
     TITLE_FONT,
     TREE_COLOURS,
     VMA_LOCK_COUNTERS,
     Style,
-    format_ns,
     hexaddr,
     style_of,
 )
@@ -60,17 +51,6 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 4096
 ULONG_MAX = 2**64 - 1
-
-#: Name of the timeline's cursor trace (move it with a dash ``Patch`` on its ``x``).
-CURSOR_TRACE = "cursor"
-#: Timeline x-axis unit: time in ns is divided by this.
-TIME_SCALE = 1_000.0
-#: Above this many bars the timeline switches from SVG bars to WebGL lines.
-BAR_LIMIT = 3_000
-#: In WebGL mode at most this many items are sent (see :func:`_coarsen`).
-GL_BUDGET = 150_000
-#: At most this many VMA lock rows (the busiest) under the thread rows.
-MAX_LOCK_ROWS = 24
 
 
 def _simple_white_2d() -> go.layout.Template:
@@ -867,376 +847,6 @@ def maple_tree_figure(
 
 
 # =====================================================================
-# Timeline
-# =====================================================================
-
-
-def cursor_x(time_ns: float | None) -> list[float | None]:
-    """The ``x`` of the timeline's cursor trace for ``time_ns`` (None hides it)."""
-    if time_ns is None:
-        return [None, None]
-    x = float(time_ns) / TIME_SCALE
-    return [x, x]
-
-
-def cursor_trace_index(fig: go.Figure | Mapping[str, Any]) -> int:
-    """Index of the trace named :data:`CURSOR_TRACE` in a figure or its dict."""
-    data = fig.data if isinstance(fig, go.Figure) else fig["data"]
-    for i, tr in enumerate(data):
-        name = tr.get("name") if isinstance(tr, Mapping) else getattr(tr, "name", None)
-        if name == CURSOR_TRACE:
-            return i
-    raise KeyError(CURSOR_TRACE)
-
-
-@dataclass
-class _Items:
-    start: list[int]
-    end: list[int]
-    row: list[int]
-    step: list[int]
-    label: list[str]
-
-    def add(self, start: int, end: int, row: int, step: int, label: str) -> None:
-        self.start.append(start)
-        self.end.append(end)
-        self.row.append(row)
-        self.step.append(step)
-        self.label.append(label)
-
-
-def _columns(
-    tl: Timeline, locks: Sequence[Any], lock_row0: int, keys: Sequence[str]
-) -> dict[str, _Arrays]:
-    """Every segment and shown lock interval as numpy columns, split by drawing key.
-
-    Column-wise (``zip(*segments)`` per thread) rather than item by item: a million
-    segments take a fraction of a second.
-    """
-    starts: list[int] = []
-    ends: list[int] = []
-    kinds: list[str] = []
-    steps: list[int] = []
-    rows: list[int] = []
-    for r, th in enumerate(tl.threads):
-        if th.segments:
-            s, e, k, _label, st = zip(*th.segments, strict=True)
-            starts += s
-            ends += e
-            kinds += k
-            steps += st
-            rows += [r] * len(s)
-    for j, lk in enumerate(locks):
-        if lk.intervals:
-            s, e, m, _label, st = zip(*lk.intervals, strict=True)
-            starts += s
-            ends += e
-            kinds += [_lock_key(lk.key, mode) for mode in m]
-            steps += st
-            rows += [lock_row0 + j] * len(s)
-    kind = np.array(kinds)
-    cols = [np.asarray(c, dtype=np.int64) for c in (starts, ends, rows, steps)]
-    out: dict[str, _Arrays] = {}
-    for key in keys:
-        sel = kind == key
-        out[key] = (cols[0][sel], cols[1][sel], cols[2][sel], cols[3][sel])
-    return out
-
-
-#: Lock modes drawn exactly like a thread segment kind (their legend entry is that kind's).
-_SHARED_LOCK_STYLES = ("mmap_read", "mmap_write", "vma_read")
-
-
-def _lock_key(key: int, mode: str) -> str:
-    if key == 0:
-        return "mmap_write" if mode == "write" else "mmap_read"
-    return {"read": "vma_read", "write": "vma_write"}.get(mode, "vma_write_locked")
-
-
-def _pick_lock_rows(tl: Timeline, limit: int) -> tuple[list[Any], int]:
-    locks = [lk for lk in tl.locks if lk.key == 0]
-    vma = [lk for lk in tl.locks if lk.key != 0 and lk.intervals]
-    hidden = 0
-    if len(vma) > limit:
-        busy = sorted(vma, key=lambda lk: -sum(iv.end_ns - iv.start_ns for iv in lk.intervals))
-        keep = {lk.key for lk in busy[:limit]}
-        hidden = len(vma) - limit
-        vma = [lk for lk in vma if lk.key in keep]
-    return locks + sorted(vma, key=lambda lk: lk.key), hidden
-
-
-def timeline_figure(tl: Timeline, cursor_ns: int | None = None, title: str = "") -> go.Figure:
-    """A Gantt chart: one row per thread, then one row per lock, time across (µs).
-
-    Drawn as one trace per segment kind and lock mode (always all of them, in
-    :data:`~vmaviz.engine.timeline.SEGMENT_KINDS` then lock-mode order, so trace
-    indices are stable) plus the cursor trace last.  Up to :data:`BAR_LIMIT` items
-    are SVG bars with fill patterns and labels; above that, WebGL lines whose dash
-    style is the second cue.  Every bar/line carries its first step in
-    ``customdata``.  ``uirevision`` keeps the user's zoom across updates of the same
-    run; only the x axis zooms.
-
-    Args:
-        tl: The timeline.
-        cursor_ns: Where to draw the cursor (None: hidden until patched).
-        title: Figure title.
-
-    Returns:
-        The figure; ``layout.meta`` holds ``cursor_trace`` (its index), ``x_unit``
-        (``"us"``), ``render`` (``"bars"`` or ``"gl"``), ``rows``, ``hidden_locks``
-        (VMA locks left out, beyond :data:`MAX_LOCK_ROWS`) and ``coarsened_ns`` (0, or
-        the width of the time bins used to fit :data:`GL_BUDGET` items).
-    """
-    locks, hidden = _pick_lock_rows(tl, MAX_LOCK_ROWS)
-    n_threads = len(tl.threads)
-    row_names = [t.name for t in tl.threads]
-    lock_row0 = n_threads + 1 if locks else n_threads
-    if locks:
-        row_names.append("── locks ──")
-        row_names += [lk.name for lk in locks]
-    n_rows = max(len(row_names), 1)
-    keys = (*SEGMENT_KINDS, *LOCK_MODE_STYLES)
-    total = sum(len(th.segments) for th in tl.threads) + sum(len(lk.intervals) for lk in locks)
-    use_gl = total > BAR_LIMIT
-    coarse = 0
-    groups: dict[str, _Items] = {k: _Items([], [], [], [], []) for k in keys}
-    arrays: dict[str, _Arrays] = {}
-    if use_gl:
-        arrays = _columns(tl, locks, lock_row0, keys)
-        arrays, coarse = _coarsen(arrays, GL_BUDGET, tl.end_ns, n_rows, tl.step_times)
-    else:
-        for r, th in enumerate(tl.threads):
-            for seg in th.segments:
-                groups[seg.kind].add(seg.start_ns, seg.end_ns, r, seg.step, seg.label)
-        for j, lk in enumerate(locks):
-            for iv in lk.intervals:
-                g = groups[_lock_key(lk.key, iv.mode)]
-                g.add(iv.start_ns, iv.end_ns, lock_row0 + j, iv.step, iv.label)
-    row_px = 34 if n_rows <= 16 else 26 if n_rows <= 48 else 16
-    fig = go.Figure()
-    for key, g in groups.items():
-        st = SEGMENT_STYLES[key] if key in SEGMENT_STYLES else LOCK_MODE_STYLES[key]
-        name = f"{st.badge}: {st.label}" if st.badge else st.label
-        tr = (
-            _gl_trace(key, name, st, arrays[key], row_px)
-            if use_gl
-            else _bar_trace(key, name, st, g, row_names)
-        )
-        if key in _SHARED_LOCK_STYLES:
-            tr.showlegend = False  # drawn like the thread state it mirrors: one legend entry
-        fig.add_trace(tr)
-    end_x = max(tl.end_ns, 1) / TIME_SCALE
-    cursor = go.Scattergl if use_gl else go.Scatter
-    fig.add_trace(
-        cursor(
-            x=cursor_x(cursor_ns),
-            y=[-0.5, n_rows - 0.5],
-            mode="lines",
-            line={"color": INK, "width": 3},
-            name=CURSOR_TRACE,
-            showlegend=False,
-            hoverinfo="skip",
-        )
-    )
-    shapes = []
-    if locks:
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "paper",
-                "x0": 0,
-                "x1": 1,
-                "yref": "y",
-                "y0": n_threads,
-                "y1": n_threads,
-                "line": {"color": MUTED, "width": 1, "dash": "dot"},
-            }
-        )
-    tick_font = FONT_SIZE if row_px >= 26 else SMALL_FONT - 2
-    full_title = title or f"{tl.scenario}: {tl.mode}, {tl.arch}"
-    if hidden:
-        full_title += f" (the {MAX_LOCK_ROWS} busiest VMA locks; {hidden} more not shown)"
-    head = _top(full_title, [str(t.name) for t in fig.data if t.showlegend], 1100)
-    fig.update_layout(
-        **_base_layout(
-            title=head["title"],
-            legend=head["legend"],
-            barmode="overlay",
-            bargap=0,
-            height=int(n_rows * row_px + head["top"] + 70),
-            margin={"l": 10, "r": 20, "t": head["top"], "b": 60},
-            xaxis={
-                "title": {"text": "time (µs)"},
-                "range": [0, end_x * 1.01],
-                "showgrid": True,
-                "gridcolor": GRID,
-                "zeroline": False,
-                "ticks": "outside",
-            },
-            yaxis={
-                "tickmode": "array",
-                "tickvals": list(range(len(row_names))),
-                "ticktext": [_esc(n) for n in row_names],
-                "range": [n_rows - 0.5, -0.5],
-                "fixedrange": True,
-                "showgrid": False,
-                "tickfont": {"size": tick_font, "family": FONT_MONO},
-                "automargin": True,
-            },
-            uniformtext={"minsize": SMALL_FONT, "mode": "hide"},
-            shapes=shapes,
-            clickmode="event",
-            dragmode="zoom",
-            uirevision=f"timeline:{tl.scenario}:{tl.mode}:{tl.arch}",
-            meta={
-                "cursor_trace": len(fig.data) - 1,
-                "x_unit": "us",
-                "render": "gl" if use_gl else "bars",
-                "rows": row_names,
-                "hidden_locks": hidden,
-                "coarsened_ns": coarse,
-            },
-        )
-    )
-    return fig
-
-
-def _bar_trace(key: str, name: str, st: Style, g: _Items, rows: Sequence[str]) -> go.Bar:
-    start = np.asarray(g.start, dtype=np.float64) / TIME_SCALE
-    dur = (np.asarray(g.end, dtype=np.float64) - np.asarray(g.start, dtype=np.float64)) / TIME_SCALE
-    hover = [
-        f"<b>{_esc(rows[r])}</b>: {_esc(lab)}<br>{format_ns(s)} → {format_ns(e)} "
-        f"({format_ns(e - s)})<br>step {step} (click to jump)"
-        for r, lab, s, e, step in zip(g.row, g.label, g.start, g.end, g.step, strict=True)
-    ]
-    return go.Bar(
-        orientation="h",
-        base=start.tolist(),
-        x=dur.tolist(),
-        y=list(g.row),
-        width=0.72,
-        marker={
-            "color": st.colour,
-            "line": {"color": INK, "width": 0.6},
-            "pattern": _pattern(st),
-        },
-        text=[lab if key != "done" else "" for lab in g.label],
-        textposition="inside",
-        insidetextanchor="start",
-        textangle=0,
-        textfont={"color": st.text, "size": FONT_SIZE - 2},
-        customdata=list(g.step),
-        hovertext=hover,
-        hoverinfo="text",
-        name=name,
-        legendgroup=key,
-        showlegend=bool(g.start),
-    )
-
-
-_Arrays = tuple[Any, Any, Any, Any]  # start, end, row, step: numpy int64 arrays
-
-
-#: When items must be binned, the state shown for a time bin: the most telling one
-#: present in it (a short wait is not hidden by the running around it).
-_PRIORITY = (
-    "wait_mmap_write",
-    "wait_mmap_read",
-    "wait_vma_write",
-    "spinning",
-    "blocked_other",
-    "hold_mmap_write",
-    "vma_write_locked",
-    "mmap_write",
-    "vma_write",
-    "hold_mmap_read",
-    "mmap_read",
-    "hold_vma_read",
-    "vma_read",
-    "faulting",
-    "running",
-    "sleeping",
-    "done",
-)
-
-
-def _coarsen(
-    arrays: dict[str, _Arrays], budget: int, span_ns: int, n_rows: int, step_times: Any
-) -> tuple[dict[str, _Arrays], int]:
-    """At most about ``budget`` items, by binning time when there are more.
-
-    Each row's time is cut into equal bins (``budget // rows`` of them, 200 to 4,000);
-    a bin shows the highest-priority state present in it (:data:`_PRIORITY`: waits
-    first), and runs of bins with one state become one item.  The overview keeps
-    every wait visible however short; zooming in shows the bins.
-
-    Returns:
-        The arrays and the bin width in ns (0 when no binning was needed).
-    """
-    total = sum(len(a[0]) for a in arrays.values())
-    if total <= budget or n_rows <= 0:
-        return arrays, 0
-    nb = int(min(4000, max(200, budget // n_rows)))
-    span = max(int(span_ns), 1)
-    bw = max(-(-span // nb), 1)
-    keys = list(arrays)
-    cover = np.zeros((len(keys), n_rows, nb + 1), dtype=np.int32)
-    for ki, (s, e, r, _st) in enumerate(arrays.values()):
-        if not len(s):
-            continue
-        b0 = np.clip(s // bw, 0, nb - 1)
-        b1 = np.clip((e - 1) // bw, 0, nb - 1)
-        np.add.at(cover[ki], (r, b0), 1)
-        np.add.at(cover[ki], (r, b1 + 1), -1)
-    covered = np.cumsum(cover, axis=2)[:, :, :nb] > 0
-    prio = np.array([keys.index(k) for k in _PRIORITY if k in keys], dtype=np.int64)
-    ordered = covered[prio]
-    winner = np.where(ordered.any(axis=0), prio[np.argmax(ordered, axis=0)], -1).reshape(-1)
-    bins = np.tile(np.arange(nb), n_rows)
-    rows = np.repeat(np.arange(n_rows), nb)
-    change = np.ones(len(winner), dtype=bool)
-    change[1:] = (winner[1:] != winner[:-1]) | (bins[1:] == 0)
-    heads = np.flatnonzero(change)
-    tails = np.concatenate((heads[1:] - 1, [len(winner) - 1]))
-    kind = winner[heads]
-    start = bins[heads] * bw
-    end = np.minimum((bins[tails] + 1) * bw, span)
-    times = np.frombuffer(step_times, dtype=np.int64) if len(step_times) else np.zeros(1, np.int64)
-    step = np.clip(np.searchsorted(times, start, side="right") - 1, 0, max(len(times) - 1, 0))
-    out: dict[str, _Arrays] = {}
-    for ki, key in enumerate(keys):
-        sel = kind == ki
-        out[key] = (start[sel], end[sel], rows[heads][sel], step[sel])
-    return out, int(bw)
-
-
-def _gl_trace(key: str, name: str, st: Style, a: _Arrays, row_px: int) -> go.Scattergl:
-    start, end, row, step = a
-    m = len(start)
-    # float32 halves the JSON; it still resolves steps below 2**24 and ~2 ns at 16 ms.
-    x = np.full(3 * m, np.nan, dtype=np.float32)
-    y = np.full(3 * m, np.nan, dtype=np.float32)
-    cd = np.full(3 * m, np.nan, dtype=np.float32)
-    if m:
-        x[0::3], x[1::3] = start / TIME_SCALE, end / TIME_SCALE
-        y[0::3], y[1::3] = row, row
-        cd[0::3], cd[1::3] = step, step
-    return go.Scattergl(
-        x=x,
-        y=y,
-        customdata=cd,
-        mode="lines",
-        line={"color": st.colour, "width": max(3, int(row_px * 0.7)), "dash": st.dash},
-        connectgaps=False,
-        name=name,
-        legendgroup=key,
-        showlegend=bool(m),
-        hovertemplate=f"<b>{_esc(st.label)}</b><br>%{{x:.3f}} µs<br>step %{{customdata}}"
-        "<extra></extra>",
-    )
-
-
-# =====================================================================
 # Counters
 # =====================================================================
 
@@ -1325,20 +935,12 @@ def counters_figure(per_arch: Mapping[str, Mapping[str, Any]]) -> go.Figure:
 
 
 __all__ = [
-    "BAR_LIMIT",
-    "CURSOR_TRACE",
-    "GL_BUDGET",
-    "MAX_LOCK_ROWS",
-    "TIME_SCALE",
     "NodeBox",
     "SlotBox",
     "address_space_figure",
     "counters_figure",
-    "cursor_trace_index",
-    "cursor_x",
     "dead_nodes",
     "maple_tree_figure",
-    "timeline_figure",
     "tree_layout",
     "vma_badge",
 ]

@@ -66,15 +66,21 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             # event-log clicks, for the server's navigate callback.
             dcc.Store(id="nav-request", data=None),
             dcc.Store(id="log-click", data=None),
-            # Each side's cursor time (µs) for the timeline overlay, and a sink for
-            # the clientside callback that draws it.
+            # Each side's cursor time (µs) for the timeline's cursor canvas, a click
+            # on the lanes, and sinks for the clientside callbacks that draw them.
             dcc.Store(id="cursor-x", data={}),
             dcc.Store(id="cursor-drawn", data=None),
+            dcc.Store(id="lanes-drawn", data=None),
+            dcc.Store(id="timeline-click", data=None),
             # The step's changed panels as HTML ({DOM id: html}), put in place by
             # assets/vmaviz.js (render), and that callback's sink.
             dcc.Store(id="step-html", data={}),
             dcc.Store(id="step-drawn", data=None),
             dcc.Store(id="figures-sent", data={}),
+            # The figures in or near the window (assets/vmaviz.js), and the figures of
+            # figure-request that are among them: only those are drawn.
+            dcc.Store(id="figures-visible", data=None),
+            dcc.Store(id="figure-go", data=None),
             dcc.Store(id="pending-step", data=None),
             dcc.Store(id="permalink-search", data=""),
             dcc.Store(id="clipboard-status", data=None),
@@ -360,7 +366,8 @@ def body(view: str, sides: Sequence[tuple[str, str]], timelines: Sequence[Any]) 
     Args:
         view: ``single`` or ``compare``.
         sides: ``(side, title)`` per run shown.
-        timelines: The timeline figure of each side (same order).
+        timelines: The timeline data of each side (same order), from
+            :func:`vmaviz.ui.lanes.timeline_data`.
     """
     if view == "compare":
         (left, ltitle), (right, rtitle) = sides
