@@ -78,15 +78,75 @@
 
     document.addEventListener("keydown", onKey, true);
 
-    /* The header's "Glossary" link opens the glossary as well as scrolling to it. */
+    /* The header's "Glossary" link opens the glossary as well as scrolling to it
+     * (once it is mounted: see lazy sections below). */
+    var openGlossary = false;
+    function glossaryOpen() {
+        var box = document.querySelector("#glossary details");
+        if (box) {
+            box.open = true;
+            openGlossary = false;
+        }
+    }
     document.addEventListener("click", function (ev) {
         var link = ev.target && ev.target.closest && ev.target.closest("#glossary-link");
         if (!link) {
             return;
         }
-        var box = document.querySelector("#glossary details");
-        if (box) {
-            box.open = true;
+        openGlossary = true;
+        mountLazy(["glossary"]);
+        glossaryOpen();
+    });
+
+    /* Lazy sections (vmaviz/ui/layout.py: lazy_slot): asked for once, when they
+     * come within a screen of the window or a link goes to them. */
+    var lazyAsked = {};
+    var lazyIO = null;
+    function mountLazy(names) {
+        var fresh = names.filter(function (n) { return !lazyAsked[n]; });
+        if (!fresh.length || !window.dash_clientside || !window.dash_clientside.set_props) {
+            return;
+        }
+        fresh.forEach(function (n) { lazyAsked[n] = true; });
+        window.dash_clientside.set_props("lazy-open", {data: fresh});
+    }
+    var loadedAt = Date.now();
+    function watchLazy() {
+        // Before the first run is drawn the page is short and every slot looks near:
+        // wait for the lanes (or a few seconds, if the run failed to load).
+        if (!Lanes.active() && Date.now() - loadedAt < 5000) {
+            window.setTimeout(watchLazy, 500);
+            return;
+        }
+        if (!("IntersectionObserver" in window)) {
+            mountLazy(["glossary", "results-slot"]);
+            return;
+        }
+        if (!lazyIO) {
+            lazyIO = new IntersectionObserver(function (entries) {
+                var names = [];
+                entries.forEach(function (e) {
+                    if (e.isIntersecting) {
+                        names.push(e.target.getAttribute("data-lazy"));
+                    }
+                });
+                if (names.length) {
+                    mountLazy(names);
+                }
+            }, {rootMargin: "600px 0px"});
+        }
+        var els = document.querySelectorAll("[data-lazy]");
+        for (var i = 0; i < els.length; i++) {
+            if (!els[i].__vmavizLazy) {
+                els[i].__vmavizLazy = true;
+                lazyIO.observe(els[i]);
+            }
+        }
+    }
+    window.addEventListener("hashchange", function () {
+        var id = window.location.hash.slice(1);
+        if (id === "glossary" || id === "results-slot") {
+            mountLazy([id]);
         }
     });
 
@@ -116,6 +176,10 @@
             pending = false;
             labelControls(document);
             watchFigures();
+            watchLazy();
+            if (openGlossary) {
+                glossaryOpen();
+            }
         });
     });
     /* Which figures are in or near the window, for figureGate: a figure far below
@@ -174,6 +238,7 @@
     function start() {
         labelControls(document);
         watchFigures();
+        watchLazy();
         observer.observe(document.body, { childList: true, subtree: true });
     }
     if (document.readyState === "loading") {
@@ -696,6 +761,10 @@
                 work = Math.max(work, views[k].data.work_end_us || views[k].data.end_us);
                 max = Math.max(max, views[k].data.end_us);
             });
+            if (!Object.keys(views).length) {
+                range = null;
+                return;
+            }
             home = {work: work * 1.02, max: max * 1.02};
             range = [0, home.work];
             redrawAll();
@@ -720,7 +789,7 @@
 
         window.addEventListener("resize", redrawAll);
         return {setData: setData, setCursor: setCursor, zoom: zoom, pan: pan,
-                active: function () { return !!range; }};
+                active: function () { return !!range && Object.keys(views).length > 0; }};
     })();
 
     function renderViews(views, tries) {

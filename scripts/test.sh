@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Install Chromium + chromedriver (Debian) and the Python packages (.venv), then run
+# Install Chromium + chromedriver and redis-server (Debian) and the Python packages (.venv), then run
 # lint, format check, type check and the whole test suite (browser tests included).
 # Extra arguments are passed to pytest.
 set -euo pipefail
 # shellcheck source=scripts/_venv.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-    apt_install chromium chromium-driver
+# redis-server: the cache tests run the app's cache on Redis as well as on files.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/redis-server ]; then
+    apt_install chromium chromium-driver redis-server
 fi
 
 # requirements-dask.txt too: the dask executor test must run here, not skip.

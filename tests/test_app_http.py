@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from vmaviz.engine.narrate import narrate
 from vmaviz.scenario import load_scenario
 from vmaviz.scenario.schema import MAX_FILE_BYTES
 from vmaviz.ui.app_factory import TITLE, create_app
-from vmaviz.ui.session import KEYFRAME_EVERY, cache_config, from_query, to_query
+from vmaviz.ui.session import KEYFRAME_EVERY, Config, cache_config, from_query, to_query
 from vmaviz.ui.testing import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,7 +258,7 @@ def test_event_log_filters(client: FlaskClient) -> None:
 
 def test_query_string_round_trip() -> None:
     config, cursor, named = from_query("?scenario=swap-retry&mode=mmap_lock&arch=s390&cpus=3")
-    assert named and cursor is None
+    assert named == dict.fromkeys(("scenario", "mode", "arch", "cpus"), "ok") and cursor is None
     assert (config.scenario, config.mode, config.arch, config.cpus) == (
         "swap-retry",
         "mmap_lock",
@@ -265,8 +266,53 @@ def test_query_string_round_trip() -> None:
         3,
     )
     assert from_query(to_query(config, 41))[:2] == (config, 41)
-    bad, _, _ = from_query("?scenario=../../etc/passwd&mode=x&cpus=-4&view=weird")
+    bad, _, named = from_query("?scenario=../../etc/passwd&mode=x&cpus=-4&view=weird")
     assert bad.scenario == "default" and bad.mode == "per_vma" and bad.cpus >= 1
+    assert set(named.values()) == {"refused"} and "seed" not in named
+
+
+def test_counters_of_the_other_arches_arrive_in_the_background(tmp_path: Path) -> None:
+    """The page opens on its own run; the other arches' runs join the counters later."""
+    app = create_app({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(tmp_path)})
+    tab = Browser(app.server.test_client())
+    res = tab.open("?scenario=write-locked-vma")
+    deadline = time.time() + 120
+    while res.get("arch-poll", {}).get("disabled") is False and time.time() < deadline:
+        time.sleep(0.2)
+        res = tab.call("step-html", "data", {"arch-poll.n_intervals": 1})
+        request = res.get("figure-request", {}).get("data")
+        if request:
+            tab.call("counters-graph", "figure", {"figure-go.data": request})
+    assert res.get("arch-poll", {}).get("disabled") is True  # nothing left pending
+    figure = tab.props[("counters-graph", "figure")]
+    assert figure["layout"]["meta"]["arches"] == ["x86", "arm64", "powerpc", "s390"]
+
+
+def test_a_bare_link_uses_the_scenarios_own_settings(client: FlaskClient) -> None:
+    """``?scenario=X`` alone: X's declared CPUs (android-app-launch: 8), not the default 4."""
+    from vmaviz.scenario import load_scenario
+
+    own = load_scenario(ROOT / "scenarios" / "android-app-launch.yaml").kernel
+    assert own.cpus != Config().cpus
+    tab = Browser(client)
+    tab.call("scenario", "value", {"url.search": "?scenario=android-app-launch"})
+    assert tab.props[("cpus", "value")] == own.cpus
+    assert (tab.props[("mode", "value")], tab.props[("arch", "value")]) == (own.mode, own.arch)
+    assert tab.props[("upload-errors", "children")] is None
+    # A named setting wins; the others still come from the scenario.
+    tab.call("scenario", "value", {"url.search": "?scenario=android-app-launch&cpus=2"})
+    assert tab.props[("cpus", "value")] == 2 and tab.props[("seed", "value")] == own.seed
+
+
+def test_a_link_to_an_unknown_scenario_says_so(client: FlaskClient) -> None:
+    tab = Browser(client)
+    tab.call("scenario", "value", {"url.search": "?scenario=no-such-thing&cpus=banana"})
+    assert tab.props[("scenario", "value")] == "default"
+    text = tab.text("upload-errors")
+    assert "no-such-thing" in text and "default" in text
+    tab.call("scenario", "value", {"url.search": "?scenario=../etc&cpus=banana"})
+    text = tab.text("upload-errors")
+    assert "no scenario" in text and "cpus" in text
 
 
 def test_permalink_restores_the_exact_view(client: FlaskClient) -> None:

@@ -44,6 +44,9 @@ def create_app(cache: dict[str, Any] | None = None) -> dash.Dash:
         assets_folder=str(ASSETS),
         serve_locally=True,
         update_title="",
+        # The glossary and the Results are mounted when scrolled to (layout.lazy_slot):
+        # their callbacks name components not in the first layout.
+        suppress_callback_exceptions=True,
         compress=False,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )

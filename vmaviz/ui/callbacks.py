@@ -44,6 +44,7 @@ from vmaviz.ui.session import (
     bundled_scenarios,
     describe_error,
     from_query,
+    paused_gc,
     to_query,
     upload_text,
 )
@@ -152,18 +153,38 @@ def select_scenario(
         k = scenario.kernel
         return (no_update, no_update, k.mode, k.arch, k.cpus, k.seed, no_update, None, None)
 
-    # The page was (re)loaded: restore everything the query string names.
+    # The page was (re)loaded: restore everything the query string names; what it
+    # does not name comes from the scenario's own settings.
     config, step, named = from_query(search)
-    message: Any = None
+    notes: list[str] = []
+    if named.get("scenario") == "refused":
+        notes.append("The link names no scenario that exists here: showing the default one.")
     try:
         scenario = store.scenario(config.scenario)
     except (ScenarioMissing, ScenarioErrors) as exc:
-        message = _errors(f"{config.scenario}: {describe_error(exc)}")
-        config, step, named = Config(), None, False
+        notes.append(f"{config.scenario}: {describe_error(exc)} Showing the default one.")
+        config, step, named = Config(), None, {}
         scenario = store.scenario(config.scenario)
-    if not named:
-        k = scenario.kernel
-        config = Config(config.scenario, k.mode, k.arch, k.cpus, k.seed, config.view)
+    refused = [k for k, v in named.items() if v == "refused" and k != "scenario"]
+    if refused:
+        verb = "is" if len(refused) == 1 else "are"
+        notes.append(
+            f"The link's {', '.join(refused)} {verb} not valid here: "
+            "the scenario's own settings are used instead."
+        )
+    k = scenario.kernel
+
+    def pick(name: str, own: Any) -> Any:
+        return getattr(config, name) if named.get(name) == "ok" else own
+
+    config = Config(
+        config.scenario,
+        mode=pick("mode", k.mode),
+        arch=pick("arch", k.arch),
+        cpus=pick("cpus", k.cpus),
+        seed=pick("seed", k.seed),
+        view=config.view,
+    )
     return (
         config.scenario,
         with_option(config.scenario, scenario),
@@ -173,7 +194,7 @@ def select_scenario(
         config.seed,
         config.view,
         step,
-        message,
+        _errors("\n".join(notes)) if notes else None,
     )
 
 
@@ -263,17 +284,15 @@ def load_run_views(
         timeline_data(run.timeline, title=title) for run, title in zip(runs, titles, strict=True)
     ]
     # Counters per arch: the same scenario and mode on every simulated arch.
+    # The run shown is one of them; the others run in the background (RunStore.warm)
+    # and join the counters as they finish, so the page opens on its own run.
     counter_mode = "per_vma" if config.view == "compare" else config.mode
-    arch_keys: dict[str, str] = {}
+    main = next((r for r in runs if r.mode == counter_mode), runs[-1])
+    arch_keys: dict[str, str] = {main.arch: main.key}
+    counter_arches = [main.arch]
     if max(r.steps for r in runs) <= ARCH_RUNS_MAX_STEPS:
-        for a in ARCHES:
-            try:
-                arch_keys[a] = store.run(config, mode=counter_mode, arch=a).key
-            except (ValueError, RuntimeError):
-                continue
-    else:
-        main = next((r for r in runs if r.mode == counter_mode), runs[-1])
-        arch_keys[main.arch] = main.key
+        counter_arches = list(ARCHES)
+        store.warm(config, counter_mode, [a for a in ARCHES if a != main.arch])
 
     start = track.clamp(pending) if pending is not None else 0
     info = {
@@ -290,6 +309,7 @@ def load_run_views(
             for (side, run), title in zip(sides, titles, strict=True)
         ],
         "arch_keys": arch_keys,
+        "counter_arches": counter_arches,
         "counter_mode": counter_mode,
         "total": track.total,
         "xmax_us": tmax / TIME_SCALE * 1.01,
@@ -746,17 +766,26 @@ def step_views(
         cursor_times[side] = int(x) / TIME_SCALE
 
     # Counters per arch, up to the cursor's time (exactly the cursor for its own run).
+    # An arch still running in the background is left out until it has finished
+    # (``arches_pending`` makes the browser ask again; see the arch-poll timer).
     per_arch: dict[str, dict[str, Any]] = {}
     config = config_of(info.get("config"))
-    by_key = {r.key: (r, ns[i]) for i, r in enumerate(runs)}
-    for arch, key in info.get("arch_keys", {}).items():
-        if key in by_key:
-            run, n = by_key[key]
+    counter_mode = info.get("counter_mode", config.mode)
+    by_arch = {r.arch: (r, ns[i]) for i, r in enumerate(runs) if r.mode == counter_mode}
+    pending: list[str] = []
+    for arch in info.get("counter_arches") or list(info.get("arch_keys", {})):
+        if arch in by_arch:
+            run, n = by_arch[arch]
         else:
-            run = store.cached_run(key, config, info.get("counter_mode", config.mode), arch)
+            found = store.peek_run(config, counter_mode, arch)
+            if found is None:
+                pending.append(arch)
+                continue
+            run = found
             n = int(run.time.searchsorted(t, side="right")) if m < track.total else run.steps
         per_arch[arch] = run.counters_at(n)
     want("counters", per_arch)
+    out["arches_pending"] = pending
 
     # The event log of one side: a page of rows around its current row.
     li = _side_index(info, log_side)
@@ -1032,7 +1061,9 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("sent", "data"),
         Output("figure-request", "data"),
         Output("cursor-x", "data"),
+        Output("arch-poll", "disabled"),
         Input("cursor", "data"),
+        Input("arch-poll", "n_intervals"),
         Input("log-thread", "value"),
         Input("log-kind", "value"),
         Input("log-vma", "value"),
@@ -1045,6 +1076,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
     )
     def on_step(
         cursor: Any,
+        _poll: Any,
         log_thread: str | None,
         log_kind: str | None,
         log_vma: str | None,
@@ -1057,8 +1089,16 @@ def register(app: dash.Dash, store: RunStore) -> None:
         if not info:
             raise dash.exceptions.PreventUpdate
         flt = LogFilter(log_thread, log_kind, log_vma)
-        out = step_views(store, info, cursor, session or "", sent, flt, log_side, figs_sent)
-        return (out["html"], out["search"], out["sent"], out["figures"], out["cursor_x"])
+        with paused_gc(collect_young=True):
+            out = step_views(store, info, cursor, session or "", sent, flt, log_side, figs_sent)
+        return (
+            out["html"],
+            out["search"],
+            out["sent"],
+            out["figures"],
+            out["cursor_x"],
+            not out["arches_pending"],
+        )
 
     @app.callback(
         *[Output({"type": k, "side": ALL}, "figure") for k in C.SIDE_FIGURES],
@@ -1120,6 +1160,18 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("step-drawn", "data"),
         Input("step-html", "data"),
     )
+
+    @app.callback(
+        *[Output(ident, "children") for ident in L.LAZY_SECTIONS],
+        Input("lazy-open", "data"),
+        prevent_initial_call=True,
+    )
+    def on_lazy(names: Any) -> tuple[Any, ...]:
+        wanted = set(names) if isinstance(names, list) else set()
+        return tuple(
+            build() if ident in wanted else no_update for ident, build in L.LAZY_SECTIONS.items()
+        )
+
     app.clientside_callback(
         ClientsideFunction(namespace="vmaviz", function_name="figureGate"),
         Output("figure-go", "data"),

@@ -9,7 +9,7 @@ the ``load_run`` callback puts it in ``#body`` whenever the configuration change
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dash import dcc, html
@@ -81,10 +81,14 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             # figure-request that are among them: only those are drawn.
             dcc.Store(id="figures-visible", data=None),
             dcc.Store(id="figure-go", data=None),
+            # Lazy sections the browser saw come near the window (mount them).
+            dcc.Store(id="lazy-open", data=None),
             dcc.Store(id="pending-step", data=None),
             dcc.Store(id="permalink-search", data=""),
             dcc.Store(id="clipboard-status", data=None),
             dcc.Interval(id="play-timer", interval=DEFAULT_SPEED, disabled=True),
+            # While other arches' runs finish in the background, redraw the counters.
+            dcc.Interval(id="arch-poll", interval=1000, disabled=True),
             dcc.Download(id="download"),
             html.A("Skip to the step controls", href="#step-controls", className="skip-link"),
             header(),
@@ -93,8 +97,11 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             html.Main(id="body", className="body"),
             summary_section(),
             event_log_section(),
-            glossary_section(),
-            results_layout(),
+            # Mounted when they come near the window (assets/vmaviz.js: lazy): every
+            # Dash component on the page costs the renderer time on every step, and
+            # these two are a third of the page.
+            lazy_slot("glossary", "glossary-box", "The glossary"),
+            lazy_slot("results-slot", "results-slot", "The results"),
             html.Footer(
                 [
                     f"vmaviz {__version__}. Keys: ← → or , . step; Shift: 10 at a time; "
@@ -341,7 +348,7 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
                         ),
                         html.A(
                             "Results",
-                            href="#results",
+                            href="#results-slot",
                             className="glossary-link",
                             id="results-link",
                         ),
@@ -450,8 +457,26 @@ def event_log_section() -> html.Section:
     )
 
 
-def glossary_section() -> html.Div:
+def glossary_section() -> Any:
     """The glossary, folded: one click away from every page."""
     from vmaviz.ui.panels import glossary_panel
 
-    return html.Div(glossary_panel(), id="glossary", className="glossary-box")
+    return glossary_panel()
+
+
+#: What a lazy slot holds once mounted: slot id -> builder.
+LAZY_SECTIONS: dict[str, Callable[[], Any]] = {
+    "glossary": glossary_section,
+    "results-slot": results_layout,
+}
+
+
+def lazy_slot(ident: str, class_name: str, what: str) -> html.Div:
+    """A place for a section that is mounted when it comes near the window."""
+    attrs: dict[str, Any] = {"data-lazy": ident}
+    return html.Div(
+        html.P(f"{what} appear when you scroll here.", className="hint"),
+        id=ident,
+        className=f"lazy {class_name}",
+        **attrs,
+    )

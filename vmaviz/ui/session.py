@@ -27,6 +27,7 @@ import os
 import pickle
 import tempfile
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -200,19 +201,27 @@ def to_query(config: Config, cursor: int) -> str:
     return "?" + urlencode(params)
 
 
-def from_query(search: str | None) -> tuple[Config, int | None, bool]:
+#: The settings a permalink can name (besides the scenario and the step).
+QUERY_SETTINGS = ("mode", "arch", "cpus", "seed", "view")
+
+
+def from_query(search: str | None) -> tuple[Config, int | None, dict[str, str]]:
     """Parse a permalink query string.
 
     Returns:
         The configuration (unknown or bad values replaced by defaults), the cursor
-        (steps run: ``step + 1``; ``None`` when the query names no step) and whether
-        the query named any setting at all.
+        (steps run: ``step + 1``; ``None`` when the query names no step) and what
+        the query named: ``{setting: "ok"}`` for each of ``scenario`` and
+        :data:`QUERY_SETTINGS` it set, ``"refused"`` for one whose value was not
+        valid (the default is used in its place). A setting it did not name is
+        left to the scenario's own settings.
     """
     params = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
 
     def num(name: str) -> int | None:
         try:
-            return int(params[name])
+            text = params[name]
+            return int(text) if len(text) <= 12 else None
         except (KeyError, ValueError):
             return None
 
@@ -221,13 +230,17 @@ def from_query(search: str | None) -> tuple[Config, int | None, bool]:
         scenario=params.get("scenario", base.scenario),
         mode=params.get("mode", base.mode),
         arch=params.get("arch", base.arch),
-        cpus=num("cpus") or base.cpus,
+        cpus=v if (v := num("cpus")) is not None else base.cpus,
         seed=v if (v := num("seed")) is not None else base.seed,
         view=params.get("view", base.view),
     ).checked()
+    named: dict[str, str] = {}
+    for key in ("scenario", *QUERY_SETTINGS):
+        if key in params:
+            named[key] = "ok" if str(getattr(config, key)) == params[key] else "refused"
     step = num("step")
     cursor = max(0, step + 1) if step is not None else None
-    return config, cursor, bool(params)
+    return config, cursor, named
 
 
 # =====================================================================
@@ -298,10 +311,23 @@ class RunData:
         self.timeline = timeline
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"key": self.key, "engine": self.engine, "timeline": self.timeline}
+        # A kernel pickles without its fault-latency log (it would grow every
+        # keyframe), but this is the finished run whose summary the app shows: keep
+        # the log, or a run read back from the cache says its faults took 0 ns.
+        latencies = self.engine.k.fault_latencies.tobytes()
+        return {
+            "key": self.key,
+            "engine": self.engine,
+            "timeline": self.timeline,
+            "fault_latencies": latencies,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        latencies = state.pop("fault_latencies", b"")
         self.__dict__.update(state)
+        log = array("q")
+        log.frombytes(latencies)
+        self.engine.k.fault_latencies = log
 
     # ------------------------------------------------------------ basics
 
@@ -476,6 +502,10 @@ class RunStore:
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, Any] = OrderedDict()
         self._scenarios: dict[tuple[str, float], Scenario] = {}
+        self._peek_keys: dict[tuple[Any, ...], tuple[Scenario, str]] = {}
+        #: Runs asked for in the background (:meth:`warm`), run one at a time.
+        self._warm_queue: list[tuple[Config, str, str]] = []
+        self._warm_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ scenarios
 
@@ -546,6 +576,62 @@ class RunStore:
         )
         return run
 
+    def peek_run(self, config: Config, mode: str, arch: str) -> RunData | None:
+        """The run if it is in this worker's memory or the shared cache, else None
+        (never runs it: see :meth:`warm`)."""
+        try:
+            base = self.scenario(config.scenario)
+        except (ScenarioMissing, ScenarioErrors, ValueError):
+            return None
+        # The key hashes the scenario's canonical text (about 10 ms for a big one):
+        # worked out once per scenario object and settings, as this runs every step.
+        memo = (id(base), mode, arch, config.cpus, config.seed)
+        known = self._peek_keys.get(memo)
+        if known is None or known[0] is not base:
+            scenario = base.with_overrides(mode=mode, arch=arch, cpus=config.cpus, seed=config.seed)
+            run_id = run_key(scenario, mode, arch, config.cpus, config.seed, self.code)
+            if len(self._peek_keys) > 256:
+                self._peek_keys.clear()
+            known = (base, f"run:{run_id}")
+            self._peek_keys[memo] = known
+        key = known[1]
+        hit = self._local(key)
+        if hit is None:
+            hit = self._unpickled(key)
+            if isinstance(hit, RunData):
+                self._remember(key, hit)
+        return hit if isinstance(hit, RunData) else None
+
+    def warm(self, config: Config, mode: str, arches: list[str]) -> None:
+        """Run ``config`` on ``arches`` in a background thread, one run at a time.
+
+        Why: opening a scenario used to wait for its run on every arch (for the
+        per-arch counters), three runs the first view does not show. The page now
+        opens on its own run; the counters fill in as the others finish.
+        """
+        with self._lock:
+            for arch in arches:
+                item = (config, mode, arch)
+                if item not in self._warm_queue:
+                    self._warm_queue.append(item)
+            if self._warm_thread is not None and self._warm_thread.is_alive():
+                return
+            self._warm_thread = threading.Thread(
+                target=self._warm_loop, name="vmaviz-warm", daemon=True
+            )
+            self._warm_thread.start()
+
+    def _warm_loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._warm_queue:
+                    self._warm_thread = None
+                    return
+                config, mode, arch = self._warm_queue.pop(0)
+            with contextlib.suppress(Exception):
+                # A failing arch is left out of the counters, as before.
+                self.run(config, mode=mode, arch=arch)
+
     def cached_run(self, key: str, config: Config, mode: str, arch: str) -> RunData:
         """The run with this key: from memory or the cache, else re-run from ``config``."""
         hit = self._local(f"run:{key}")
@@ -573,19 +659,28 @@ class RunStore:
         hit = self._local(key)
         if hit is not None:
             return hit
-        value: Any = None
-        if pickled:
-            blob = self.cache.get(key)
-            if isinstance(blob, bytes):
-                try:
-                    value = pickle.loads(blob)
-                except Exception:
-                    value = None
+        value: Any = self._unpickled(key) if pickled else None
         if value is None:
             value = build()
             if pickled:
                 self.cache.set(key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+        self._remember(key, value)
+        return value
+
+    def _unpickled(self, key: str) -> Any:
+        """The pickled value of ``key`` in the shared cache, or None."""
+        blob = self.cache.get(key)
+        if not isinstance(blob, bytes):
+            return None
+        try:
+            return pickle.loads(blob)
+        except Exception:
+            return None
+
+    def _remember(self, key: str, value: Any) -> None:
+        """Keep ``value`` in this worker's LRU, weighed by its steps."""
         weight = value.steps + 1000 if isinstance(value, RunData) else 1000
+        evicted = False
         with self._lock:
             self._runs[key] = (value, weight)
             self._runs.move_to_end(key)
@@ -593,7 +688,9 @@ class RunStore:
             while len(self._runs) > 1 and total > self.local_steps:
                 _, (_, w) = self._runs.popitem(last=False)
                 total -= w
-        return value
+                evicted = True
+        if isinstance(value, RunData):
+            keep_out_of_gc(evicted)
 
     # ------------------------------------------------------------ session state
 
@@ -669,21 +766,37 @@ class SessionState:
         return before, after
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection while unpickling a kernel.
+_gc_pauses = 0
+_gc_lock = threading.Lock()
 
-    Unpickling allocates thousands of objects, which would set off collections that
-    walk every object of the worker (the runs in memory hold millions): that, not
-    the unpickling, would take most of the time. The objects are kept anyway.
+
+@contextlib.contextmanager
+def paused_gc(collect_young: bool = False) -> Iterator[None]:
+    """No cyclic garbage collection inside the block (nests, and across threads).
+
+    Unpickling a kernel allocates thousands of objects, which would set off
+    collections that walk the worker's other objects: that, not the unpickling,
+    would take most of the time. A step's kernels are garbage in cycles once it is
+    drawn; collected while still in use, they would be promoted to the oldest
+    generation and freed only by a full collection (100-300 ms, every few steps, on
+    a big scenario). With ``collect_young``, the block (a whole step) ends with one
+    collection of the youngest generation, which still holds them all and frees
+    them for a few milliseconds.
     """
-    was = gc.isenabled()
-    gc.disable()
+    global _gc_pauses
+    with _gc_lock:
+        _gc_pauses += 1
+        gc.disable()
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            last = _gc_pauses == 0
+            if last and collect_young:
+                gc.collect(0)
+            if last:
+                gc.enable()
 
 
 def describe_error(exc: BaseException) -> str:
@@ -727,3 +840,18 @@ def upload_text(contents: str | None, filename: str | None) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"{name}: not a UTF-8 text file (expected scenario YAML)") from None
+
+
+def keep_out_of_gc(evicted: bool = False) -> None:
+    """Move the objects alive now (the runs kept in memory) out of the collector's way.
+
+    Why: every step unpickles a kernel or two, thousands of objects in cycles that
+    only the cyclic collector frees; its full collections then walked every object
+    of the runs in memory as well, and took 200-300 ms, every few steps, of a big
+    scenario. Frozen objects are not walked (``gc.freeze``). When a run has left the
+    LRU, everything is unfrozen once so that a full collection can free it.
+    """
+    if evicted:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
