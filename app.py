@@ -11,14 +11,29 @@ the system temp dir), VMAVIZ_CACHE_DIR to move that directory.
 
 import os
 
+from werkzeug.serving import WSGIRequestHandler
+
 from vmaviz.ui.app_factory import create_app
 
 app = create_app()
 server = app.server
+
+
+class _NoDelayHandler(WSGIRequestHandler):
+    """Werkzeug's handler with Nagle's algorithm off on each connection.
+
+    Why: the development server writes a response's headers and body in separate
+    sends; with Nagle on, the body waited for the browser's delayed ACK, about 40 ms
+    added to every step request.
+    """
+
+    disable_nagle_algorithm = True
+
 
 if __name__ == "__main__":
     app.run(
         host=os.environ.get("VMAVIZ_HOST", "127.0.0.1"),
         port=int(os.environ.get("VMAVIZ_PORT", "8050")),
         debug=os.environ.get("VMAVIZ_DEBUG", "") not in ("", "0"),
+        request_handler=_NoDelayHandler,
     )

@@ -10,7 +10,7 @@ import pytest
 
 from vmaviz.bench.engine import implemented_ops, workload_yaml
 from vmaviz.engine.engine import Engine
-from vmaviz.engine.export import PID_LOCKS, synced_trace, to_perfetto
+from vmaviz.engine.export import PID_LOCKS, split_note, synced_trace, to_perfetto
 from vmaviz.engine.timeline import SEGMENT_KINDS, Timeline, build_timeline
 from vmaviz.scenario import load_scenario, load_scenario_text
 
@@ -53,7 +53,10 @@ def assert_consistent(e: Engine, tl: Timeline) -> None:
             assert s.kind in SEGMENT_KINDS
             assert 0 <= s.start_ns < s.end_ns <= tl.end_ns
             assert s.label
-            assert t.tid[s.step] == th.tid
+            # A segment starts at a step of its own thread, or at the step that
+            # granted it a lock while it slept (the waker's unlock).
+            granted = any(th.tid in tids for _, tids in split_note(t.notes.get(s.step, ""))[1])
+            assert t.tid[s.step] == th.tid or (granted and "granted by" in s.label)
             assert t.time[s.step] == s.start_ns == tl.time_of(s.step)
             if prev_end is not None:
                 assert s.start_ns >= prev_end
@@ -242,3 +245,36 @@ def test_blocked_and_sleeping(mode: str) -> None:
     assert m == {"waits at a barrier", "waits for the userfault monitor"}
     s_kinds = kinds_of(tl, "S")
     assert "sleeping" in s_kinds and "done" in s_kinds
+
+
+def test_a_reader_granted_the_lock_holds_it_before_it_runs() -> None:
+    """default: main's mmap_write_unlock grants mmap_lock to the sleeping reader jit.
+
+    From that step the lock's state says jit holds it for read, though jit records
+    ``down_read:granted`` only when it runs, later. The timeline must agree with the
+    state: the mmap_lock lane shows jit reading from the grant, and jit's own lane
+    shows it holding the lock, not waiting.
+    """
+    e = run("default", "per_vma")
+    t = synced_trace(e)
+    grants = {i: split_note(n)[1] for i, n in t.notes.items() if "granted=" in n}
+    assert grants
+    step, [(key, tids)] = next(iter(grants.items()))
+    assert key == 0
+    jit = tids[0]
+    names = {th.tid: th.name for th in e.k.threads}
+    ran = next(i for i in range(step, len(t)) if t.tid[i] == jit)
+    assert t.codes[t.code[ran]] == "down_read:granted" and t.time[ran] > t.time[step]
+    # The model's state right after the grant: jit already holds mmap_lock.
+    k = e.state_at(step + 1)
+    assert jit in k.mm.mmap_lock.reader_tids
+    tl = build_timeline(e)
+    at = t.time[step]
+    mm = next(lk for lk in tl.locks if lk.key == 0)
+    (iv,) = [iv for iv in mm.intervals if iv.start_ns <= at < iv.end_ns]
+    assert iv.mode == "read" and names[jit] in iv.label and iv.start_ns == at
+    lane = next(th for th in tl.threads if th.tid == jit)
+    (seg,) = [sg for sg in lane.segments if sg.start_ns <= at < sg.end_ns]
+    assert seg.kind == "hold_mmap_read" and seg.end_ns == t.time[ran]
+    assert "granted by main" in seg.label
+    assert_consistent(e, tl)

@@ -21,6 +21,7 @@ Perfetto layout (open the file in https://ui.perfetto.dev):
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
@@ -160,6 +161,21 @@ def lock_effect(code: str) -> tuple[str, int | None] | None:
 
 def _matches(code: str, table: tuple[str, ...]) -> bool:
     return any(code.startswith(p) if p.endswith(":") else code == p for p in table)
+
+
+_GRANT = re.compile(r"granted=(\d+):([\d,]+)")
+
+
+def split_note(note: str) -> tuple[str, list[tuple[int, list[int]]]]:
+    """A step's note without its lock grants, and the grants: ``[(key, [tid, ...])]``.
+
+    A step that releases a lock may grant it to waiting readers on the spot (see
+    ``MachineBase.wake_all``): they hold it from that step on, before they run.
+    """
+    grants = [(int(k), [int(x) for x in tids.split(",")]) for k, tids in _GRANT.findall(note)]
+    parts = (x.strip() for x in note.split(";"))
+    rest = "; ".join(p for p in parts if p and not _GRANT.fullmatch(p))
+    return rest, grants
 
 
 def synced_trace(engine: Engine) -> Trace:
@@ -355,6 +371,8 @@ class _PerfettoBuilder:
         self.other: list[dict[str, Any]] = []  # counters, instants, flows
         self.flow_id = 0
         self.pending_unlock: dict[int, tuple[int, int]] = {}  # key -> (tid, time)
+        #: (lock, tid) of readers granted the lock at an unlock, before they ran.
+        self.early: set[tuple[int, int]] = set()
         self.rcu_tid = len(engine.k.threads) + 1
         self.mm_lock_seq: int | None = None
         self.mmap_counts: dict[str, int] = {}
@@ -428,6 +446,9 @@ class _PerfettoBuilder:
             if step_events:
                 self._instant(i, tid, time, code)
             self._lock_step(tid, time, code, t.a[i], t.b[i])
+            note = t.notes.get(i)
+            if note and "granted=" in note:
+                self._granted(time, split_note(note)[1])
         end = max(t.time[n - 1] if n else 0, 0)
         for th in self.e.k.threads:
             tr = self.threads.get(th.tid)
@@ -503,13 +524,27 @@ class _PerfettoBuilder:
             self.lock_track(key)
         return st
 
+    def _granted(self, time: int, grants: list[tuple[int, list[int]]]) -> None:
+        """Readers an unlock granted the lock to: holders from now, before they run."""
+        for key, tids in grants:
+            st = self._state(key)
+            for tid in tids:
+                st.waiters.discard(tid)
+                st.readers.append(tid)
+                self.early.add((key, tid))
+            self._lock_changed(key, time)
+
     def _lock_step(self, tid: int, time: int, code: str, a: int, b: int) -> None:
         if code in _READ_ACQUIRE:
             key = _key(_READ_ACQUIRE[code], a)
             st = self._state(key)
-            st.waiters.discard(tid)
-            st.readers.append(tid)
-            self._lock_changed(key, time)
+            if (key, tid) in self.early:
+                # Granted at the unlock (see _granted): it holds the lock already.
+                self.early.discard((key, tid))
+            else:
+                st.waiters.discard(tid)
+                st.readers.append(tid)
+                self._lock_changed(key, time)
         elif code in _WRITE_ACQUIRE:
             key = _key(_WRITE_ACQUIRE[code], a)
             st = self._state(key)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vmaviz.engine.export import lock_effect, synced_trace, thread_names
+from vmaviz.engine.export import lock_effect, split_note, synced_trace, thread_names
 from vmaviz.model.kernel import ARCH_HANDLER, OP_ENTRY, STEPS
 
 if TYPE_CHECKING:
@@ -208,7 +208,8 @@ class _Ctx:
         self.b: int = row["b"]
         self.tid: int = row["tid"]
         self.stack: list[str] = row["stack"]
-        self.note: str = row["note"]
+        #: The note, and the readers this step granted a lock to (they hold it now).
+        self.note, self.grants = split_note(row["note"])
         self.names = thread_names(engine)
         self.who = self.tname(self.tid)
         self.per_vma = engine.mode == "per_vma"
@@ -1389,6 +1390,14 @@ def narrate(
     else:
         out = _mm_ops(c) or _generic(c)
     title, text, reason = out
+    for key, tids in c.grants:
+        lock = "mmap_lock" if key == 0 else f"the VMA lock of `{c.vma_name(key)}`"
+        who = ", ".join(c.tname(x) for x in tids)
+        text += (
+            f" The wake-up grants {lock} for read to {who} at once (`rwsem_mark_wake`): "
+            f"{'they hold' if len(tids) > 1 else 'it holds'} it from this step on, "
+            "before running again."
+        )
     # The title is plain text (a heading); code spans belong in the text only.
     return Narration(title.replace("`", ""), text, fn, source, reason)
 

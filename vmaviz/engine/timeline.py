@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from vmaviz.engine.export import lock_effect, synced_trace, thread_names
+from vmaviz.engine.export import lock_effect, split_note, synced_trace, thread_names
 from vmaviz.model.kernel import ARCH_HANDLER, OP_ENTRY
 
 if TYPE_CHECKING:
@@ -209,8 +209,11 @@ def build_timeline(engine: Engine) -> Timeline:
     names = thread_names(engine)
     end_ns = int(t.time[n - 1]) if n else 0
     vma_names = engine.k.mm.vma_names()
-    threads = _thread_tracks(engine, names, vma_names, end_ns)
-    locks = _lock_tracks(engine, names, vma_names, end_ns)
+    grants = _grants(t)
+    threads = _granted_early(
+        _thread_tracks(engine, names, vma_names, end_ns), grants, t, names, vma_names
+    )
+    locks = _lock_tracks(engine, names, vma_names, end_ns, grants)
     return Timeline(
         scenario=engine.scenario.name,
         mode=engine.mode,
@@ -220,6 +223,67 @@ def build_timeline(engine: Engine) -> Timeline:
         locks=locks,
         step_times=array("q", t.time),
     )
+
+
+# ------------------------------------------------------------------------ grants
+
+
+def _grants(t: Any) -> dict[int, list[tuple[int, list[int]]]]:
+    """Step -> the readers that step granted a lock to: ``[(key, [tid, ...])]``.
+
+    A writer's unlock (or a downgrade) grants the lock to the waiting readers on the
+    spot; they hold it from that step, though each records its ``down_read:granted``
+    only when it runs again. Both views must show them holding it from the grant.
+    """
+    out: dict[int, list[tuple[int, list[int]]]] = {}
+    for step, note in t.notes.items():
+        if "granted=" in note:
+            _rest, found = split_note(note)
+            if found:
+                out[step] = found
+    return out
+
+
+def _granted_early(
+    threads: tuple[ThreadTrack, ...],
+    grants: dict[int, list[tuple[int, list[int]]]],
+    t: Any,
+    names: dict[int, str],
+    vma_names: dict[int, str],
+) -> tuple[ThreadTrack, ...]:
+    """Each granted reader holds the lock from its grant, not from when it next runs:
+    its waiting segment is cut at the grant and the rest drawn as holding."""
+    if not grants:
+        return threads
+    by_tid = {th.tid: list(th.segments) for th in threads}
+    for step in sorted(grants):
+        at = int(t.time[step])
+        waker = names.get(int(t.tid[step]), f"T{int(t.tid[step])}")
+        for key, tids in grants[step]:
+            kind = "hold_mmap_read" if key == 0 else "hold_vma_read"
+            label = (
+                f"holds {_lock_name(key, vma_names)} (read): granted by {waker}, not running yet"
+            )
+            for tid in tids:
+                segs = by_tid.get(tid)
+                if not segs:
+                    continue
+                j = bisect_right([sg.start_ns for sg in segs], at) - 1
+                if j < 0:
+                    continue
+                sg = segs[j]
+                if not (sg.start_ns <= at < sg.end_ns) or sg.kind not in _WAITING:
+                    continue
+                held = Segment(at, sg.end_ns, kind, label, step)
+                segs[j : j + 1] = [sg._replace(end_ns=at), held] if at > sg.start_ns else [held]
+    return tuple(
+        ThreadTrack(th.tid, th.name, tuple(by_tid[th.tid])) if th.tid in by_tid else th
+        for th in threads
+    )
+
+
+#: Segment kinds of a reader waiting for a lock (mmap_lock, or a VMA lock).
+_WAITING = ("wait_mmap_read", "blocked_other")
 
 
 # ----------------------------------------------------------------------- threads
@@ -424,13 +488,22 @@ def _who(names: dict[int, str], tids: list[int]) -> str:
 
 
 def _lock_tracks(
-    engine: Engine, names: dict[int, str], vma_names: dict[int, str], end_ns: int
+    engine: Engine,
+    names: dict[int, str],
+    vma_names: dict[int, str],
+    end_ns: int,
+    grants: dict[int, list[tuple[int, list[int]]]] | None = None,
 ) -> tuple[LockTrack, ...]:
     t = engine.trace
+    grants = grants or {}
     effects = [lock_effect(c) for c in t.codes]
     relevant = [ci for ci, c in enumerate(t.codes) if effects[ci] is not None or c in _SEQ_CODES]
     code_col = _np(t.code)
     idx = np.flatnonzero(np.isin(code_col, relevant)) if len(code_col) else code_col
+    if grants:
+        idx = np.union1d(idx, np.fromiter(grants, dtype=np.int64, count=len(grants)))
+    # Readers a step granted the lock to before they ran: (key, tid) -> True.
+    early: dict[tuple[int, int], bool] = {}
     states: dict[int, _LockState] = {0: _LockState([])}
     seq_locked: dict[int, int] = {}  # key -> vm_lock_seq, while its epoch is open
     b = _Builder()
@@ -458,7 +531,8 @@ def _lock_tracks(
             if st is None:
                 st = states[key] = _LockState([])
             if action == "read_acquire":
-                st.readers.append(tid)
+                if not early.pop((key, tid), False):
+                    st.readers.append(tid)
             elif action == "write_acquire":
                 st.writer = tid
             elif action == "read_release":
@@ -470,8 +544,16 @@ def _lock_tracks(
             elif action == "downgrade" and st.writer == tid:
                 st.writer = None
                 st.readers.append(tid)
-            if action != "queued":
+            if action != "queued" and not (action == "read_acquire" and (key, tid) in early):
                 refresh(key, time, i, action)
+        for gkey, gtids in grants.get(i, ()):
+            st = states.get(gkey)
+            if st is None:
+                st = states[gkey] = _LockState([])
+            for g in gtids:
+                st.readers.append(g)
+                early[(gkey, g)] = True
+            refresh(gkey, time, i, "read_acquire")
         if code == "vma_start_write:seq_set":
             st = states.get(a)
             if st is None:

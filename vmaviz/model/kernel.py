@@ -459,7 +459,7 @@ def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
     if fr.pc == 0:
         cost = k.atomic(th, key)
         result, wakes = sem.down_read(th.tid, k.now)
-        k.wake_all(wakes)
+        k.wake_all(wakes, key)
         check_exclusion(k, key)
         if result == ACQUIRED:
             k.emit("down_read:acquired", key)
@@ -564,7 +564,7 @@ def _wait_done(k: Kernel, fr: Frame, key: int, write: bool) -> None:
 def _up_read(k: Kernel, th: Thread, key: int) -> int:
     """``up_read``: one atomic; the last reader wakes the queue."""
     cost = k.atomic(th, key)
-    k.wake_all(k.sem(key).up_read(th.tid))
+    k.wake_all(k.sem(key).up_read(th.tid), key)
     return cost
 
 
@@ -632,7 +632,7 @@ def mmap_write_unlock(k: Kernel, th: Thread, fr: Frame) -> int:
         return -1
     sem = k.mm.mmap_lock
     cost = k.atomic(th, 0)
-    k.wake_all(sem.up_write(th.tid))
+    k.wake_all(sem.up_write(th.tid), 0)
     k.emit("mmap_write_unlock", k.mm.mm_lock_seq if k.per_vma else -1)
     k.ret(th)
     return cost
@@ -646,7 +646,7 @@ def mmap_write_downgrade(k: Kernel, th: Thread, fr: Frame) -> int:
         k.call(th, "vma_end_write_all")
         return -1
     cost = k.atomic(th, 0)
-    k.wake_all(k.mm.mmap_lock.downgrade_write(th.tid))
+    k.wake_all(k.mm.mmap_lock.downgrade_write(th.tid), 0)
     k.emit("mmap_write_downgrade", k.mm.mm_lock_seq if k.per_vma else -1)
     k.ret(th)
     return cost
@@ -737,7 +737,7 @@ def vma_start_write(k: Kernel, th: Thread, fr: Frame) -> int:
         k.emit("vma_start_write:seq_set", vma.vid, vma.vm_lock_seq)
         return k.costs["plain_load"]
     cost = k.atomic(th, vma.vid)
-    k.wake_all(vma.vm_lock.up_write(th.tid))
+    k.wake_all(vma.vm_lock.up_write(th.tid), vma.vid)
     k.emit("vma_start_write:up_write", vma.vid)
     k.ret(th)
     return cost

@@ -256,7 +256,9 @@ class MachineBase:
         ev.code = code
         ev.a = a
         ev.b = b
-        ev.note = note
+        if note:
+            # A note the step already has (readers it granted a lock: see wake) stays.
+            ev.note = f"{ev.note}; {note}" if ev.note else note
 
     # ---------------------------------------------------------- scheduling
 
@@ -309,9 +311,23 @@ class MachineBase:
         th.wake_granted = granted
         self.make_ready(th, self.costs["wakeup_latency"])
 
-    def wake_all(self, wakes: list[Wake]) -> None:
+    def wake_all(self, wakes: list[Wake], key: int = -1) -> None:
+        """Wake the threads ``wakes`` names.
+
+        Readers woken *granted* hold lock ``key`` from this step on, before they run
+        again (``rwsem_mark_wake`` adds their reader bias for them). The step's note
+        says so (``granted=KEY:TID,TID``), so that a timeline can draw them holding
+        it from here, as the lock's state does.
+        """
+        granted = []
         for w in wakes:
+            if w.granted and self.threads[w.tid].state == BLOCKED:
+                granted.append(w.tid)
             self.wake(w.tid, w.granted)
+        if granted and key >= 0:
+            tag = f"granted={key}:" + ",".join(str(t) for t in granted)
+            ev = self.event
+            ev.note = f"{ev.note}; {tag}" if ev.note else tag
 
     def sleep_until(self, th: Thread, at: int, cost: int) -> None:
         th.state = SLEEPING
