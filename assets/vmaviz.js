@@ -902,11 +902,11 @@
                 } else if (fired.indexOf("step-end") >= 0) {
                     m = total;
                 } else if (fired.indexOf("scrubber") >= 0 && delta === 0) {
-                    // The scrubber shows the index of the last step run: cursor - 1.
-                    if (scrub === null || scrub === undefined || scrub + 1 === cursor) {
+                    // The scrubber is the cursor: steps run, 0 (the initial state) to total.
+                    if (scrub === null || scrub === undefined || scrub === cursor) {
                         return [nu, nu, nu, nu, now, nu];
                     }
-                    m = Math.max(0, Math.min(total, scrub + 1));
+                    m = Math.max(0, Math.min(total, scrub));
                     return [m === cursor ? nu : m, nu, nu, nu, now, nu];
                 } else if (gran && gran !== "step") {
                     // Function/operation moves need the trace: the server makes them.
@@ -920,7 +920,7 @@
                 var stop = ticked && !paused && m >= total;
                 return [
                     m === cursor ? nu : m,
-                    m === cursor ? nu : m - 1,
+                    m === cursor ? nu : m,
                     stop ? true : nu,
                     stop ? "▶ Play" : nu,
                     now,

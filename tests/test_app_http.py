@@ -223,12 +223,46 @@ def test_breakpoints(
     assert tab.cursor > 0
 
 
-def test_no_breakpoint_left_goes_to_the_end(client: FlaskClient) -> None:
+def test_no_breakpoint_left_keeps_the_place(client: FlaskClient) -> None:
+    tab = Browser(client)
+    tab.open("?scenario=default&step=40")
+    tab.press("bp-run", **{"bp-kinds.value": ["violation"]})
+    assert "No breakpoint fires after" in tab.text("bp-status")
+    assert tab.cursor == 41
+    tab.press("bp-back", **{"bp-kinds.value": ["violation"]})
+    assert "No breakpoint fires before" in tab.text("bp-status")
+    assert tab.cursor == 41
+
+
+def test_run_back_to_the_previous_breakpoint(client: FlaskClient) -> None:
     tab = Browser(client)
     tab.open("")
-    tab.press("bp-run", **{"bp-kinds.value": ["violation"]})
-    assert "No breakpoint" in tab.text("bp-status")
-    assert tab.cursor == tab.props[("run", "data")]["total"]
+    hits = []
+    for _ in range(3):
+        tab.press("bp-run", **{"bp-kinds.value": ["fallback"]})
+        hits.append((tab.cursor, tab.text("bp-status")))
+    assert hits[0][0] < hits[1][0] < hits[2][0]
+    tab.press("bp-back", **{"bp-kinds.value": ["fallback"]})
+    assert (tab.cursor, tab.text("bp-status")) == hits[1]
+    tab.press("bp-back", **{"bp-kinds.value": ["fallback"]})
+    assert tab.cursor == hits[0][0]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kind", "event"),
+    [
+        ("munmap-race-miss", "miss", "lock_vma_under_rcu:miss_retry"),
+        ("swap-retry", "retry", "fault:vma_lock_retry"),
+    ],
+)
+def test_miss_and_retry_breakpoints(
+    client: FlaskClient, scenario: str, kind: str, event: str
+) -> None:
+    tab = Browser(client)
+    tab.open(f"?scenario={scenario}")
+    tab.press("bp-run", **{"bp-kinds.value": [kind]})
+    assert event in tab.text("bp-status")
+    assert event in tab.text("step-status")
 
 
 def test_event_log_row_click_jumps(client: FlaskClient) -> None:
@@ -286,6 +320,32 @@ def test_counters_of_the_other_arches_arrive_in_the_background(tmp_path: Path) -
     assert res.get("arch-poll", {}).get("disabled") is True  # nothing left pending
     figure = tab.props[("counters-graph", "figure")]
     assert figure["layout"]["meta"]["arches"] == ["x86", "arm64", "powerpc", "s390"]
+
+
+def test_breakpoints_travel_in_the_permalink(client: FlaskClient) -> None:
+    from urllib.parse import parse_qs
+
+    tab = Browser(client)
+    query = "?scenario=default&view=single&step=5&bp=miss%2Cviolation&bp_thread=jit"
+    tab.open(query)
+    restored = tab.call("bp-kinds", "value", {"url.search": query})
+    assert restored["bp-kinds"]["value"] == ["miss", "violation"]
+    assert restored["bp-thread"]["value"] == "jit"
+    tab.press("step-fwd")
+    params = parse_qs(tab.props[("permalink-search", "data")].lstrip("?"))
+    assert params["bp"] == ["miss,violation"] and params["bp_thread"] == ["jit"]
+    # Changing a breakpoint changes the link at once, without a step.
+    res = tab.call(
+        "permalink-search", "data", {"bp-kinds.value": ["fallback", "retry"]}, {}
+    )
+    params = parse_qs(res["permalink-search"]["data"].lstrip("?"))
+    assert params["bp"] == ["fallback,retry"] and params["step"] == ["6"]
+    # The default set (fallback only) leaves the link clean; a link without bp
+    # leaves the controls alone.
+    tab.props[("bp-thread", "value")] = None
+    res = tab.call("permalink-search", "data", {"bp-kinds.value": ["fallback"]}, {})
+    assert "bp" not in parse_qs(res["permalink-search"]["data"].lstrip("?"))
+    assert tab.call("bp-kinds", "value", {"url.search": "?scenario=default"}) == {}
 
 
 def test_a_bare_link_uses_the_scenarios_own_settings(client: FlaskClient) -> None:

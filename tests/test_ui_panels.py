@@ -208,6 +208,29 @@ def test_delta_table() -> None:
     serialisable(table)
 
 
+def test_delta_table_makespan_leaves_out_the_rcu_tail_and_counts_fallbacks_once() -> None:
+    """default: RCU callbacks run long after the last thread; each fallback counts once."""
+    from vmaviz.ui.palette import format_ns
+
+    runs = {m: run("default", m).summary() for m in ("mmap_lock", "per_vma")}
+    table = delta_table(runs)
+    for m, col in (("mmap_lock", 1), ("per_vma", 2)):
+        s = runs[m]
+        last_done = max(th["done_ns"] for th in s["threads"])
+        assert last_done < s["sim_ns"]  # the RCU tail
+        cells = components(row_of(table, "makespan (last thread done)"), html.Td)
+        assert text_of(cells[col - 1]) == format_ns(last_done)
+        cells = components(row_of(table, "last RCU callback ran"), html.Td)
+        assert text_of(cells[col - 1]) == format_ns(s["sim_ns"])
+        vl = s["vma_lock"]
+        fallbacks = vl.get("abort", 0) + vl.get("miss", 0) + vl.get("retry", 0)
+        cells = components(row_of(table, "fallbacks to mmap_lock"), html.Td)
+        assert text_of(cells[col - 1]) == f"{fallbacks:,}"
+    # per_vma falls back on every abort: never more fallbacks than mmap_lock faults.
+    pv = runs["per_vma"]
+    assert 0 < pv["vma_lock"]["abort"] <= pv["faults"]["via_mmap_lock"]
+
+
 def test_violations_panel(hold_vma: Engine) -> None:
     ok = violations_panel(snapshot(hold_vma.k))
     assert ok.to_plotly_json()["props"]["role"] == "status"

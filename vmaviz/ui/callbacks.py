@@ -331,8 +331,9 @@ def load_run_views(
             f"Per-VMA lock events by arch ({config.mode} run of each arch), up to the cursor"
         )
     out["cursor"] = start
-    out["scrubber_max"] = max(track.total - 1, 0)
-    out["scrubber_value"] = start - 1
+    # The scrubber is the cursor itself: 0 (the initial state) to the last step run.
+    out["scrubber_max"] = max(track.total, 0)
+    out["scrubber_value"] = start
     out["sent"] = {}
     out["figures_sent"] = {}
     out["error"] = None
@@ -427,12 +428,15 @@ def navigate_to(
         except (TypeError, ValueError):
             return None, "Type a step number to jump to.", False
         new = track.position(_side_index(info, log_side), target) if target >= 0 else 0
-    elif trigger == "bp-run":
+    elif trigger in ("bp-run", "bp-back"):
         if bps is None or not bps.kinds:
-            return None, "Tick at least one breakpoint first.", False
-        hit = track.breakpoint(m, bps)
+            return None, "Tick at least one breakpoint first (Breakpoints, above).", False
+        forward = trigger == "bp-run"
+        hit = track.breakpoint(m, bps, forward=forward)
         if hit is None:
-            return track.total, "No breakpoint fires after this step: at the end.", True
+            # Stay where the user is: jumping to an end would lose their place.
+            where = "after" if forward else "before"
+            return None, f"No breakpoint fires {where} this step; the cursor stays.", False
         new = hit
         message = f"Breakpoint: {_describe_current(track, hit, with_step=True)}"
     if new is None:
@@ -656,6 +660,7 @@ def step_views(
     flt: LogFilter,
     log_side: str | None,
     figs_sent: dict[str, str] | None = None,
+    bps: Breakpoints | None = None,
 ) -> dict[str, Any]:
     """Every view at the cursor, as ``{output name: value or no_update}``.
 
@@ -805,7 +810,7 @@ def step_views(
     state.save()
     status = _status(track, m, t)
     views.view("step-status", status, lambda: status)
-    out["search"] = to_query(config, m)
+    out["search"] = to_query(config, m, bps.to_params() if bps is not None else None)
     out["cursor_x"] = cursor_times
     out["html"] = {"html": views.html, "log_current": here}
     out["sent"] = views.new_sent
@@ -912,6 +917,13 @@ def _outputs_order(spec: list[dict[str, Any]] | dict[str, Any]) -> list[str]:
     return [item["id"]["side"] for item in items]
 
 
+#: The breakpoint controls, in :meth:`Breakpoints.from_ui` order.
+BP_STATES = tuple(
+    State(ident, "value")
+    for ident in ("bp-kinds", "bp-reason", "bp-thread", "bp-function", "bp-vma")
+)
+
+
 def register(app: dash.Dash, store: RunStore) -> None:
     """Attach every callback of the app to ``app``, serving runs from ``store``."""
 
@@ -997,6 +1009,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Input("jump-go", "n_clicks"),
         Input("jump", "n_submit"),
         Input("bp-run", "n_clicks"),
+        Input("bp-back", "n_clicks"),
         Input("timeline-click", "data"),
         State("cursor", "data"),
         State("run", "data"),
@@ -1034,7 +1047,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         stop = at_end and not paused and trigger == "play-timer"
         return (
             new if new is not None else no_update,
-            new - 1 if new is not None else no_update,
+            new if new is not None else no_update,
             message if message is not None else (no_update if new is None else ""),
             True if stop else no_update,
             "▶ Play" if stop else no_update,
@@ -1072,6 +1085,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         State("session-id", "data"),
         State("sent", "data"),
         State("figures-sent", "data"),
+        *BP_STATES,
         prevent_initial_call=True,
     )
     def on_step(
@@ -1085,12 +1099,16 @@ def register(app: dash.Dash, store: RunStore) -> None:
         session: str | None,
         sent: dict[str, str] | None,
         figs_sent: dict[str, str] | None,
+        *bp: Any,
     ) -> tuple[Any, ...]:
         if not info:
             raise dash.exceptions.PreventUpdate
         flt = LogFilter(log_thread, log_kind, log_vma)
+        bps = Breakpoints.from_ui(*bp)
         with paused_gc(collect_young=True):
-            out = step_views(store, info, cursor, session or "", sent, flt, log_side, figs_sent)
+            out = step_views(
+                store, info, cursor, session or "", sent, flt, log_side, figs_sent, bps
+            )
         return (
             out["html"],
             out["search"],
@@ -1160,6 +1178,33 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("step-drawn", "data"),
         Input("step-html", "data"),
     )
+
+    @app.callback(
+        Output("permalink-search", "data", allow_duplicate=True),
+        *[Input(b.component_id, b.component_property) for b in BP_STATES],
+        State("cursor", "data"),
+        State("run", "data"),
+        prevent_initial_call=True,
+    )
+    def on_breakpoints(*args: Any) -> Any:
+        """The permalink follows the breakpoints as soon as they change."""
+        *bp, cursor, info = args
+        if not info:
+            raise dash.exceptions.PreventUpdate
+        track = track_of(store, runs_of(store, info))
+        config = config_of(info.get("config"))
+        return to_query(config, track.clamp(cursor), Breakpoints.from_ui(*bp).to_params())
+
+    @app.callback(
+        *[Output(b.component_id, b.component_property) for b in BP_STATES],
+        Input("url", "search"),
+    )
+    def on_url_breakpoints(search: str | None) -> tuple[Any, ...]:
+        """A permalink's breakpoints, restored when the page opens."""
+        bps = Breakpoints.from_query(search)
+        if bps is None:
+            raise dash.exceptions.PreventUpdate
+        return (list(bps.kinds), bps.reason, bps.thread, bps.function, bps.vma)
 
     @app.callback(
         *[Output(ident, "children") for ident in L.LAZY_SECTIONS],

@@ -235,11 +235,20 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
             ),
             button("jump-go", "Go", "jump to the step number"),
             button(
+                "bp-back",
+                "|◀ Breakpoint",
+                "run back to the previous breakpoint",
+                className="bp-run",
+            ),
+            button(
                 "bp-run",
-                "To breakpoint ▶|",
+                "Breakpoint ▶|",
                 "run to the next breakpoint",
                 className="bp-run",
             ),
+            # In the stepper, not in the (folded) Breakpoints panel: why the run stopped
+            # must be visible where the user pressed the button.
+            html.Span(id="bp-status", className="bp-status", role="status"),
         ],
         className="controls-row step-row",
         id="step-controls",
@@ -250,10 +259,10 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
                 "step",
                 dcc.Slider(
                     id="scrubber",
-                    min=-1,
+                    min=0,
                     max=0,
                     step=1,
-                    value=-1,
+                    value=0,
                     marks=None,
                     updatemode="mouseup",
                     allow_direct_input=False,
@@ -284,7 +293,6 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
                         ],
                         className="bp-params",
                     ),
-                    html.Div(id="bp-status", className="bp-status", role="status"),
                 ],
                 className="bp-body",
             ),

@@ -181,12 +181,13 @@ def is_scenario_ref(ref: Any) -> bool:
     return all(c.isalnum() or c in "-_." for c in ref) and not ref.startswith(".")
 
 
-def to_query(config: Config, cursor: int) -> str:
+def to_query(config: Config, cursor: int, extra: dict[str, str] | None = None) -> str:
     """The permalink query string (with its ``?``) for a configuration and cursor.
 
     ``step`` is the index of the last step run, as the views number steps (the
     timeline, the event log, CSV exports); it is left out at the initial state. In
     compare view the index counts the steps of both runs merged in time order.
+    ``extra`` adds parameters (the breakpoints: ``Breakpoints.to_params``).
     """
     params: dict[str, Any] = {
         "scenario": config.scenario,
@@ -198,6 +199,7 @@ def to_query(config: Config, cursor: int) -> str:
     }
     if cursor > 0:
         params["step"] = int(cursor) - 1
+    params.update(extra or {})
     return "?" + urlencode(params)
 
 

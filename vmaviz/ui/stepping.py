@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
 
@@ -26,8 +27,14 @@ BREAKPOINTS = {
     "enter": "a thread enters a function …",
     "vma_write": "a VMA becomes write-locked …",
     "mmap_wait": "a waiter queues on mmap_lock",
+    "miss": "lock_vma_under_rcu retries after a VMA_LOCK_MISS",
+    "retry": "a fault under the VMA lock returns VM_FAULT_RETRY (VMA_LOCK_RETRY)",
     "violation": "an invariant is violated",
 }
+
+#: Event codes at which the per-VMA lock counters MISS and RETRY are counted.
+_MISS_CODES = ("lock_vma_under_rcu:miss_retry",)
+_RETRY_CODES = ("fault:vma_lock_retry", "fault:signal_pending_quick_exit")
 
 #: Event codes whose ``a`` argument is a VMA id (the event-log VMA filter uses it).
 VID_PREFIXES = (
@@ -99,6 +106,33 @@ class Breakpoints:
             tuple(k for k in (kinds or ()) if k in BREAKPOINTS), reason, thread, function, vma
         )
 
+    #: The breakpoints ticked when a page opens (and when a link names none).
+    DEFAULT_KINDS = ("fallback",)
+
+    def to_params(self) -> dict[str, str]:
+        """Permalink parameters (none for the default set)."""
+        if self.kinds == self.DEFAULT_KINDS and not any(
+            (self.reason, self.thread, self.function, self.vma)
+        ):
+            return {}
+        out = {"bp": ",".join(self.kinds) or "none"}
+        for name in ("reason", "thread", "function", "vma"):
+            value = getattr(self, name)
+            if value:
+                out[f"bp_{name}"] = str(value)
+        return out
+
+    @classmethod
+    def from_query(cls, search: str | None) -> Breakpoints | None:
+        """The breakpoints a permalink names (``None``: it names none)."""
+        params = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
+        if "bp" not in params:
+            return None
+        kinds = tuple(k for k in params["bp"].split(",") if k in BREAKPOINTS)
+        named = {n: params.get(f"bp_{n}", "")[:200] or None for n in ("reason", "thread")}
+        more = {n: params.get(f"bp_{n}", "")[:200] or None for n in ("function", "vma")}
+        return cls(kinds, named["reason"], named["thread"], more["function"], more["vma"])
+
     def rows(self, run: RunData) -> np.ndarray:
         """The sorted rows of ``run`` at which any of these breakpoints fires."""
         found: list[np.ndarray] = []
@@ -144,6 +178,9 @@ class Breakpoints:
             )
             waits: np.ndarray = rows[run.a[rows] == 0]
             return waits
+        if kind in ("miss", "retry"):
+            codes = _MISS_CODES if kind == "miss" else _RETRY_CODES
+            return run.rows_with_codes([i for c in codes if (i := run.code_id(c)) >= 0])
         if kind == "violation":
             return run.violation_rows
         return empty
@@ -259,9 +296,10 @@ class Track:
             m = target
         return m
 
-    def breakpoint(self, m: int, bps: Breakpoints) -> int | None:
-        """The first cursor after ``m`` at which a breakpoint fires (``None``: none left)."""
-        return self.next_in(self.clamp(m), [bps.rows(r) for r in self.runs], True)
+    def breakpoint(self, m: int, bps: Breakpoints, forward: bool = True) -> int | None:
+        """The first cursor after ``m`` (or the last before it) at which a breakpoint
+        fires: the cursor that shows the firing step as its last (``None``: none)."""
+        return self.next_in(self.clamp(m), [bps.rows(r) for r in self.runs], forward)
 
 
 # =====================================================================

@@ -102,17 +102,17 @@ class Browser:
     def dep(self, output_id: str, prop: str, trigger: str | None = None) -> dict[str, Any]:
         """The callback that writes ``output_id.prop``.
 
-        The one writing it as its own output, or else (every writer uses
-        ``allow_duplicate``) the one whose inputs include ``trigger`` (``id.prop``).
+        The one writing it whose inputs include ``trigger`` (``id.prop``), or else
+        the one writing it as its own output (not ``allow_duplicate``).
         """
-        for d in self.deps:
-            if any(i == output_id and p == prop for i, p in _outputs(d["output"], True)):
-                return d
         target = _generic(f"{output_id}.{prop}")
         for d in self.deps:
             writes = any(f"{_key(i)}.{p}" == target for i, p in _outputs(d["output"]))
             ins = {f"{_key(_parse_id(x['id']))}.{x['property']}" for x in d["inputs"]}
             if writes and trigger is not None and _generic(trigger) in {_generic(x) for x in ins}:
+                return d
+        for d in self.deps:
+            if any(i == output_id and p == prop for i, p in _outputs(d["output"], True)):
                 return d
         raise KeyError(f"{output_id}.{prop}")
 
