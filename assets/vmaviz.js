@@ -160,8 +160,15 @@
                 "input, [role=slider], [role=combobox], button, [tabindex]"
             );
             for (var j = 0; j < inner.length; j++) {
-                if (!inner[j].getAttribute("aria-label") && !inner[j].getAttribute("aria-labelledby")) {
-                    inner[j].setAttribute("aria-label", label);
+                var el = inner[j];
+                var type = (el.getAttribute("type") || "").toLowerCase();
+                if (type === "radio" || type === "checkbox") {
+                    // An option is named by its own label ("per-VMA", "mmap_lock"); the
+                    // group's name is on the group.
+                    continue;
+                }
+                if (!el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby")) {
+                    el.setAttribute("aria-label", label);
                 }
             }
         }
@@ -698,7 +705,9 @@
                 }
                 var moved = drag.moved;
                 drag = null;
-                if (moved || ev.target !== v.over) {
+                // The second click of a double click (which resets the zoom) does
+                // not go to a step again.
+                if (moved || ev.target !== v.over || ev.detail >= 2) {
                     return;
                 }
                 var h = hit(v, ev);
@@ -787,8 +796,30 @@
             Object.keys(views).forEach(function (k) { drawCursor(views[k]); });
         }
 
+        /* What is drawn at time x (µs) on one side: [{row, kind, label, step}]
+         * (tests, and anyone debugging the lanes from the console). */
+        function itemsAt(side, x) {
+            var v = views[side];
+            if (!v) {
+                return [];
+            }
+            var it = v.data.items;
+            var out = [];
+            for (var i = 0; i < it.start.length; i++) {
+                if (it.start[i] <= x && x < it.end[i]) {
+                    out.push({
+                        row: v.data.rows[it.row[i]],
+                        kind: v.data.kinds[it.kind[i]].key,
+                        label: it.label[i] >= 0 ? v.data.labels[it.label[i]] : "",
+                        step: it.step[i],
+                    });
+                }
+            }
+            return out;
+        }
+
         window.addEventListener("resize", redrawAll);
-        return {setData: setData, setCursor: setCursor, zoom: zoom, pan: pan,
+        return {setData: setData, setCursor: setCursor, zoom: zoom, pan: pan, itemsAt: itemsAt,
                 active: function () { return !!range && Object.keys(views).length > 0; }};
     })();
 
@@ -841,6 +872,8 @@
             box.scrollTop = Math.max(0, top - box.clientHeight / 2);
         }
     }
+
+    window.vmavizLanes = Lanes;
 
     /* Event-log rows: one listener for all of them, whatever the server re-renders. */
     document.addEventListener("click", function (ev) {

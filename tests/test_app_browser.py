@@ -5,77 +5,41 @@ Every test ends with ``dash_duo.get_logs() == []``: no error in the browser cons
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import (
+    NARRATION,
+    ROOT,
+    STATUS,
+    TIMEOUT,
+    VMA_TABLE,
+    cursor_x,
+    file_cache_app,
+    keys,
+    lanes_attr,
+    settle,
+    settled_logs,
+    side,
+    start,
+    status,
+    wait_status,
+)
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from vmaviz.engine.engine import Engine
 from vmaviz.scenario import load_scenario
-from vmaviz.ui.app_factory import create_app
 
 pytestmark = pytest.mark.browser
-
-STATUS = "#step-status"
-NARRATION = '[id=\'{"side":"left","type":"narration"}\']'
-VMA_TABLE = '[id=\'{"side":"left","type":"vma-table"}\']'
-TIMEOUT = 30
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def side(kind: str, s: str = "left") -> str:
-    return f"[id='{json.dumps({'side': s, 'type': kind}, separators=(',', ':'))}']"
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Any:
-    return create_app({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(tmp_path)})
-
-
-def start(dash_duo: Any, app: Any, query: str = "") -> None:
-    dash_duo.start_server(app)
-    if query:
-        dash_duo.driver.get(dash_duo.server_url + "/" + query)
-    dash_duo.wait_for_element(side("timeline") + " canvas.lanes-over", timeout=TIMEOUT)
-    dash_duo.wait_for_element(NARRATION + " h3", timeout=TIMEOUT)
-
-
-def settled_logs(dash_duo: Any) -> list[Any]:
-    """The console errors, once no callback is in flight (the server stops after)."""
-    deadline = time.time() + TIMEOUT
-    script = "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length"
-    while time.time() < deadline and dash_duo.driver.execute_script(script):
-        time.sleep(0.1)
-    time.sleep(0.5)
-    logs: list[Any] = dash_duo.get_logs()
-    return logs
-
-
-def keys(dash_duo: Any, *pressed: str) -> None:
-    chain = ActionChains(dash_duo.driver)
-    for k in pressed:
-        chain.send_keys(k)
-    chain.perform()
-
-
-def status(dash_duo: Any) -> str:
-    return str(dash_duo.find_element(STATUS).text)
-
-
-def wait_status(dash_duo: Any, pattern: str) -> str:
-    deadline = time.time() + TIMEOUT
-    while time.time() < deadline:
-        text = status(dash_duo)
-        if re.search(pattern, text):
-            return text
-        time.sleep(0.1)
-    raise AssertionError(f"status {status(dash_duo)!r} never matched {pattern!r}")
+    return file_cache_app(tmp_path)
 
 
 def first_write_lock() -> int:
@@ -188,23 +152,6 @@ def test_upload_bad_yaml_shows_inline_errors(dash_duo: Any, app: Any, tmp_path: 
     assert settled_logs(dash_duo) == []
 
 
-def lanes_attr(dash_duo: Any, s: str, name: str) -> str | None:
-    """A ``data-*`` attribute of one side's timeline (assets/vmaviz.js: Lanes)."""
-    value = dash_duo.driver.execute_script(
-        "const e = document.getElementById(arguments[0]);"
-        "return e ? e.getAttribute(arguments[1]) : null;",
-        json.dumps({"side": s, "type": "timeline"}, separators=(",", ":")),
-        f"data-{name}",
-    )
-    return str(value) if value is not None else None
-
-
-def cursor_x(dash_duo: Any, s: str) -> float | None:
-    """The time (µs) of the cursor drawn over one side's lanes."""
-    x = lanes_attr(dash_duo, s, "cursor")
-    return float(x) if x else None
-
-
 def test_compare_mode_shared_cursor(dash_duo: Any, app: Any) -> None:
     start(dash_duo, app, "?scenario=default&view=compare")
     dash_duo.wait_for_element(side("timeline", "right") + " canvas.lanes-over", timeout=TIMEOUT)
@@ -256,6 +203,7 @@ def test_lanes_zoom_together_and_a_click_goes_to_the_step(dash_duo: Any, app: An
         time.sleep(0.05)
     assert float(lanes_attr(dash_duo, "left", "x1") or 0) == pytest.approx(x1)
     # A click on the first thread's lane goes to the step that started the bar there.
+    before = status(dash_duo)
     dash_duo.driver.execute_script(
         "const c = arguments[0]; c.scrollIntoView({block: 'center'});"
         "const r = c.getBoundingClientRect();"
@@ -264,6 +212,10 @@ def test_lanes_zoom_together_and_a_click_goes_to_the_step(dash_duo: Any, app: An
         "c.dispatchEvent(new MouseEvent('mouseup', at));",
         over,
     )
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and status(dash_duo) == before:
+        time.sleep(0.05)
     wait_status(dash_duo, r"mmap_lock: step \d+")
-    assert cursor_x(dash_duo, "left") == cursor_x(dash_duo, "right")
+    settle(dash_duo)
+    assert cursor_x(dash_duo, "left") == cursor_x(dash_duo, "right") is not None
     assert settled_logs(dash_duo) == []

@@ -335,9 +335,7 @@ def test_breakpoints_travel_in_the_permalink(client: FlaskClient) -> None:
     params = parse_qs(tab.props[("permalink-search", "data")].lstrip("?"))
     assert params["bp"] == ["miss,violation"] and params["bp_thread"] == ["jit"]
     # Changing a breakpoint changes the link at once, without a step.
-    res = tab.call(
-        "permalink-search", "data", {"bp-kinds.value": ["fallback", "retry"]}, {}
-    )
+    res = tab.call("permalink-search", "data", {"bp-kinds.value": ["fallback", "retry"]}, {})
     params = parse_qs(res["permalink-search"]["data"].lstrip("?"))
     assert params["bp"] == ["fallback,retry"] and params["step"] == ["6"]
     # The default set (fallback only) leaves the link clean; a link without bp

@@ -140,18 +140,23 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
                 ),
                 for_id="scenario",
             ),
-            dcc.Upload(
-                id="upload",
-                children=html.Span(
-                    "Upload YAML…",
-                    className="upload-button",
-                    role="button",
-                    tabIndex="0",
-                    **aria(f"upload a scenario YAML file (at most {MAX_FILE_BYTES // 1024} KiB)"),
+            # One tab stop: the file input inside, named by assets/vmaviz.js from the
+            # wrapper's data-aria-label (the visible text is a click target only).
+            html.Div(
+                dcc.Upload(
+                    id="upload",
+                    children=html.Span("Upload YAML…", className="upload-button"),
+                    accept=".yaml,.yml,text/yaml,application/x-yaml,text/plain",
+                    multiple=False,
+                    className="upload",
                 ),
-                accept=".yaml,.yml,text/yaml,application/x-yaml,text/plain",
-                multiple=False,
-                className="upload",
+                className="upload-box",
+                **aria(
+                    f"upload a scenario YAML file (at most {MAX_FILE_BYTES // 1024} KiB)",
+                    data_aria_label=(
+                        f"upload a scenario YAML file (at most {MAX_FILE_BYTES // 1024} KiB)"
+                    ),
+                ),
             ),
             control(
                 "Mode",
@@ -236,13 +241,13 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
             button("jump-go", "Go", "jump to the step number"),
             button(
                 "bp-back",
-                "|◀ Breakpoint",
+                "◀ Break",
                 "run back to the previous breakpoint",
                 className="bp-run",
             ),
             button(
                 "bp-run",
-                "Breakpoint ▶|",
+                "Break ▶",
                 "run to the next breakpoint",
                 className="bp-run",
             ),

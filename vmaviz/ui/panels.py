@@ -130,20 +130,28 @@ def vma_table(snap: Mapping[str, Any]) -> Component:
                     html.Th(
                         [v["name"], html.Span(f" vma{v['id']}", className="muted")], scope="row"
                     ),
+                    # The columns the app exists to show come first, so that a narrow
+                    # column (compare view) cuts the details, never the lock state.
+                    html.Td(_badge(st, _vma_state_text(v)), className="key-col"),
+                    html.Td(seq_cell, className="key-col"),
+                    html.Td(readers, className="wrap"),
+                    html.Td("yes" if v.get("detached") else "no"),
                     html.Td(
-                        f"[{hexaddr(int(v['start']))}, {hexaddr(int(v['end']))})", className="mono"
+                        [
+                            hexaddr(int(v["start"])),
+                            html.Br(),
+                            hexaddr(int(v["end"])),
+                        ],
+                        className="mono range",
+                        title=f"[{hexaddr(int(v['start']))}, {hexaddr(int(v['end']))})",
                     ),
                     html.Td(f"{size // 4096} pages", className="num"),
-                    html.Td(v.get("flags", ""), className="mono"),
-                    html.Td(backing),
+                    html.Td(v.get("flags", ""), className="mono wrap"),
+                    html.Td(backing, className="wrap"),
                     html.Td(
                         str(v["anon_vma"]) if v.get("anon_vma") is not None else "none",
                         className="mono",
                     ),
-                    html.Td(seq_cell),
-                    html.Td(readers),
-                    html.Td("yes" if v.get("detached") else "no"),
-                    html.Td(_badge(st, _vma_state_text(v))),
                 ],
                 className=f"vma-row state-{state}",
             )
@@ -157,15 +165,15 @@ def vma_table(snap: Mapping[str, Any]) -> Component:
         caption,
         (
             "VMA",
-            "range",
+            "state",
+            "vm_lock_seq vs mm_lock_seq",
+            "read holders",
+            "detached",
+            "range [start, end)",
             "size",
             "flags",
             "backing",
             "anon_vma",
-            "vm_lock_seq vs mm_lock_seq",
-            "read holders",
-            "detached",
-            "state",
         ),
         rows,
         "VMAs and their locks",
@@ -284,19 +292,20 @@ def threads_panel(snap: Mapping[str, Any]) -> Component:
             html.Tr(
                 [
                     html.Th(th.get("name", ""), scope="row"),
-                    html.Td([_badge(st), html.Span(detail)]),
-                    html.Td(
-                        str(th.get("cpu")) if int(th.get("cpu", -1)) >= 0 else "—", className="num"
-                    ),
+                    # State, next step and op first (see vma_table); the long cells wrap.
+                    html.Td([_badge(st), html.Span(detail)], className="key-col"),
+                    html.Td(th.get("next") or "—", className="mono wrap"),
+                    html.Td(th.get("op") or "—", className="mono wrap"),
+                    html.Td(", ".join(locks) or "—", className="wrap"),
                     html.Td(
                         _badge(style_of(LOCK_STATES, "rcu_pending"), "RCU", "inside rcu_read_lock")
                         if th.get("in_rcu")
                         else "—"
                     ),
-                    html.Td(stack_cell),
-                    html.Td(th.get("op") or "—", className="mono"),
-                    html.Td(th.get("next") or "—", className="mono"),
-                    html.Td(", ".join(locks) or "—"),
+                    html.Td(
+                        str(th.get("cpu")) if int(th.get("cpu", -1)) >= 0 else "—", className="num"
+                    ),
+                    html.Td(stack_cell, className="wrap"),
                     html.Td(str(th.get("faults", 0)), className="num"),
                 ],
                 className=f"thread-row thread-{state}",
@@ -307,12 +316,12 @@ def threads_panel(snap: Mapping[str, Any]) -> Component:
         (
             "thread",
             "state",
-            "CPU",
-            "RCU read section",
-            "kernel stack (outermost first)",
-            "op",
             "next",
+            "op",
             "VMA read locks",
+            "RCU read section",
+            "CPU",
+            "kernel stack (outermost first)",
             "faults",
         ),
         rows,
