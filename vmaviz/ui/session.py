@@ -630,9 +630,17 @@ class RunStore:
                     self._warm_thread = None
                     return
                 config, mode, arch = self._warm_queue.pop(0)
-            with contextlib.suppress(Exception):
-                # A failing arch is left out of the counters, as before.
+            try:
                 self.run(config, mode=mode, arch=arch)
+            except SystemExit:
+                # The server is stopping (a test server's stop raises it in its
+                # threads): drop the rest quietly.
+                with self._lock:
+                    self._warm_queue.clear()
+                    self._warm_thread = None
+                return
+            except Exception:  # a failing arch is left out of the counters, as before
+                continue
 
     def cached_run(self, key: str, config: Config, mode: str, arch: str) -> RunData:
         """The run with this key: from memory or the cache, else re-run from ``config``."""
