@@ -45,8 +45,16 @@
         var id = null;
         if (key === "ArrowRight" || key === "." || key === ">") {
             id = ev.shiftKey ? "step-fwd10" : "step-fwd";
+            if (Nav.move(ev.shiftKey ? 10 : 1)) {
+                ev.preventDefault();
+                return;
+            }
         } else if (key === "ArrowLeft" || key === "," || key === "<") {
             id = ev.shiftKey ? "step-back10" : "step-back";
+            if (Nav.move(ev.shiftKey ? -10 : -1)) {
+                ev.preventDefault();
+                return;
+            }
         } else if (key === " " || key === "Spacebar") {
             // Space is play/pause, also on the stepping buttons (Enter still presses
             // those); other buttons, links and disclosure triangles keep their own Space.
@@ -77,6 +85,57 @@
     }
 
     document.addEventListener("keydown", onKey, true);
+
+    /* Step keys at "step" granularity move the cursor straight away (set_props on
+     * the cursor store), without a button click and the clientside callback it
+     * fires: each hop through Dash's callback machinery cost 15-45 ms before the
+     * step's request even left. The cursor is mirrored here from every drawn step
+     * (render: the server's cursor and total) and from the button path (step). */
+    var Nav = {
+        cursor: null,
+        total: null,
+        pending: 0,
+        last: null,
+        granularity: function () {
+            var on = document.querySelector("#granularity input:checked");
+            return on ? on.value : "step";
+        },
+        move: function (delta) {
+            var setp = window.dash_clientside && window.dash_clientside.set_props;
+            if (Nav.cursor === null || Nav.total === null || !setp || Nav.granularity() !== "step") {
+                return false;
+            }
+            var m = Math.max(0, Math.min(Nav.total, Nav.cursor + delta));
+            if (m !== Nav.cursor) {
+                Nav.cursor = m;
+                Nav.last = m;
+                Nav.pending += 1;
+                setp("cursor", {data: m});
+                setp("scrubber", {value: m});
+            }
+            return true;
+        },
+        seen: function (cursor, total) {
+            // From the server: adopt it unless our own moves are still on the way.
+            if (typeof cursor !== "number" || typeof total !== "number") {
+                return;
+            }
+            Nav.total = total;
+            if (Nav.pending > 0) {
+                if (cursor === Nav.last) {
+                    Nav.pending = 0;
+                }
+                return;
+            }
+            Nav.cursor = cursor;
+        },
+        local: function (cursor, total) {
+            // From the button path (the step callback knows Dash's cursor).
+            Nav.cursor = cursor;
+            Nav.total = total;
+            Nav.pending = 0;
+        },
+    };
 
     /* The header's "Glossary" link opens the glossary as well as scrolling to it
      * (once it is mounted: see lazy sections below). */
@@ -884,6 +943,12 @@
         var step = parseInt(row.getAttribute("data-step"), 10);
         if (!isNaN(step)) {
             window.dash_clientside.set_props("log-click", {data: {step: step, at: Date.now()}});
+            // What the step did is told by the narration, far above the log: bring it
+            // into view (below the sticky stepper).
+            var narration = document.querySelector("[id*='\"type\":\"narration\"']");
+            if (narration && narration.scrollIntoView) {
+                narration.scrollIntoView({block: "start", behavior: "smooth"});
+            }
         }
     });
 
@@ -937,9 +1002,11 @@
                 } else if (fired.indexOf("scrubber") >= 0 && delta === 0) {
                     // The scrubber is the cursor: steps run, 0 (the initial state) to total.
                     if (scrub === null || scrub === undefined || scrub === cursor) {
-                        return [nu, nu, nu, nu, now, nu];
+                        // The scrubber only follows the cursor (a key, the server).
+                        return [nu, nu, nu, nu, nu, nu];
                     }
                     m = Math.max(0, Math.min(total, scrub));
+                    Nav.local(m, total);
                     return [m === cursor ? nu : m, nu, nu, nu, now, nu];
                 } else if (gran && gran !== "step") {
                     // Function/operation moves need the trace: the server makes them.
@@ -951,6 +1018,7 @@
                     m = Math.max(0, Math.min(total, (cursor || 0) + delta));
                 }
                 var stop = ticked && !paused && m >= total;
+                Nav.local(m, total);
                 return [
                     m === cursor ? nu : m,
                     m === cursor ? nu : m,
@@ -965,6 +1033,7 @@
              * views being mounted) are tried again on the next frames. */
             render: function (data) {
                 data = data || {};
+                Nav.seen(data.cursor, data.total);
                 renderViews(data.html || {}, 0);
                 markLogRow(data.log_current, data.html && data.html["event-log"] !== undefined);
                 return window.dash_clientside.no_update;

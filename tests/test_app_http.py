@@ -265,6 +265,29 @@ def test_miss_and_retry_breakpoints(
     assert event in tab.text("step-status")
 
 
+def test_jump_means_the_number_the_link_shows_and_reports_bad_input(client: FlaskClient) -> None:
+    tab = Browser(client)
+    tab.open("?scenario=default")
+    tab.press("jump-go", **{"jump.value": 40})
+    assert tab.cursor == 41 and "step 40" in tab.text("step-status")
+    total = tab.props[("run", "data")]["total"]
+    tab.press("jump-go", **{"jump.value": total + 5})
+    assert f"no step {total + 5:,}" in tab.text("bp-status")
+    assert f"0 to {total - 1:,}" in tab.text("bp-status") and tab.cursor == 41
+    tab.press("jump-go", **{"jump.value": -3})
+    assert "no step -3" in tab.text("bp-status") and tab.cursor == 41
+    # Compare view: the merged step, as in the link (step=N) and on the scrubber.
+    tab = Browser(client)
+    tab.open("?scenario=default&view=compare")
+    assert "both runs" in tab.props[("jump", "placeholder")]
+    tab.press("jump-go", **{"jump.value": 300})
+    assert tab.cursor == 301
+    assert "step=300" in tab.props[("permalink-search", "data")]
+    total = tab.props[("run", "data")]["total"]
+    tab.press("jump-go", **{"jump.value": total})
+    assert "of both runs in time order" in tab.text("bp-status")
+
+
 def test_event_log_row_click_jumps(client: FlaskClient) -> None:
     tab = Browser(client)
     tab.open("?scenario=default&step=40")

@@ -234,6 +234,7 @@ LOAD_OUTPUTS = (
     "delta",
     "delta_hidden",
     "counters_title",
+    "jump_placeholder",
 )
 
 
@@ -330,6 +331,9 @@ def load_run_views(
         out["counters_title"] = (
             f"Per-VMA lock events by arch ({config.mode} run of each arch), up to the cursor"
         )
+    out["jump_placeholder"] = (
+        "step (both runs, in time order)" if config.view == "compare" else "step"
+    )
     out["cursor"] = start
     # The scrubber is the cursor itself: 0 (the initial state) to the last step run.
     out["scrubber_max"] = max(track.total, 0)
@@ -357,7 +361,7 @@ def load_run_views(
 
 
 def scenario_info(sc: Scenario) -> list[Any]:
-    parts: list[Any] = [html.Span(sc.name, className="scenario-name")]
+    parts: list[Any] = [html.Span(sc.name, className="scenario-name", title=sc.name)]
     if sc.question:
         parts.append(html.Span(sc.question, className="scenario-question"))
     details: list[Any] = [html.P(p) for p in sc.description.strip().split("\n\n") if p.strip()]
@@ -425,9 +429,20 @@ def navigate_to(
     elif trigger in ("jump-go", "jump"):
         try:
             target = int(jump)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None, "Type a step number to jump to.", False
-        new = track.position(_side_index(info, log_side), target) if target >= 0 else 0
+        # Single view: the run's own step. Compare view: the step of both runs merged
+        # in time order, the number the link and the scrubber use (the status line
+        # gives each run's own step).
+        last = track.total - 1
+        if not 0 <= target <= last:
+            what = "of both runs in time order " if len(track.runs) > 1 else ""
+            return (
+                None,
+                f"There is no step {target:,} {what}here: the steps are 0 to {last:,}.",
+                False,
+            )
+        new = target + 1
     elif trigger in ("bp-run", "bp-back"):
         if bps is None or not bps.kinds:
             return None, "Tick at least one breakpoint first (Breakpoints, above).", False
@@ -812,7 +827,8 @@ def step_views(
     views.view("step-status", status, lambda: status)
     out["search"] = to_query(config, m, bps.to_params() if bps is not None else None)
     out["cursor_x"] = cursor_times
-    out["html"] = {"html": views.html, "log_current": here}
+    # The cursor and the total, for the browser's own step keys (assets/vmaviz.js: Nav).
+    out["html"] = {"html": views.html, "log_current": here, "cursor": m, "total": track.total}
     out["sent"] = views.new_sent
     out["figures"] = request if request else no_update
     return out
@@ -977,6 +993,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("delta-table", "children"),
         Output("delta-box", "hidden"),
         Output("counters-title", "children"),
+        Output("jump", "placeholder"),
         Input("scenario", "value"),
         Input("mode", "value"),
         Input("arch", "value"),
