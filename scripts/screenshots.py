@@ -137,6 +137,15 @@ def main() -> int:
 
             driver.get(base + "?scenario=default&step=369")
             settle(driver, "step 369")
+            # The Results are mounted when scrolled to (layout.lazy_slot).
+            driver.execute_script(
+                "document.getElementById('results-slot').scrollIntoView({block: 'start'});"
+            )
+            deadline = time.time() + 30
+            while time.time() < deadline and not driver.find_elements(
+                By.CSS_SELECTOR, "section.results .js-plotly-plot"
+            ):
+                time.sleep(0.2)
             driver.execute_script(
                 "document.querySelector('section.results').scrollIntoView({block: 'start'});"
                 "window.scrollBy(0, -95);"

@@ -320,13 +320,18 @@ def load_run_views(
         config.view, [(s, t) for (s, _), t in zip(sides, titles, strict=True)], lanes
     )
     if config.view == "compare":
-        out["delta"] = delta_table({r.mode: r.summary for r in runs})
+        # As HTML text, drawn by the browser (assets/vmaviz.js: render): with a row per
+        # thread it was hundreds of Dash components, each costing the renderer time on
+        # every later step.
+        out["delta"] = {
+            "html": {"delta-table": to_html(delta_table({r.mode: r.summary for r in runs}))}
+        }
         out["delta_hidden"] = False
         out["counters_title"] = (
             "Per-VMA lock events by arch (per_vma run of each arch), up to the cursor's time"
         )
     else:
-        out["delta"] = None
+        out["delta"] = {"html": {"delta-table": ""}}
         out["delta_hidden"] = True
         out["counters_title"] = (
             f"Per-VMA lock events by arch ({config.mode} run of each arch), up to the cursor"
@@ -990,7 +995,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("log-side", "value"),
         Output("log-side-box", "hidden"),
         Output("pending-step", "data", allow_duplicate=True),
-        Output("delta-table", "children"),
+        Output("delta-html", "data"),
         Output("delta-box", "hidden"),
         Output("counters-title", "children"),
         Output("jump", "placeholder"),
@@ -1194,6 +1199,11 @@ def register(app: dash.Dash, store: RunStore) -> None:
         ClientsideFunction(namespace="vmaviz", function_name="render"),
         Output("step-drawn", "data"),
         Input("step-html", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="vmaviz", function_name="render"),
+        Output("delta-drawn", "data"),
+        Input("delta-html", "data"),
     )
 
     @app.callback(

@@ -76,6 +76,9 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             # assets/vmaviz.js (render), and that callback's sink.
             dcc.Store(id="step-html", data={}),
             dcc.Store(id="step-drawn", data=None),
+            # The compare table of the run, as HTML (drawn like the step's panels).
+            dcc.Store(id="delta-html", data=None),
+            dcc.Store(id="delta-drawn", data=None),
             dcc.Store(id="figures-sent", data={}),
             # The figures in or near the window (assets/vmaviz.js), and the figures of
             # figure-request that are among them: only those are drawn.

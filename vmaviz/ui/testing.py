@@ -203,7 +203,8 @@ class Browser:
         changed = {}
         for ident in ("scenario", "mode", "arch", "cpus", "seed", "view"):
             changed[f"{ident}.value"] = self.props.get((ident, "value"))
-        self.call("run", "data", changed)
+        res = self.call("run", "data", changed)
+        self.html.update(((res.get("delta-html") or {}).get("data") or {}).get("html") or {})
         info = self.props.get(("run", "data")) or {}
         self.sides = [s["side"] for s in info.get("sides", [])] or ["left"]
         return self.show()
