@@ -279,7 +279,7 @@ def test_jump_means_the_number_the_link_shows_and_reports_bad_input(client: Flas
     # Compare view: the merged step, as in the link (step=N) and on the scrubber.
     tab = Browser(client)
     tab.open("?scenario=default&view=compare")
-    assert "both runs" in tab.props[("jump", "placeholder")]
+    assert tab.props[("jump", "placeholder")] == "merged step"
     tab.press("jump-go", **{"jump.value": 300})
     assert tab.cursor == 301
     assert "step=300" in tab.props[("permalink-search", "data")]

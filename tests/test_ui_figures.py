@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -151,11 +152,38 @@ def test_maple_tree_and_dead_nodes(munmap: Engine) -> None:
     assert any(t.startswith("<b>DEAD</b>") for t in labels)
     assert any("victim [D]" in t for t in labels)
     assert "waiting for RCU" in fig.layout.title.text
+    # The legend is under the tree, in a bottom margin that holds all its rows: it
+    # can no longer climb over the title.
+    entries = [t for t in fig.data if t.showlegend]
+    assert fig.layout.legend.y == 0 and fig.layout.legend.yanchor == "top"
+    assert fig.layout.margin.b >= 34 * -(-len(entries) // 2) and fig.layout.margin.t == 64
     # After the grace period the dead node is gone.
     later = munmap.state_at(first(munmap, "rcu:callbacks") + 1)
     assert dead_nodes(later) == []
     assert maple_tree_figure(snapshot(later), []).layout.meta["dead"] == 0
     json.loads(fig.to_json())
+
+
+def test_address_space_names_fit_a_compare_column(hold: Engine) -> None:
+    """The names are laid out for compare view's column: none overlaps another on its
+    row there, none is clipped at the plot's edge, and the title is short."""
+    from vmaviz.ui.figures import FONT_SIZE, LEGEND_PX
+
+    fig = address_space_figure(snapshot(hold.k))
+    names = trace_named(fig, "names")
+    assert names.cliponaxis is False
+    assert len(fig.layout.title.text) <= 48
+    span = fig.layout.xaxis.range[1] - fig.layout.xaxis.range[0]
+    per_char = span / (LEGEND_PX - 130) * FONT_SIZE * 0.6
+    rows: dict[float, list[tuple[float, float]]] = {}
+    for x, y, text in zip(names.x, names.y, names.text, strict=True):
+        if text != "≈":
+            rows.setdefault(y, []).append(
+                (x - len(text) * per_char / 2, x + len(text) * per_char / 2)
+            )
+    for spans in rows.values():
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
 def test_slot_cells_show_lock_badges(hold: Engine) -> None:

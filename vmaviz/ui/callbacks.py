@@ -336,9 +336,7 @@ def load_run_views(
         out["counters_title"] = (
             f"Per-VMA lock events by arch ({config.mode} run of each arch), up to the cursor"
         )
-    out["jump_placeholder"] = (
-        "step (both runs, in time order)" if config.view == "compare" else "step"
-    )
+    out["jump_placeholder"] = "merged step" if config.view == "compare" else "step"
     out["cursor"] = start
     # The scrubber is the cursor itself: 0 (the initial state) to the last step run.
     out["scrubber_max"] = max(track.total, 0)

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from vmaviz.model.kernel import Kernel
 
 PAGE_SIZE = 4096
+#: The width (px) a figure's legend is assumed to wrap in: compare view's column.
+LEGEND_PX = 620
 ULONG_MAX = 2**64 - 1
 
 
@@ -102,14 +104,13 @@ def _top(title: str, legend: Sequence[str], width_px: float) -> dict[str, Any]:
     The top margin grows with the number of legend rows the labels need at
     ``width_px``, so the legend never overlaps the title or the plot.
     """
-    used = 0.0
-    rows = 1 if legend else 0
-    for label in legend:
-        w = (len(label) + 5) * FONT_SIZE * 0.6
-        if used and used + w > width_px:
-            rows += 1
-            used = 0.0
-        used += w
+    # A horizontal legend is laid out in columns as wide as its widest entry: the
+    # rows are the entries over the columns that fit (estimated from text length).
+    rows = 0
+    if legend:
+        widest = max((len(label) + 5) * FONT_SIZE * 0.6 for label in legend)
+        cols = max(1, int(width_px // widest))
+        rows = -(-len(legend) // cols)
     top = 64 + rows * 34
     return {
         "title": {
@@ -291,8 +292,10 @@ def address_space_figure(snap: Mapping[str, Any]) -> go.Figure:
                 showlegend=bool(items),
             )
         )
-    # Names above the main bar, below the second lane; "≈" on big gaps.
-    plot_px = 1100.0
+    # Names above the main bar, below the second lane; "≈" on big gaps. Laid out for
+    # the narrowest plot the figure is shown in (compare view's column), so that
+    # names never run into each other there.
+    plot_px = float(LEGEND_PX - 130)
     units_per_char = total / plot_px * FONT_SIZE * 0.62
     text_x: list[float] = []
     text_y: list[float] = []
@@ -324,6 +327,7 @@ def address_space_figure(snap: Mapping[str, Any]) -> go.Figure:
             textfont={"family": FONT_SANS, "size": FONT_SIZE, "color": INK},
             hoverinfo="skip",
             showlegend=False,
+            cliponaxis=False,  # a name at the edge is not cut
             name="names",
         )
     )
@@ -343,12 +347,11 @@ def address_space_figure(snap: Mapping[str, Any]) -> go.Figure:
             tick_x.append(x)
             tick_t.append(hexaddr(addr))
     n_tree = sum(1 for v in vmas if _vma_lane(v) == 0)
-    title = f"Address space: {n_tree} VMA{'s' if n_tree != 1 else ''} in the tree; " + (
-        f"mm_lock_seq = {seq}"
-        if seq is not None
-        else "per-VMA locks off (every fault takes mmap_lock)"
+    # Short enough for compare view's column (a plotly title does not wrap).
+    title = f"{n_tree} VMA{'s' if n_tree != 1 else ''} in the tree; " + (
+        f"mm_lock_seq = {seq}" if seq is not None else "per-VMA locks off"
     )
-    head = _top(title, [str(t.name) for t in fig.data if t.showlegend], 1100)
+    head = _top(title, [str(t.name) for t in fig.data if t.showlegend], LEGEND_PX)
     fig.update_layout(
         **_base_layout(
             title=head["title"],
@@ -828,15 +831,18 @@ def maple_tree_figure(
     if n_dead:
         title += f"; {n_dead} dead node{'s' if n_dead != 1 else ''} waiting for RCU"
     canvas_w = max(right + 20, 900.0)
-    top = _top(title, [str(t.name) for t in fig.data if t.showlegend], canvas_w)
+    top = _top(title, [str(t.name) for t in fig.data if t.showlegend], canvas_w - 16)
+    # The legend goes under the tree: above it, with the title, it could not be given
+    # the exact room it takes and overlapped the title or left a gap.
+    legend_px = top["top"] - 64
     fig.update_layout(
         **_base_layout(
             title=top["title"],
-            legend=top["legend"],
+            legend={**top["legend"], "y": 0, "yanchor": "top"},
             width=int(canvas_w),
-            height=int(bottom + top["top"] + 20),
+            height=int(bottom + 64 + legend_px + 30),
             autosize=False,
-            margin={"l": 8, "r": 8, "t": top["top"], "b": 8},
+            margin={"l": 8, "r": 8, "t": 64, "b": legend_px + 14},
             xaxis={"visible": False, "range": [-8, canvas_w - 8], "fixedrange": True},
             yaxis={"visible": False, "range": [bottom + 8, -8], "fixedrange": True},
             uirevision="maple-tree",
