@@ -21,7 +21,6 @@ from dash.development.base_component import Component
 
 from vmaviz.engine.narrate import GLOSSARY, Narration
 from vmaviz.ui.palette import (
-    INK,
     LOCK_STATES,
     THREAD_STATES,
     Style,
@@ -47,15 +46,9 @@ def _badge(st: Style, text: str | None = None, title: str | None = None) -> html
         text if text is not None else (st.badge or st.label),
         className="badge",
         title=title or st.label,
-        style={
-            "backgroundColor": st.colour,
-            "color": st.text,
-            "border": f"1px solid {INK}",
-            "borderRadius": "0.3em",
-            "padding": "0 0.4em",
-            "fontWeight": "bold",
-            "whiteSpace": "nowrap",
-        },
+        # The chip's shape is the .badge rule of assets/vmaviz.css (sent once, not
+        # with every badge of every step); only its colours are its own.
+        style={"backgroundColor": st.colour, "color": st.text},
     )
 
 
@@ -276,8 +269,8 @@ def threads_panel(snap: Mapping[str, Any]) -> Component:
                 [
                     html.Li(
                         html.Code(fn),
-                        className="innermost" if i == len(stack) - 1 else "",
-                        style={"fontWeight": "bold"} if i == len(stack) - 1 else None,
+                        # .innermost is bold (assets/vmaviz.css).
+                        className="innermost" if i == len(stack) - 1 else None,
                     )
                     for i, fn in enumerate(stack)
                 ],

@@ -623,6 +623,13 @@ class RunStore:
             )
             self._warm_thread.start()
 
+    def warming(self) -> bool:
+        """Whether background runs (:meth:`warm`) are still queued or running."""
+        with self._lock:
+            return bool(self._warm_queue) or (
+                self._warm_thread is not None and self._warm_thread.is_alive()
+            )
+
     def _warm_loop(self) -> None:
         while True:
             with self._lock:
@@ -778,6 +785,25 @@ class SessionState:
 
 _gc_pauses = 0
 _gc_lock = threading.Lock()
+#: The release of a step whose young collection waits for its response to be sent.
+_gc_deferred: list[Callable[[], None]] = []
+
+
+def _gc_pause() -> None:
+    global _gc_pauses
+    with _gc_lock:
+        _gc_pauses += 1
+        gc.disable()
+
+
+def _gc_resume(collect_young: bool) -> None:
+    global _gc_pauses
+    with _gc_lock:
+        _gc_pauses -= 1
+        if _gc_pauses == 0:
+            if collect_young:
+                gc.collect(0)
+            gc.enable()
 
 
 @contextlib.contextmanager
@@ -791,22 +817,44 @@ def paused_gc(collect_young: bool = False) -> Iterator[None]:
     generation and freed only by a full collection (100-300 ms, every few steps, on
     a big scenario). With ``collect_young``, the block (a whole step) ends with one
     collection of the youngest generation, which still holds them all and frees
-    them for a few milliseconds.
+    them. Inside a request, that collection (10-20 ms in compare view of a big
+    scenario) runs once the response has been sent, while the browser draws it.
     """
-    global _gc_pauses
-    with _gc_lock:
-        _gc_pauses += 1
-        gc.disable()
+    while _gc_deferred:
+        _gc_deferred.pop()()  # a response never closed (a test client): release now
+    _gc_pause()
     try:
         yield
     finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            last = _gc_pauses == 0
-            if last and collect_young:
-                gc.collect(0)
-            if last:
-                gc.enable()
+        if collect_young and _defer_to_close(lambda: _gc_resume(True)):
+            pass
+        else:
+            _gc_resume(collect_young)
+
+
+def _defer_to_close(release: Callable[[], None]) -> bool:
+    """Run ``release`` once the current response is sent; False outside a request."""
+    import flask
+
+    if not flask.has_request_context():
+        return False
+    done = threading.Event()
+
+    def once() -> None:
+        if not done.is_set():
+            done.set()
+            with contextlib.suppress(ValueError):
+                _gc_deferred.remove(once)
+            release()
+
+    _gc_deferred.append(once)
+
+    @flask.after_this_request
+    def _close(response: Any) -> Any:
+        response.call_on_close(once)
+        return response
+
+    return True
 
 
 def describe_error(exc: BaseException) -> str:

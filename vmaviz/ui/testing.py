@@ -168,6 +168,11 @@ class Browser:
         t0 = time.perf_counter()
         res = self.client.post("/_dash-update-component", json=payload)
         self.last_seconds = time.perf_counter() - t0
+        # Closing is what a server does once the response is sent (it runs the
+        # step's deferred garbage collection: session.paused_gc).
+        close = getattr(res, "close", None)
+        if callable(close):
+            close()
         if res.status_code == 204:
             self.last_bytes = 0
             return {}
