@@ -135,6 +135,31 @@
             Nav.total = total;
             Nav.pending = 0;
         },
+        /* Play: a tick moved to ``cursor``; it is pending until drawn. */
+        owed: false,
+        sentAt: 0,
+        sent: function (cursor, total) {
+            Nav.cursor = cursor;
+            Nav.total = total;
+            Nav.last = cursor;
+            Nav.pending = 1;
+            Nav.sentAt = Date.now();
+        },
+        busy: function () {
+            // A step that never came back (an error) does not stop Play for good.
+            return Nav.pending > 0 && Date.now() - Nav.sentAt < 1000;
+        },
+        payOwed: function () {
+            if (!Nav.owed || Nav.pending > 0) {
+                return;
+            }
+            Nav.owed = false;
+            var play = document.getElementById("play");
+            if (play && play.textContent.indexOf("Pause") >= 0) {
+                Nav.sentAt = Date.now();
+                Nav.move(1);
+            }
+        },
     };
 
     /* The header's "Glossary" link opens the glossary as well as scrolling to it
@@ -173,7 +198,8 @@
     function watchLazy() {
         // Before the first run is drawn the page is short and every slot looks near:
         // wait for the lanes (or a few seconds, if the run failed to load).
-        if (!Lanes.active() && Date.now() - loadedAt < 5000) {
+        var drawn = typeof Lanes !== "undefined" && Lanes.active();
+        if (!drawn && Date.now() - loadedAt < 5000) {
             window.setTimeout(watchLazy, 500);
             return;
         }
@@ -987,7 +1013,9 @@
                 Object.keys(moves).forEach(function (id) {
                     var n = now[id] - (seen[id] || 0);
                     if (n > 0) {
-                        delta += n * moves[id];
+                        // Play moves one step a call, however many ticks Dash merged
+                        // while the last step was drawn: a merged tick is not a skip.
+                        delta += (id === "play-timer" ? 1 : n) * moves[id];
                         ticked = ticked || id === "play-timer";
                     }
                 });
@@ -995,6 +1023,7 @@
                     return [nu, nu, nu, nu, now, nu];
                 }
                 var m = null;
+                var onlyTick = false;
                 if (fired.indexOf("step-start") >= 0) {
                     m = 0;
                 } else if (fired.indexOf("step-end") >= 0) {
@@ -1015,10 +1044,25 @@
                     }
                     return [nu, nu, nu, nu, now, {move: delta, at: Date.now()}];
                 } else {
+                    // A Play tick, alone or with the scrubber merely following the
+                    // cursor (Nav.move sets both).
+                    onlyTick = ticked && delta === 1 && fired.every(function (id) {
+                        return id === "play-timer" || (id === "scrubber" && scrub === cursor);
+                    });
+                    if (onlyTick && Nav.busy()) {
+                        // Play: the step before is not drawn yet. Do not overtake it
+                        // (its view would never be seen); move once it is (render).
+                        Nav.owed = true;
+                        return [nu, nu, nu, nu, now, nu];
+                    }
                     m = Math.max(0, Math.min(total, (cursor || 0) + delta));
                 }
                 var stop = ticked && !paused && m >= total;
-                Nav.local(m, total);
+                if (onlyTick) {
+                    Nav.sent(m, total);
+                } else {
+                    Nav.local(m, total);
+                }
                 return [
                     m === cursor ? nu : m,
                     m === cursor ? nu : m,
@@ -1034,6 +1078,7 @@
             render: function (data) {
                 data = data || {};
                 Nav.seen(data.cursor, data.total);
+                Nav.payOwed();
                 renderViews(data.html || {}, 0);
                 markLogRow(data.log_current, data.html && data.html["event-log"] !== undefined);
                 return window.dash_clientside.no_update;

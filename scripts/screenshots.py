@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vmaviz.bench.browser import CHROME_ARGS  # noqa: E402
 from vmaviz.ui.app_factory import create_app  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -38,14 +39,7 @@ def free_port() -> int:
 
 def browser() -> webdriver.Chrome:
     options = Options()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        f"--window-size={WIDTH},{HEIGHT}",
-    ):
+    for arg in (*CHROME_ARGS, "--hide-scrollbars", f"--window-size={WIDTH},{HEIGHT}"):
         options.add_argument(arg)
     options.binary_location = "/usr/bin/chromium"
     driver = webdriver.Chrome(options=options)

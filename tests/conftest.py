@@ -16,20 +16,10 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.chrome.options import Options
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_ARGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,1000",
-)
+from vmaviz.bench.browser import CHROME_ARGS as BROWSER_ARGS
+from vmaviz.bench.browser import CHROMEDRIVER, CHROMIUM
+
+CHROME_ARGS = (*BROWSER_ARGS, "--window-size=1400,1000")
 
 # selenium 4.2 looks for chromedriver on PATH.
 if shutil.which("chromedriver") is None and Path(CHROMEDRIVER).exists():

@@ -37,6 +37,19 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Headless Chromium as root on a machine without network access (the browser tests
+#: and the screenshots use them too): no sandbox, GPU, background connections.
+CHROME_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 WINDOW = (1400, 900)
 #: The page has settled after this long with no request, DOM change or long task.
 QUIET_MS = 300
@@ -160,18 +173,7 @@ def chromium() -> Any:
     if shutil.which("chromedriver") is None and Path(CHROMEDRIVER).exists():
         os.environ["PATH"] = f"{os.environ.get('PATH', '')}{os.pathsep}/usr/bin"
     options = Options()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
-    ):
+    for arg in (*CHROME_ARGS, f"--window-size={WINDOW[0]},{WINDOW[1]}"):
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

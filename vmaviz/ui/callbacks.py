@@ -20,6 +20,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import dash
@@ -249,7 +250,7 @@ def load_run_views(
     pending: int | None,
 ) -> dict[str, Any]:
     """Run the configuration (memoised) and lay out its views; see :data:`LOAD_OUTPUTS`."""
-    from vmaviz.ui.lanes import TIME_SCALE, timeline_data
+    from vmaviz.ui.lanes import TIME_SCALE
     from vmaviz.ui.panels import delta_table
 
     out: dict[str, Any] = dict.fromkeys(LOAD_OUTPUTS, no_update)
@@ -281,8 +282,10 @@ def load_run_views(
     tmax = max((r.timeline.end_ns for r in runs), default=0) or 1
     # The lanes are drawn in the browser from their data; stacked in compare view,
     # they share one time range (assets/vmaviz.js: Lanes).
+    # Built once per run and title (this worker's memory), as a warm open must be quick.
     lanes = [
-        timeline_data(run.timeline, title=title) for run, title in zip(runs, titles, strict=True)
+        store.get_or_build(f"lanes:{run.key}:{title}", partial(_lanes_of, run, title))
+        for run, title in zip(runs, titles, strict=True)
     ]
     # Counters per arch: the same scenario and mode on every simulated arch.
     # The run shown is one of them; the others run in the background (RunStore.warm)
@@ -361,6 +364,12 @@ def load_run_views(
     out["log_side_hidden"] = len(runs) == 1
     out["pending"] = None
     return out
+
+
+def _lanes_of(run: RunData, title: str) -> dict[str, Any]:
+    from vmaviz.ui.lanes import timeline_data
+
+    return timeline_data(run.timeline, title=title)
 
 
 def scenario_info(sc: Scenario) -> list[Any]:
