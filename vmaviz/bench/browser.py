@@ -196,9 +196,7 @@ class Page:
         return float(self.js("return performance.now()"))
 
     def status(self) -> str:
-        return str(
-            self.js("var s=document.getElementById('step-status');return s?s.textContent:''")
-        )
+        return str(self.js(_TEXT_OF, "step-status"))
 
     def settle(self, since: float, check: Any, timeout: float = 120.0) -> float:
         """Wait until ``check()`` holds and the page is quiet; the ms from ``since``."""
@@ -223,7 +221,7 @@ class Page:
     def ready(self) -> bool:
         return bool(
             self.js(
-                "return !!document.querySelector('#body .js-plotly-plot .main-svg') &&"
+                "return !!document.querySelector('#body canvas.lanes-over') &&"
                 " !!document.querySelector('#step-status strong') &&"
                 " !document.querySelector('[data-dash-is-loading=\"true\"]')"
             )
@@ -245,10 +243,7 @@ class Page:
         from selenium.webdriver.common.by import By
 
         self.driver.find_element(By.CSS_SELECTOR, "#scenario").click()
-        options = self.driver.find_elements(
-            By.CSS_SELECTOR, "#scenario [role=option], .dash-dropdown-option"
-        )
-        for opt in options:
+        for opt in self.driver.find_elements(By.CSS_SELECTOR, _OPTIONS):
             if opt.text.strip() == name:
                 t = self.now()
                 opt.click()
@@ -257,9 +252,7 @@ class Page:
 
     def opened(self, name: str) -> Any:
         def check() -> bool:
-            info = self.js(
-                "var e=document.getElementById('scenario-info');return e?e.textContent:''"
-            )
+            info = self.js(_TEXT_OF, "scenario-info")
             return str(info).startswith(name) and "initial state" in self.status() and self.ready()
 
         return check
@@ -291,13 +284,9 @@ def measure_steps(page: Page, key: str, count: int) -> tuple[list[float], float]
 def measure_play(page: Page, seconds: float) -> float:
     """Play at 10 steps/s for ``seconds``; distinct steps shown per second."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select  # noqa: F401  (kept for clarity)
 
-    page.js("var d=document.getElementById('speed');window.__vz.statuses=[];")
     page.driver.find_element(By.CSS_SELECTOR, "#speed").click()
-    for opt in page.driver.find_elements(
-        By.CSS_SELECTOR, "#speed [role=option], .dash-dropdown-option"
-    ):
+    for opt in page.driver.find_elements(By.CSS_SELECTOR, _OPTIONS):
         if opt.text.strip() == "10/s":
             opt.click()
             break
@@ -308,9 +297,7 @@ def measure_play(page: Page, seconds: float) -> float:
     time.sleep(seconds)
     page.driver.find_element(By.CSS_SELECTOR, "#play").click()
     statuses = page.js("return window.__vz.statuses")
-    seen = {
-        tuple(_steps_of(text)) for ts, text in statuses if ts >= t0 and ts <= t0 + seconds * 1000
-    }
+    seen = {tuple(_steps_of(text)) for ts, text in statuses if t0 <= ts <= t0 + seconds * 1000}
     seen.discard(())
     return len(seen) / seconds
 
