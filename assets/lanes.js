@@ -1,0 +1,578 @@
+/* vmaviz: the timeline, drawn on a canvas (data from vmaviz/ui/lanes.py).
+ *
+ * Served by Dash from assets/ (no CDN), before vmaviz.js (files load in name order),
+ * which wires it to the app (window.vmavizLanes: setData, setCursor, zoom, pan,
+ * itemsAt, active).
+ */
+(function () {
+    "use strict";
+
+    /* ---- the timeline: lanes drawn on a canvas (vmaviz/ui/lanes.py sends the data) ----
+     *
+     * One base canvas per run holds the lanes; an overlay canvas on top holds the
+     * cursor and takes the pointer. Every timeline on the page shares one time range
+     * (compare view zooms both at once). Items come grouped by kind in paint order,
+     * least telling first, so that where many fall under one pixel the waits are
+     * painted last and stay visible. Each kind has a hatch pattern and a badge as
+     * well as a colour. Wheel: zoom around the pointer; drag: pan; double click:
+     * back to the whole run's work; W/S zoom and A/D pan (keys); click: go to the
+     * step that started the item. */
+    window.vmavizLanes = (function () {
+        var views = {};
+        var range = null;
+        var home = null;
+        var cursor = {};
+        var pending = false;
+        var INK = "#000000";
+        var FONT = "12px DejaVu Sans Mono, Menlo, Consolas, monospace";
+
+        function rowHeight(n) {
+            return n <= 16 ? 24 : n <= 48 ? 18 : 12;
+        }
+
+        function luminance(hex) {
+            var v = parseInt((hex || "#ffffff").slice(1), 16);
+            return (0.299 * ((v >> 16) & 255) + 0.587 * ((v >> 8) & 255) + 0.114 * (v & 255)) / 255;
+        }
+
+        /* A fill for one kind: its colour, hatched when it has a pattern. */
+        function fillFor(ctx, kind) {
+            if (!kind.pattern) {
+                return kind.colour;
+            }
+            var size = 8;
+            var c = document.createElement("canvas");
+            c.width = size;
+            c.height = size;
+            var g = c.getContext("2d");
+            g.fillStyle = kind.colour;
+            g.fillRect(0, 0, size, size);
+            g.strokeStyle = luminance(kind.colour) < 0.45 ? "#ffffff" : INK;
+            g.fillStyle = g.strokeStyle;
+            g.lineWidth = 1.2;
+            g.beginPath();
+            var p = kind.pattern;
+            if (p === "/" || p === "x") {
+                g.moveTo(0, size); g.lineTo(size, 0);
+                g.moveTo(-1, 1); g.lineTo(1, -1);
+                g.moveTo(size - 1, size + 1); g.lineTo(size + 1, size - 1);
+            }
+            if (p === "\\" || p === "x") {
+                g.moveTo(0, 0); g.lineTo(size, size);
+                g.moveTo(size - 1, -1); g.lineTo(size + 1, 1);
+                g.moveTo(-1, size - 1); g.lineTo(1, size + 1);
+            }
+            if (p === "-" || p === "+") {
+                g.moveTo(0, size / 2); g.lineTo(size, size / 2);
+            }
+            if (p === "|" || p === "+") {
+                g.moveTo(size / 2, 0); g.lineTo(size / 2, size);
+            }
+            g.stroke();
+            if (p === ".") {
+                g.fillRect(size / 2 - 1, size / 2 - 1, 2, 2);
+            }
+            return ctx.createPattern(c, "repeat");
+        }
+
+        function niceStep(span, target) {
+            var raw = span / Math.max(target, 1);
+            var mag = Math.pow(10, Math.floor(Math.log10(raw)));
+            var steps = [1, 2, 5, 10];
+            for (var i = 0; i < steps.length; i++) {
+                if (raw <= steps[i] * mag) {
+                    return steps[i] * mag;
+                }
+            }
+            return 10 * mag;
+        }
+
+        function fmt(x, step) {
+            var digits = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
+            return x.toFixed(digits);
+        }
+
+        /* Per row, the items sorted by start (for hit tests). */
+        function index(data) {
+            var it = data.items;
+            var byRow = [];
+            for (var r = 0; r < data.rows.length; r++) {
+                byRow.push([]);
+            }
+            for (var i = 0; i < it.start.length; i++) {
+                if (byRow[it.row[i]]) {
+                    byRow[it.row[i]].push(i);
+                }
+            }
+            byRow.forEach(function (list) {
+                list.sort(function (a, b) { return it.start[a] - it.start[b]; });
+            });
+            return byRow;
+        }
+
+        function build(side, el, data) {
+            el.innerHTML = "";
+            var head = document.createElement("div");
+            head.className = "lanes-head";
+            var title = document.createElement("h3");
+            title.className = "lanes-title";
+            title.textContent = data.title + (data.hidden_locks ?
+                " (the " + (data.rows.length - data.threads - 2) + " busiest VMA locks; " +
+                data.hidden_locks + " more not shown)" : "");
+            head.appendChild(title);
+            var legend = document.createElement("ul");
+            legend.className = "lanes-legend";
+            legend.setAttribute("aria-label", "legend");
+            data.kinds.forEach(function (kind) {
+                if (!kind.legend) {
+                    return;
+                }
+                var li = document.createElement("li");
+                var sw = document.createElement("canvas");
+                sw.width = 28;
+                sw.height = 14;
+                sw.className = "lanes-swatch";
+                var g = sw.getContext("2d");
+                g.fillStyle = fillFor(g, kind);
+                g.fillRect(0, 0, 28, 14);
+                g.strokeStyle = INK;
+                g.strokeRect(0.5, 0.5, 27, 13);
+                li.appendChild(sw);
+                li.appendChild(document.createTextNode(
+                    (kind.badge ? kind.badge + ": " : "") + kind.label));
+                legend.appendChild(li);
+            });
+            head.appendChild(legend);
+            el.appendChild(head);
+            var box = document.createElement("div");
+            box.className = "lanes-box";
+            var base = document.createElement("canvas");
+            base.className = "lanes-base";
+            var over = document.createElement("canvas");
+            over.className = "lanes-over";
+            var tip = document.createElement("div");
+            tip.className = "lanes-tip";
+            tip.hidden = true;
+            box.appendChild(base);
+            box.appendChild(over);
+            box.appendChild(tip);
+            el.appendChild(box);
+            var hint = document.createElement("p");
+            hint.className = "hint lanes-hint";
+            hint.textContent = "Wheel or W/S: zoom · drag or A/D: pan · double click: whole run · " +
+                "click a bar: go to its step" +
+                (data.coarsened_ns ? " · drawn in bins of " + data.coarsened_ns + " ns" : "");
+            el.appendChild(hint);
+            var v = {side: side, el: el, data: data, base: base, over: over, tip: tip,
+                     byRow: index(data), fills: null, gutter: 0};
+            hook(v);
+            return v;
+        }
+
+        function geometry(v) {
+            var n = Math.max(v.data.rows.length, 1);
+            var rh = rowHeight(n);
+            var width = Math.max(v.el.clientWidth, 300);
+            return {width: width, rh: rh, top: 6, height: n * rh + 6 + 28};
+        }
+
+        function gutterOf(v) {
+            var g = v.base.getContext("2d");
+            g.font = FONT;
+            var w = 0;
+            v.data.rows.forEach(function (name) {
+                w = Math.max(w, g.measureText(name).width);
+            });
+            return Math.min(240, Math.ceil(w) + 14);
+        }
+
+        function sharedGutter() {
+            var g = 0;
+            Object.keys(views).forEach(function (k) { g = Math.max(g, views[k].gutter); });
+            return g;
+        }
+
+        function toPx(v, geo, x) {
+            var g = sharedGutter();
+            return g + (x - range[0]) / (range[1] - range[0]) * (geo.width - g - 12);
+        }
+
+        function toX(v, geo, px) {
+            var g = sharedGutter();
+            return range[0] + (px - g) / (geo.width - g - 12) * (range[1] - range[0]);
+        }
+
+        function size(canvas, geo) {
+            var dpr = window.devicePixelRatio || 1;
+            var w = Math.round(geo.width * dpr);
+            var h = Math.round(geo.height * dpr);
+            if (canvas.width !== w || canvas.height !== h) {
+                canvas.width = w;
+                canvas.height = h;
+                canvas.style.width = geo.width + "px";
+                canvas.style.height = geo.height + "px";
+            }
+            var ctx = canvas.getContext("2d");
+            ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+            return ctx;
+        }
+
+        function draw(v) {
+            var geo = geometry(v);
+            var ctx = size(v.base, geo);
+            var d = v.data;
+            var it = d.items;
+            var gut = sharedGutter();
+            var right = geo.width - 12;
+            if (!v.fills) {
+                v.fills = d.kinds.map(function (k) { return fillFor(ctx, k); });
+            }
+            ctx.clearRect(0, 0, geo.width, geo.height);
+            // Row stripes and names.
+            ctx.font = FONT;
+            ctx.textBaseline = "middle";
+            for (var r = 0; r < d.rows.length; r++) {
+                var y = geo.top + r * geo.rh;
+                if (r % 2) {
+                    ctx.fillStyle = "#f6f6f6";
+                    ctx.fillRect(gut, y, right - gut, geo.rh);
+                }
+                ctx.fillStyle = INK;
+                ctx.fillText(d.rows[r], 4, y + geo.rh / 2, gut - 8);
+            }
+            if (d.rows.length > d.threads) {
+                var ys = geo.top + d.threads * geo.rh + geo.rh / 2;
+                ctx.strokeStyle = "#444444";
+                ctx.setLineDash([2, 3]);
+                ctx.beginPath();
+                ctx.moveTo(gut, ys);
+                ctx.lineTo(right, ys);
+                ctx.stroke();
+                ctx.setLineDash([]);
+            }
+            // Time grid and axis.
+            var span = range[1] - range[0];
+            var step = niceStep(span, Math.max(2, Math.floor((right - gut) / 110)));
+            var first = Math.ceil(range[0] / step) * step;
+            var axisY = geo.top + d.rows.length * geo.rh;
+            ctx.strokeStyle = "#e0e0e0";
+            ctx.fillStyle = INK;
+            ctx.textBaseline = "top";
+            ctx.textAlign = "center";
+            for (var t = first; t <= range[1] + 1e-12; t += step) {
+                var px = toPx(v, geo, t);
+                ctx.beginPath();
+                ctx.moveTo(px, geo.top);
+                ctx.lineTo(px, axisY + 4);
+                ctx.stroke();
+                ctx.fillText(fmt(t, step), px, axisY + 6);
+            }
+            ctx.textAlign = "right";
+            ctx.fillText("µs", geo.width - 2, axisY + 6);
+            ctx.textAlign = "left";
+            // The items, clipped to the plot area.
+            ctx.save();
+            ctx.beginPath();
+            ctx.rect(gut, 0, right - gut, axisY);
+            ctx.clip();
+            var scale = (right - gut) / span;
+            var kind = -1;
+            var labelled = [];
+            for (var i = 0; i < it.start.length; i++) {
+                var x0 = gut + (it.start[i] - range[0]) * scale;
+                var x1 = gut + (it.end[i] - range[0]) * scale;
+                if (x1 < gut || x0 > right) {
+                    continue;
+                }
+                if (it.kind[i] !== kind) {
+                    kind = it.kind[i];
+                    ctx.fillStyle = v.fills[kind];
+                }
+                x0 = Math.max(x0, gut - 1);
+                x1 = Math.min(x1, right + 1);
+                var w = Math.max(x1 - x0, 1);
+                var yy = geo.top + it.row[i] * geo.rh + 2;
+                ctx.fillRect(x0, yy, w, geo.rh - 4);
+                if (w > 4) {
+                    labelled.push(i);
+                }
+            }
+            // Outlines and badges of the bars wide enough to take them.
+            if (labelled.length < 5000) {
+                ctx.strokeStyle = INK;
+                ctx.lineWidth = 0.6;
+                ctx.font = (geo.rh >= 18 ? "11px " : "9px ") + "DejaVu Sans, Verdana, sans-serif";
+                ctx.textBaseline = "middle";
+                labelled.forEach(function (j) {
+                    var a = Math.max(gut + (it.start[j] - range[0]) * scale, gut - 1);
+                    var b = Math.min(gut + (it.end[j] - range[0]) * scale, right + 1);
+                    var top = geo.top + it.row[j] * geo.rh + 2;
+                    ctx.strokeRect(a, top, b - a, geo.rh - 4);
+                    var k = d.kinds[it.kind[j]];
+                    if (k.badge && b - a > 10 + 7 * k.badge.length && geo.rh >= 12) {
+                        // The badge on a white chip: readable on any fill and hatch.
+                        ctx.fillStyle = "#ffffff";
+                        ctx.fillRect(a + 2, top + 2, 7 * k.badge.length + 4, geo.rh - 8);
+                        ctx.fillStyle = INK;
+                        ctx.fillText(k.badge, a + 4, top + (geo.rh - 4) / 2);
+                    }
+                });
+            }
+            ctx.restore();
+            v.el.setAttribute("data-x0", String(range[0]));
+            v.el.setAttribute("data-x1", String(range[1]));
+            drawCursor(v, geo);
+        }
+
+        function drawCursor(v, geo) {
+            geo = geo || geometry(v);
+            var ctx = size(v.over, geo);
+            ctx.clearRect(0, 0, geo.width, geo.height);
+            var x = cursor[v.side];
+            v.el.setAttribute("data-cursor", typeof x === "number" ? String(x) : "");
+            if (typeof x !== "number" || x < range[0] || x > range[1]) {
+                return;
+            }
+            var px = toPx(v, geo, x);
+            var bottom = geo.top + v.data.rows.length * geo.rh;
+            ctx.fillStyle = INK;
+            ctx.fillRect(px - 1.5, geo.top, 3, bottom - geo.top);
+            ctx.beginPath();
+            ctx.moveTo(px - 6, 0);
+            ctx.lineTo(px + 6, 0);
+            ctx.lineTo(px, geo.top + 4);
+            ctx.fill();
+        }
+
+        function redrawAll() {
+            if (pending) {
+                return;
+            }
+            pending = true;
+            window.requestAnimationFrame(function () {
+                pending = false;
+                Object.keys(views).forEach(function (k) { draw(views[k]); });
+            });
+        }
+
+        function clampRange(a, b) {
+            var lo = 0;
+            var hi = home ? home.max : b;
+            var span = Math.min(Math.max(b - a, 1e-4), hi - lo);
+            a = Math.max(lo, Math.min(a, hi - span));
+            return [a, a + span];
+        }
+
+        function zoom(factor, at) {
+            if (!range) {
+                return;
+            }
+            at = typeof at === "number" ? at : (range[0] + range[1]) / 2;
+            range = clampRange(at - (at - range[0]) * factor, at + (range[1] - at) * factor);
+            redrawAll();
+        }
+
+        function pan(fraction) {
+            if (!range) {
+                return;
+            }
+            var span = range[1] - range[0];
+            range = clampRange(range[0] + fraction * span, range[1] + fraction * span);
+            redrawAll();
+        }
+
+        function hit(v, ev) {
+            var rect = v.over.getBoundingClientRect();
+            var geo = geometry(v);
+            var px = ev.clientX - rect.left;
+            var py = ev.clientY - rect.top;
+            var row = Math.floor((py - geo.top) / geo.rh);
+            if (row < 0 || row >= v.data.rows.length || px < sharedGutter()) {
+                return null;
+            }
+            var t = toX(v, geo, px);
+            var tol = (range[1] - range[0]) / (geo.width - sharedGutter()) * 2;
+            var list = v.byRow[row];
+            var it = v.data.items;
+            var lo = 0;
+            var hi = list.length;
+            while (lo < hi) {
+                var mid = (lo + hi) >> 1;
+                if (it.start[list[mid]] <= t + tol) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            var best = null;
+            for (var i = lo - 1; i >= 0 && i >= lo - 400; i--) {
+                var j = list[i];
+                if (it.end[j] >= t - tol && (best === null || it.kind[j] > it.kind[best])) {
+                    best = j;
+                }
+            }
+            return best === null ? null : {item: best, row: row};
+        }
+
+        function describe(v, h) {
+            var it = v.data.items;
+            var k = v.data.kinds[it.kind[h.item]];
+            var label = it.label[h.item] >= 0 ? v.data.labels[it.label[h.item]] : "";
+            var dur = it.end[h.item] - it.start[h.item];
+            return v.data.rows[h.row] + ": " + (label ? label + " · " : "") + k.label +
+                "\n" + it.start[h.item].toFixed(3) + " → " + it.end[h.item].toFixed(3) +
+                " µs (" + dur.toFixed(3) + " µs)\nstep " + it.step[h.item] + " (click to go there)";
+        }
+
+        function hook(v) {
+            var drag = null;
+            v.over.addEventListener("wheel", function (ev) {
+                ev.preventDefault();
+                var geo = geometry(v);
+                var rect = v.over.getBoundingClientRect();
+                var at = toX(v, geo, ev.clientX - rect.left);
+                zoom(Math.exp(ev.deltaY * 0.0015), at);
+            }, {passive: false});
+            v.over.addEventListener("mousedown", function (ev) {
+                drag = {x: ev.clientX, range: range.slice(), moved: false};
+            });
+            window.addEventListener("mousemove", function (ev) {
+                if (!drag) {
+                    return;
+                }
+                var dx = ev.clientX - drag.x;
+                if (Math.abs(dx) > 3) {
+                    drag.moved = true;
+                }
+                if (drag.moved) {
+                    var geo = geometry(v);
+                    var span = drag.range[1] - drag.range[0];
+                    var dt = -dx / (geo.width - sharedGutter() - 12) * span;
+                    range = clampRange(drag.range[0] + dt, drag.range[1] + dt);
+                    redrawAll();
+                }
+            });
+            window.addEventListener("mouseup", function (ev) {
+                if (!drag) {
+                    return;
+                }
+                var moved = drag.moved;
+                drag = null;
+                // The second click of a double click (which resets the zoom) does
+                // not go to a step again.
+                if (moved || ev.target !== v.over || ev.detail >= 2) {
+                    return;
+                }
+                var h = hit(v, ev);
+                if (h && window.dash_clientside && window.dash_clientside.set_props) {
+                    window.dash_clientside.set_props("timeline-click", {
+                        data: {side: v.side, step: v.data.items.step[h.item], at: Date.now()},
+                    });
+                }
+            });
+            v.over.addEventListener("mousemove", function (ev) {
+                if (drag) {
+                    v.tip.hidden = true;
+                    return;
+                }
+                var h = hit(v, ev);
+                if (!h) {
+                    v.tip.hidden = true;
+                    v.over.style.cursor = "default";
+                    return;
+                }
+                v.over.style.cursor = "pointer";
+                v.tip.textContent = describe(v, h);
+                var rect = v.over.getBoundingClientRect();
+                v.tip.style.left = Math.min(ev.clientX - rect.left + 14, rect.width - 260) + "px";
+                v.tip.style.top = (ev.clientY - rect.top + 14) + "px";
+                v.tip.hidden = false;
+            });
+            v.over.addEventListener("mouseleave", function () { v.tip.hidden = true; });
+            v.over.addEventListener("dblclick", function (ev) {
+                ev.preventDefault();
+                range = [0, home.work];
+                redrawAll();
+            });
+        }
+
+        function setData(list) {
+            var seen = {};
+            list.forEach(function (entry) {
+                var side = entry.id.side;
+                var el = document.getElementById(JSON.stringify({side: side, type: "timeline"}));
+                if (!el || !entry.value) {
+                    return;
+                }
+                seen[side] = true;
+                var old = views[side];
+                if (old && old.el === el && old.data === entry.value) {
+                    return;
+                }
+                views[side] = build(side, el, entry.value);
+                views[side].gutter = gutterOf(views[side]);
+            });
+            Object.keys(views).forEach(function (k) {
+                if (!seen[k]) {
+                    delete views[k];
+                }
+            });
+            var work = 0;
+            var max = 0;
+            Object.keys(views).forEach(function (k) {
+                work = Math.max(work, views[k].data.work_end_us || views[k].data.end_us);
+                max = Math.max(max, views[k].data.end_us);
+            });
+            if (!Object.keys(views).length) {
+                range = null;
+                return;
+            }
+            home = {work: work * 1.02, max: max * 1.02};
+            range = [0, home.work];
+            redrawAll();
+        }
+
+        function setCursor(times) {
+            cursor = times || {};
+            if (!range) {
+                return;
+            }
+            // A cursor outside the zoomed range brings the range to it.
+            var xs = Object.keys(cursor).map(function (k) { return cursor[k]; })
+                .filter(function (x) { return typeof x === "number"; });
+            if (xs.length && (xs[0] < range[0] || xs[0] > range[1])) {
+                var span = range[1] - range[0];
+                range = clampRange(xs[0] - span / 2, xs[0] + span / 2);
+                redrawAll();
+                return;
+            }
+            Object.keys(views).forEach(function (k) { drawCursor(views[k]); });
+        }
+
+        /* What is drawn at time x (µs) on one side: [{row, kind, label, step}]
+         * (tests, and anyone debugging the lanes from the console). */
+        function itemsAt(side, x) {
+            var v = views[side];
+            if (!v) {
+                return [];
+            }
+            var it = v.data.items;
+            var out = [];
+            for (var i = 0; i < it.start.length; i++) {
+                if (it.start[i] <= x && x < it.end[i]) {
+                    out.push({
+                        row: v.data.rows[it.row[i]],
+                        kind: v.data.kinds[it.kind[i]].key,
+                        label: it.label[i] >= 0 ? v.data.labels[it.label[i]] : "",
+                        step: it.step[i],
+                    });
+                }
+            }
+            return out;
+        }
+
+        window.addEventListener("resize", redrawAll);
+        return {setData: setData, setCursor: setCursor, zoom: zoom, pan: pan, itemsAt: itemsAt,
+                active: function () { return !!range && Object.keys(views).length > 0; }};
+    })();
+})();
