@@ -53,3 +53,19 @@ def test_a_response_never_closed_is_released_by_the_next_step() -> None:
     with session.paused_gc():
         pass
     assert gc.isenabled()
+
+
+def test_a_failed_request_releases_the_collector() -> None:
+    app = flask.Flask(__name__)
+    app.teardown_request(session.release_deferred_gc)
+
+    @app.route("/")
+    def step() -> str:
+        with session.paused_gc(collect_young=True):
+            pass
+        raise RuntimeError("the step failed")
+
+    client = app.test_client()
+    response = client.get("/")
+    assert response.status_code == 500
+    assert gc.isenabled()

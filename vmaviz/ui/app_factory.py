@@ -19,7 +19,7 @@ from vmaviz.scenario.schema import MAX_FILE_BYTES
 from vmaviz.ui import callbacks
 from vmaviz.ui.layout import TITLE, serve_layout
 from vmaviz.ui.results import register_results_callbacks
-from vmaviz.ui.session import RunStore, cache_config
+from vmaviz.ui.session import RunStore, cache_config, release_deferred_gc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS = REPO_ROOT / "assets"
@@ -57,6 +57,7 @@ def create_app(cache: dict[str, Any] | None = None) -> dash.Dash:
         os.makedirs(config["CACHE_DIR"], exist_ok=True)
     flask_cache = Cache(server, config=config)
     store = RunStore(flask_cache)
+    server.teardown_request(release_deferred_gc)
     server.extensions["vmaviz_store"] = store
     options = callbacks.bundled_options()
     app.layout = lambda: serve_layout(options)

@@ -832,6 +832,14 @@ def paused_gc(collect_young: bool = False) -> Iterator[None]:
             _gc_resume(collect_young)
 
 
+def release_deferred_gc(error: BaseException | None = None) -> None:
+    """Release a step's deferred collection now when its request failed (a failed
+    request sends no response whose close would run it). A Flask teardown hook."""
+    if error is not None:
+        while _gc_deferred:
+            _gc_deferred.pop()()
+
+
 def _defer_to_close(release: Callable[[], None]) -> bool:
     """Run ``release`` once the current response is sent; False outside a request."""
     import flask
