@@ -250,7 +250,6 @@ def load_run_views(
     pending: int | None,
 ) -> dict[str, Any]:
     """Run the configuration (memoised) and lay out its views; see :data:`LOAD_OUTPUTS`."""
-    from vmaviz.ui.lanes import TIME_SCALE
     from vmaviz.ui.panels import delta_table
 
     out: dict[str, Any] = dict.fromkeys(LOAD_OUTPUTS, no_update)
@@ -279,7 +278,6 @@ def load_run_views(
         else f"{sc.name}: {SIDE_TITLES[r.mode]} · {r.arch}"
         for r in runs
     ]
-    tmax = max((r.timeline.end_ns for r in runs), default=0) or 1
     # The lanes are drawn in the browser from their data; stacked in compare view,
     # they share one time range (assets/vmaviz.js: Lanes).
     # Built once per run and title (this worker's memory), as a warm open must be quick.
@@ -292,7 +290,6 @@ def load_run_views(
     # and join the counters as they finish, so the page opens on its own run.
     counter_mode = "per_vma" if config.view == "compare" else config.mode
     main = next((r for r in runs if r.mode == counter_mode), runs[-1])
-    arch_keys: dict[str, str] = {main.arch: main.key}
     counter_arches = [main.arch]
     if max(r.steps for r in runs) <= ARCH_RUNS_MAX_STEPS:
         counter_arches = list(ARCHES)
@@ -312,11 +309,9 @@ def load_run_views(
             }
             for (side, run), title in zip(sides, titles, strict=True)
         ],
-        "arch_keys": arch_keys,
         "counter_arches": counter_arches,
         "counter_mode": counter_mode,
         "total": track.total,
-        "xmax_us": tmax / TIME_SCALE * 1.01,
     }
     out["run"] = info
     out["body"] = L.body(
@@ -560,7 +555,7 @@ def _hidden_note(n: int, what: str) -> Any:
 
 
 class Views:
-    """The views the browser has, and how to bring them up to date cheaply.
+    """The figures the browser has, and how to bring them up to date cheaply.
 
     ``sent`` (a ``dcc.Store`` round-tripped through the browser) maps each view to
     the hash of the input it was drawn from; the session cache keeps the plain JSON
@@ -576,64 +571,14 @@ class Views:
         saved = state.get("views")
         self.saved: dict[str, Any] = saved if isinstance(saved, dict) else {}
 
-    def view(self, name: str, key: Any, build: Any, *, digest: str | None = None) -> Any:
-        """The update for view ``name`` whose content is ``build()``, a function of ``key``
-        (or whose input hash is ``digest``, when the caller has it already)."""
-        h = digest if digest is not None else wire.digest(key)
+    def view(self, name: str, h: str, build: Any) -> Any:
+        """The update for view ``name`` whose content is ``build()``, drawn from an
+        input whose hash is ``h``."""
         if self.sent.get(name) == h:
             return no_update
-        return self._send(name, h, wire.plain(build()), None)
+        return self._send(name, h, wire.plain(build()))
 
-    def table(
-        self,
-        name: str,
-        items: list[Any],
-        extra: Any,
-        render: Any,
-        wrap: Any = None,
-    ) -> Any:
-        """A table-like view: one row (``Tr``/``Li``) per item, ``render(items)``.
-
-        When only some items changed since the last draw (and ``extra``, whatever else
-        the table shows, did not), only their rows are drawn, with ``render([item])``,
-        and spliced into the last drawing: building Dash components is the slow part.
-        ``wrap(panel)`` adds what surrounds the table (a note).
-        """
-        row_keys = [wire.digest(it) for it in items]
-        extra_key = wire.digest(extra)
-        h = wire.digest([row_keys, extra_key])
-        if self.sent.get(name) == h:
-            return no_update
-        new: Any = None
-        old = self.saved.get(name)
-        path = None
-        if old is not None and len(old) == 3 and old[2].get("path") is not None:
-            meta = old[2]
-            same_shape = meta["extra"] == extra_key and len(meta["rows"]) == len(row_keys)
-            changed = (
-                [i for i, (a, b) in enumerate(zip(meta["rows"], row_keys, strict=True)) if a != b]
-                if same_shape
-                else []
-            )
-            if same_shape and len(changed) <= max(2, len(items) // 3):
-                rows: dict[int, Any] | None = {}
-                for i in changed:
-                    single = wire.plain(render([items[i]]))
-                    where = wire.find_rows(single, 1)
-                    if where is None or rows is None:
-                        rows = None
-                        break
-                    rows[i] = wire.get_path(single, where)[0]
-                if rows is not None:
-                    path = tuple(meta["path"])
-                    new = wire.with_rows(old[1], path, rows)
-        if new is None:
-            panel = render(items)
-            new = wire.plain(wrap(panel) if wrap is not None else panel)
-            path = wire.find_rows(new, len(items))
-        return self._send(name, h, new, {"rows": row_keys, "extra": extra_key, "path": path})
-
-    def _send(self, name: str, h: str, new: Any, meta: dict[str, Any] | None) -> Any:
+    def _send(self, name: str, h: str, new: Any) -> Any:
         """``new`` as a patch of what the browser has when possible; remember it."""
         old = self.saved.get(name)
         value: Any = new
@@ -644,7 +589,7 @@ class Views:
                 patch = wire.patch_between(old[1], new)
                 if patch is not None:
                     value = patch
-        self.saved[name] = (h, new, meta or {})
+        self.saved[name] = (h, new)
         self.new_sent[name] = h
         self.state.set("views", self.saved)
         return value
@@ -805,7 +750,7 @@ def step_views(
     counter_mode = info.get("counter_mode", config.mode)
     by_arch = {r.arch: (r, ns[i]) for i, r in enumerate(runs) if r.mode == counter_mode}
     pending: list[str] = []
-    for arch in info.get("counter_arches") or list(info.get("arch_keys", {})):
+    for arch in info.get("counter_arches") or []:
         if arch in by_arch:
             run, n = by_arch[arch]
         else:
@@ -881,7 +826,7 @@ def figure_views(
             continue
         # ``h`` is the hash step_views compared with ``figures-sent``: store it as is,
         # or every later step would ask for every figure again.
-        out[name] = views.view(name, None, build, digest=h)
+        out[name] = views.view(name, h, build)
     state.save()
     out["sent"] = views.new_sent
     return out

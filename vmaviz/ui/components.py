@@ -13,7 +13,6 @@ from typing import Any, cast
 from dash import dcc, html
 
 #: Views of one side, filled on every step (id ``{"type": kind, "side": side}``).
-SIDE_PANELS = ("narration", "mmap-lock", "vma-table", "threads", "rcu", "violations")
 SIDE_FIGURES = ("address-space", "maple-tree")
 
 GRAPH_CONFIG: dict[str, Any] = {

@@ -5,9 +5,9 @@ Python ``default`` hook, which costs about 50 µs per component; a step's views 
 a few thousand. :func:`plain` converts a tree once into dicts and lists (the exact
 JSON Dash would send), after which hashing, comparing and sending it are cheap.
 
-:func:`patch_between` turns two versions of a view into a :class:`dash.Patch` with
-only the leaves that changed, so stepping sends the cell that changed rather than
-the whole table.
+:func:`patch_between` turns two versions of a figure into a :class:`dash.Patch` with
+only the leaves that changed, so a step that changes one bar does not resend the
+figure. (The step's text panels go as HTML instead: :mod:`vmaviz.ui.html_render`.)
 """
 
 from __future__ import annotations
@@ -51,54 +51,6 @@ def plain(value: Any) -> Any:
     if to_json is not None:
         return plain(to_json())
     return value
-
-
-def find_rows(node: Any, n: int, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-    """The path of the first list of ``n`` table rows (``Tr``) or list items (``Li``).
-
-    Table-like panels are drawn row by row from a list of items; knowing where the
-    rows are lets a caller redraw one row instead of the whole table.
-    """
-    if isinstance(node, list):
-        if (
-            len(node) == n
-            and n > 0
-            and all(isinstance(x, dict) and x.get("type") in ("Tr", "Li") for x in node)
-        ):
-            return path
-        for i, x in enumerate(node):
-            found = find_rows(x, n, (*path, i))
-            if found is not None:
-                return found
-        return None
-    if isinstance(node, dict):
-        props = node.get("props")
-        if isinstance(props, dict) and "children" in props:
-            return find_rows(props["children"], n, (*path, "props", "children"))
-    return None
-
-
-def get_path(node: Any, path: tuple[Any, ...]) -> Any:
-    for key in path:
-        node = node[key]
-    return node
-
-
-def with_rows(node: Any, path: tuple[Any, ...], rows: dict[int, Any]) -> Any:
-    """A copy of ``node`` with the rows at ``path`` replaced (the rest is shared)."""
-    if not path:
-        out = list(node)
-        for i, row in rows.items():
-            out[i] = row
-        return out
-    key, rest = path[0], path[1:]
-    if isinstance(node, list):
-        copy_list = list(node)
-        copy_list[key] = with_rows(node[key], rest, rows)
-        return copy_list
-    copy_dict = dict(node)
-    copy_dict[key] = with_rows(node[key], rest, rows)
-    return copy_dict
 
 
 def digest(value: Any) -> str:
