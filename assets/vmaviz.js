@@ -479,7 +479,7 @@
                     if (delta === 0) {
                         return [nu, nu, nu, nu, now, nu];
                     }
-                    return [nu, nu, nu, nu, now, {move: delta, at: Date.now()}];
+                    return [nu, nu, nu, nu, now, {move: delta, play: ticked, at: Date.now()}];
                 } else {
                     // A Play tick, alone or with the scrubber merely following the
                     // cursor (Nav.move sets both).

@@ -156,6 +156,27 @@ def test_step_views_are_patched_and_small(client: FlaskClient) -> None:
     assert sum(sizes) / len(sizes) < 15_000
 
 
+def test_play_by_operation_stops_at_the_end(client: FlaskClient) -> None:
+    tab = Browser(client)
+    tab.open("?scenario=write-locked-vma")
+    tab.props[("granularity", "value")] = "operation"
+    tab.props[("play-timer", "disabled")] = False  # playing
+    total = tab.props[("run", "data")]["total"]
+    res: dict[str, Any] = {}
+    for tick in range(1, total + 2):
+        res = tab.call(
+            "cursor", "data", {"nav-request.data": {"move": 1, "play": True, "at": tick}}
+        )
+        if tab.cursor == total:
+            break
+    assert tab.cursor == total
+    assert res["play-timer"]["disabled"] is True and "Play" in res["play"]["children"]
+    # A step button at the end (not Play) leaves the timer alone.
+    tab.props[("play-timer", "disabled")] = True
+    res = tab.call("cursor", "data", {"nav-request.data": {"move": 1, "play": False, "at": 0}})
+    assert "play-timer" not in res
+
+
 def test_granularities_move_by_function_and_operation(client: FlaskClient) -> None:
     tab = Browser(client)
     tab.open("?scenario=default&step=50")

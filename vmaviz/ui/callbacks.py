@@ -415,7 +415,7 @@ def navigate_to(
     message: str | None = None
     if trigger == "nav-request":
         # A step button, key or Play tick at function/operation granularity, sent by
-        # the browser (assets/vmaviz.js: step) as ``{"move": signed count}``.
+        # the browser (assets/vmaviz.js: step) as ``{"move": signed count, "play"}``.
         move = _int_field(value, "move")
         if move is None or move == 0 or gran == "step":
             return None, None, False
@@ -1018,7 +1018,10 @@ def register(app: dash.Dash, store: RunStore) -> None:
         new, message, at_end = navigate_to(
             store, info, cursor, trigger, value, granularity, jump, bps, log_side
         )
-        stop = at_end and not paused and trigger == "play-timer"
+        # Play at function/operation granularity moves on the server (a nav-request
+        # marked ``play``): it stops at the end, as Play by steps does in the browser.
+        played = trigger == "nav-request" and isinstance(value, dict) and bool(value.get("play"))
+        stop = at_end and not paused and played
         return (
             new if new is not None else no_update,
             new if new is not None else no_update,
