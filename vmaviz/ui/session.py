@@ -504,7 +504,7 @@ class RunStore:
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, Any] = OrderedDict()
         self._scenarios: dict[tuple[str, float], Scenario] = {}
-        self._peek_keys: dict[tuple[Any, ...], tuple[Scenario, str]] = {}
+        self._run_keys: dict[tuple[Any, ...], tuple[Scenario, Scenario, str]] = {}
         #: Runs asked for in the background (:meth:`warm`), run one at a time.
         self._warm_queue: list[tuple[Config, str, str]] = []
         self._warm_thread: threading.Thread | None = None
@@ -569,34 +569,42 @@ class RunStore:
         """
         mode = mode or config.mode
         arch = arch or config.arch
-        scenario = self.scenario(config.scenario).with_overrides(
-            mode=mode, arch=arch, cpus=config.cpus, seed=config.seed
-        )
-        key = run_key(scenario, mode, arch, config.cpus, config.seed, self.code)
+        scenario, key = self._run_key(config, mode, arch)
         run: RunData = self.get_or_build(
             f"run:{key}", lambda: build_run(key, scenario, mode, arch), pickled=True
         )
         return run
 
+    def _run_key(self, config: Config, mode: str, arch: str) -> tuple[Scenario, str]:
+        """The scenario with the settings applied, and its run key.
+
+        The key hashes the scenario's canonical text (about 10 ms for a big one), and
+        :meth:`peek_run` asks for it on every step: it is worked out once per
+        scenario object and settings.
+
+        Raises:
+            ScenarioMissing, ScenarioErrors, ValueError.
+        """
+        base = self.scenario(config.scenario)
+        memo = (id(base), mode, arch, config.cpus, config.seed)
+        known = self._run_keys.get(memo)
+        if known is None or known[0] is not base:
+            scenario = base.with_overrides(mode=mode, arch=arch, cpus=config.cpus, seed=config.seed)
+            key = run_key(scenario, mode, arch, config.cpus, config.seed, self.code)
+            if len(self._run_keys) > 256:
+                self._run_keys.clear()
+            known = (base, scenario, key)
+            self._run_keys[memo] = known
+        return known[1], known[2]
+
     def peek_run(self, config: Config, mode: str, arch: str) -> RunData | None:
         """The run if it is in this worker's memory or the shared cache, else None
         (never runs it: see :meth:`warm`)."""
         try:
-            base = self.scenario(config.scenario)
+            _scenario, run_id = self._run_key(config, mode, arch)
         except (ScenarioMissing, ScenarioErrors, ValueError):
             return None
-        # The key hashes the scenario's canonical text (about 10 ms for a big one):
-        # worked out once per scenario object and settings, as this runs every step.
-        memo = (id(base), mode, arch, config.cpus, config.seed)
-        known = self._peek_keys.get(memo)
-        if known is None or known[0] is not base:
-            scenario = base.with_overrides(mode=mode, arch=arch, cpus=config.cpus, seed=config.seed)
-            run_id = run_key(scenario, mode, arch, config.cpus, config.seed, self.code)
-            if len(self._peek_keys) > 256:
-                self._peek_keys.clear()
-            known = (base, f"run:{run_id}")
-            self._peek_keys[memo] = known
-        key = known[1]
+        key = f"run:{run_id}"
         hit = self._local(key)
         if hit is None:
             hit = self._unpickled(key)
