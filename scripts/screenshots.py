@@ -8,7 +8,6 @@ free port with a temporary cache; each view is loaded from its permalink.
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 import tempfile
 import threading
@@ -23,18 +22,12 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vmaviz.bench.browser import CHROME_ARGS  # noqa: E402
+from vmaviz.bench.browser import CHROME_ARGS, free_port  # noqa: E402
 from vmaviz.ui.app_factory import create_app  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 WIDTH, HEIGHT = 1400, 900
 MAX_BYTES = 400_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def browser() -> webdriver.Chrome:

@@ -9,15 +9,14 @@ port; scripts/test.sh installs it).
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from vmaviz.bench.browser import free_port, wait_for_port
 from vmaviz.ui.app_factory import create_app
 from vmaviz.ui.session import Config
 from vmaviz.ui.testing import Browser
@@ -25,17 +24,10 @@ from vmaviz.ui.testing import Browser
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert Path(REDIS).exists(), "redis-server is missing: run bash scripts/test.sh"
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [
@@ -55,15 +47,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("redis-server did not start")
+        assert wait_for_port(port, 20, poll=0.1), "redis-server did not start"
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()

@@ -125,17 +125,30 @@ class Result:
     deepest: int = 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on the loopback (for a server this process starts)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
 
 
+def wait_for_port(port: int, timeout: float, poll: float = 0.2) -> bool:
+    """Whether something accepts connections on loopback ``port`` within ``timeout`` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(poll)
+    return False
+
+
 @contextmanager
 def app_server(cache_dir: str) -> Iterator[str]:
     """``python app.py`` on a free loopback port with its own cache; yields its URL."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.update(VMAVIZ_PORT=str(port), VMAVIZ_HOST="127.0.0.1", VMAVIZ_CACHE_DIR=cache_dir)
     env.pop("VMAVIZ_REDIS_URL", None)
@@ -148,13 +161,7 @@ def app_server(cache_dir: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_port(port, 60)
         yield url
     finally:
         proc.terminate()
