@@ -828,8 +828,7 @@ def paused_gc(collect_young: bool = False) -> Iterator[None]:
     them. Inside a request, that collection (10-20 ms in compare view of a big
     scenario) runs once the response has been sent, while the browser draws it.
     """
-    while _gc_deferred:
-        _gc_deferred.pop()()  # a response never closed (a test client): release now
+    _release_deferred()  # a response never closed (a test client): release it now
     _gc_pause()
     try:
         yield
@@ -844,8 +843,17 @@ def release_deferred_gc(error: BaseException | None = None) -> None:
     """Release a step's deferred collection now when its request failed (a failed
     request sends no response whose close would run it). A Flask teardown hook."""
     if error is not None:
-        while _gc_deferred:
-            _gc_deferred.pop()()
+        _release_deferred()
+
+
+def _release_deferred() -> None:
+    """Run every deferred release now (another thread may be taking them too)."""
+    while True:
+        try:
+            release = _gc_deferred.pop()
+        except IndexError:
+            return
+        release()
 
 
 def _defer_to_close(release: Callable[[], None]) -> bool:
