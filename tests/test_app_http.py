@@ -23,7 +23,8 @@ from vmaviz.engine.narrate import narrate
 from vmaviz.scenario import load_scenario
 from vmaviz.scenario.schema import MAX_FILE_BYTES
 from vmaviz.ui.app_factory import TITLE, create_app
-from vmaviz.ui.session import KEYFRAME_EVERY, Config, cache_config, from_query, to_query
+from vmaviz.ui.cache import cache_config
+from vmaviz.ui.session import KEYFRAME_EVERY, Config, from_query, to_query
 from vmaviz.ui.testing import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,10 +104,11 @@ def _find(node: Any, ident: str) -> Any:
     return None
 
 
-def test_cache_config_uses_temp_dir_or_redis(tmp_path: Path) -> None:
+def test_cache_config_uses_a_user_dir_or_redis(tmp_path: Path) -> None:
     files = cache_config({})
     assert files["CACHE_TYPE"] == "FileSystemCache"
     assert not Path(files["CACHE_DIR"]).resolve().is_relative_to(ROOT)
+    assert cache_config({"HOME": str(tmp_path)})["CACHE_DIR"] == str(tmp_path / ".cache/vmaviz")
     assert cache_config({"VMAVIZ_CACHE_DIR": str(tmp_path)})["CACHE_DIR"] == str(tmp_path)
     redis = cache_config({"VMAVIZ_REDIS_URL": "redis://localhost:6379/3"})
     assert redis["CACHE_TYPE"] == "RedisCache"

@@ -8,7 +8,6 @@ from ``assets/``, Dash's own JavaScript from the installed package
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,10 @@ from flask_caching import Cache
 
 from vmaviz.scenario.schema import MAX_FILE_BYTES
 from vmaviz.ui import callbacks
+from vmaviz.ui.cache import cache_config, secure_config
 from vmaviz.ui.layout import TITLE, serve_layout
 from vmaviz.ui.results import register_results_callbacks
-from vmaviz.ui.session import RunStore, cache_config, release_deferred_gc
+from vmaviz.ui.session import RunStore, release_deferred_gc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS = REPO_ROOT / "assets"
@@ -35,8 +35,9 @@ def create_app(cache: dict[str, Any] | None = None) -> dash.Dash:
     """A new vmaviz app.
 
     Args:
-        cache: flask-caching settings (default: :func:`~vmaviz.ui.session.cache_config`,
-            a file cache under the temp dir, or Redis when VMAVIZ_REDIS_URL is set).
+        cache: flask-caching settings (default: :func:`~vmaviz.ui.cache.cache_config`,
+            a private file cache, or Redis when VMAVIZ_REDIS_URL is set); a plain
+            ``FileSystemCache`` or ``RedisCache`` is made the signed one.
     """
     app = dash.Dash(
         __name__,
@@ -52,9 +53,8 @@ def create_app(cache: dict[str, Any] | None = None) -> dash.Dash:
     )
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    config = dict(cache) if cache is not None else cache_config()
-    if config.get("CACHE_TYPE") == "FileSystemCache":
-        os.makedirs(config["CACHE_DIR"], exist_ok=True)
+    # Whatever the settings, the file and Redis caches are the private, signed ones.
+    config = secure_config(dict(cache) if cache is not None else cache_config())
     flask_cache = Cache(server, config=config)
     store = RunStore(flask_cache)
     server.teardown_request(release_deferred_gc)

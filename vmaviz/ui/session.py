@@ -5,9 +5,9 @@ Nothing here is module-level mutable state, so the app runs the same under
 
 * The browser holds the session id (a ``dcc.Store`` filled when the page is served),
   the configuration (the control values) and the cursor.
-* flask-caching (a :class:`FileSystemCache` under the system temp dir by default,
-  Redis when ``VMAVIZ_REDIS_URL`` is set) holds what is expensive to rebuild:
-  finished runs (pickled :class:`RunData`, keyed by the scenario's canonical text,
+* flask-caching (a private file cache by default, Redis when ``VMAVIZ_REDIS_URL``
+  is set; every entry signed, see :mod:`vmaviz.ui.cache`) holds what is expensive
+  to rebuild: finished runs (:class:`RunData`, keyed by the scenario's canonical text,
   mode, arch, cpus and seed), uploaded scenario texts (keyed by their SHA-256) and,
   per session id, the kernel state of the last step shown, so that stepping forward
   by one re-runs a single step.
@@ -25,7 +25,6 @@ import gc
 import hashlib
 import os
 import pickle
-import tempfile
 import threading
 from array import array
 from collections import OrderedDict
@@ -42,6 +41,7 @@ from vmaviz.engine.engine import Engine, EngineError
 from vmaviz.model.kernel import Kernel
 from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenario_text
 from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED, MAX_STEPS, MODES
+from vmaviz.ui.cache import RUN_TIMEOUT
 
 if TYPE_CHECKING:
     from flask_caching import Cache
@@ -52,9 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = REPO_ROOT / "scenarios"
 DEFAULT_SCENARIO = "default"
 
-#: Environment variables read by :func:`cache_config` and :func:`app_max_steps`.
-REDIS_ENV = "VMAVIZ_REDIS_URL"
-CACHE_DIR_ENV = "VMAVIZ_CACHE_DIR"
+#: Environment variable read by :func:`app_max_steps`.
 MAX_STEPS_ENV = "VMAVIZ_MAX_STEPS"
 
 #: Steps between the keyframes of app runs: rebuilding any step replays at most this
@@ -63,8 +61,6 @@ KEYFRAME_EVERY = 1024
 #: A run in the app stops with a clear message past this many steps (the CLI allows
 #: the schema's MAX_STEPS); override with VMAVIZ_MAX_STEPS.
 APP_MAX_STEPS = 2_000_000
-#: Seconds a cache entry lives.
-RUN_TIMEOUT = 6 * 3600
 SESSION_TIMEOUT = 6 * 3600
 #: Unpickled runs kept in each worker's memory, weighed by their steps (a run of
 #: 100,000 steps with its keyframes takes about 15 MB).
@@ -84,35 +80,6 @@ VIEWS = ("single", "compare")
 #: Compare mode: the old kernel on the left (top), the per-VMA lock kernel on the right.
 COMPARE_MODES = ("mmap_lock", "per_vma")
 SIDES = ("left", "right")
-
-
-# =====================================================================
-# Cache
-# =====================================================================
-
-
-def cache_config(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """flask-caching settings: Redis when VMAVIZ_REDIS_URL is set, else a file cache.
-
-    The file cache lives under the system temp dir (or VMAVIZ_CACHE_DIR), never in
-    the repository; every worker of one machine shares it.
-    """
-    env = dict(os.environ) if env is None else env
-    url = env.get(REDIS_ENV, "").strip()
-    if url:
-        return {
-            "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": url,
-            "CACHE_KEY_PREFIX": "vmaviz:",
-            "CACHE_DEFAULT_TIMEOUT": RUN_TIMEOUT,
-        }
-    directory = env.get(CACHE_DIR_ENV) or str(Path(tempfile.gettempdir()) / "vmaviz-cache")
-    return {
-        "CACHE_TYPE": "FileSystemCache",
-        "CACHE_DIR": directory,
-        "CACHE_THRESHOLD": 5000,
-        "CACHE_DEFAULT_TIMEOUT": RUN_TIMEOUT,
-    }
 
 
 def app_max_steps(env: dict[str, str] | None = None) -> int:
@@ -571,7 +538,7 @@ class RunStore:
         arch = arch or config.arch
         scenario, key = self._run_key(config, mode, arch)
         run: RunData = self.get_or_build(
-            f"run:{key}", lambda: build_run(key, scenario, mode, arch), pickled=True
+            f"run:{key}", lambda: build_run(key, scenario, mode, arch), shared=True
         )
         return run
 
@@ -607,7 +574,7 @@ class RunStore:
         key = f"run:{run_id}"
         hit = self._local(key)
         if hit is None:
-            hit = self._unpickled(key)
+            hit = self._shared(key)
             if isinstance(hit, RunData):
                 self._remember(key, hit)
         return hit if isinstance(hit, RunData) else None
@@ -675,32 +642,32 @@ class RunStore:
                 return hit[0]
         return None
 
-    def get_or_build(self, key: str, build: Callable[[], Any], pickled: bool = False) -> Any:
+    def get_or_build(self, key: str, build: Callable[[], Any], shared: bool = False) -> Any:
         """``key`` from the worker's LRU, else from the shared cache, else ``build()``.
 
-        With ``pickled`` the value is also stored in (and looked up from) the shared
-        cache as a pickle, so other workers and later requests skip the build.
+        With ``shared`` the value is also stored in (and looked up from) the shared
+        cache, so other workers and later requests skip the build.
         """
         hit = self._local(key)
         if hit is not None:
             return hit
-        value: Any = self._unpickled(key) if pickled else None
+        value: Any = self._shared(key) if shared else None
         if value is None:
             value = build()
-            if pickled:
-                self.cache.set(key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+            if shared:
+                self.cache.set(key, value)
         self._remember(key, value)
         return value
 
-    def _unpickled(self, key: str) -> Any:
-        """The pickled value of ``key`` in the shared cache, or None."""
-        blob = self.cache.get(key)
-        if not isinstance(blob, bytes):
-            return None
-        try:
-            return pickle.loads(blob)
-        except Exception:
-            return None
+    def _shared(self, key: str) -> Any:
+        """The value of ``key`` in the shared cache, or None.
+
+        The cache loads only entries signed by this installation, and anything that
+        does not load is None (:class:`vmaviz.ui.cache.SignedSerializer`); the GC
+        pause keeps the collector off the thousands of objects a run unpickles into.
+        """
+        with paused_gc():
+            return self.cache.get(key)
 
     def _remember(self, key: str, value: Any) -> None:
         """Keep ``value`` in this worker's LRU, weighed by its steps."""
