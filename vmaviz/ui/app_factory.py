@@ -15,7 +15,7 @@ import dash
 from flask_caching import Cache
 
 from vmaviz.scenario.schema import MAX_FILE_BYTES
-from vmaviz.ui import callbacks
+from vmaviz.ui import callbacks, guard
 from vmaviz.ui.cache import cache_config, secure_config
 from vmaviz.ui.layout import TITLE, serve_layout
 from vmaviz.ui.results import register_results_callbacks
@@ -63,4 +63,5 @@ def create_app(cache: dict[str, Any] | None = None) -> dash.Dash:
     app.layout = lambda: serve_layout(options)
     callbacks.register(app, store)
     register_results_callbacks(app, flask_cache)
+    guard.install(app)
     return app

@@ -136,6 +136,17 @@ class Browser:
             entry["value"] = self._value(ident, prop)
         return entry
 
+    def payload(self, d: dict[str, Any], changed: list[str]) -> dict[str, Any]:
+        """The request body the renderer sends to fire callback ``d`` with this tab's props."""
+        outs = [self._expand(i, p, False) for i, p in _outputs(d["output"])]
+        return {
+            "output": d["output"],
+            "outputs": outs if len(outs) > 1 or d["output"].startswith("..") else outs[0],
+            "inputs": [self._expand(_parse_id(x["id"]), x["property"], True) for x in d["inputs"]],
+            "state": [self._expand(_parse_id(x["id"]), x["property"], True) for x in d["state"]],
+            "changedPropIds": changed,
+        }
+
     def call(
         self,
         output_id: str,
@@ -157,14 +168,7 @@ class Browser:
             ident, p = name.rsplit(".", 1)
             self.props[(ident, p)] = value
         d = self.dep(output_id, prop, next(iter(changed), None))
-        outs = [self._expand(i, p, False) for i, p in _outputs(d["output"])]
-        payload = {
-            "output": d["output"],
-            "outputs": outs if len(outs) > 1 or d["output"].startswith("..") else outs[0],
-            "inputs": [self._expand(_parse_id(x["id"]), x["property"], True) for x in d["inputs"]],
-            "state": [self._expand(_parse_id(x["id"]), x["property"], True) for x in d["state"]],
-            "changedPropIds": list(changed),
-        }
+        payload = self.payload(d, list(changed))
         t0 = time.perf_counter()
         res = self.client.post("/_dash-update-component", json=payload)
         self.last_seconds = time.perf_counter() - t0
