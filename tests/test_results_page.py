@@ -319,7 +319,7 @@ def test_progress_hook_and_view_follow_a_fake_sequence() -> None:
     assert view.error and not view.running and "press Recompute again" in view.text
 
 
-def test_run_job_stores_rows_and_releases_the_lock(
+def test_run_job_stores_rows_and_keeps_the_server_lock_fresh(
     committed: dict[str, list[dict[str, Any]]],
 ) -> None:
     cache, clock = simple_cache(), Clock()
@@ -331,11 +331,12 @@ def test_run_job_stores_rows_and_releases_the_lock(
             statuses.append(dict(cache.get(R.status_key(JOB))))
         return committed
 
-    cache.add(R.lock_key(JOB), 1.0)
+    cache.add(R.SERVER_LOCK, JOB, timeout=R.SERVER_LOCK_TIMEOUT)  # as the queue does
     R.run_job(cache, JOB, runner, clock)
     assert [s["done"] for s in statuses] == [0, 10, 40]
     assert all(s["state"] == "running" for s in statuses)
-    assert cache.get(R.lock_key(JOB)) is None
+    # Progress reports keep the job's server lock (the queue releases it).
+    assert cache.get(R.SERVER_LOCK) == JOB
     assert cache.get(R.rows_key(JOB))["sweeps"] == committed
     view = R.progress_view(cache.get(R.status_key(JOB)), clock())
     assert view.finished and not view.running and (view.value, view.maximum) == (40, 40)
@@ -348,52 +349,97 @@ def test_run_job_records_a_failure() -> None:
         progress(0, 40)
         raise RuntimeError("engine exploded")
 
-    cache.add(R.lock_key(JOB), 1.0)
     R.run_job(cache, JOB, broken)
     view = R.progress_view(cache.get(R.status_key(JOB)), time.time())
     assert view.error and "engine exploded" in view.text
-    assert cache.get(R.lock_key(JOB)) is None
 
 
-def test_one_recompute_at_a_time_per_job(committed: dict[str, list[dict[str, Any]]]) -> None:
+def test_one_recompute_at_a_time_per_server_the_rest_queued(
+    committed: dict[str, list[dict[str, Any]]],
+) -> None:
     cache, clock = simple_cache(), Clock()
     spawned: list[Callable[[], None]] = []
-    runner = fake_runner(committed)
-    assert R.start_job(cache, JOB, runner, clock=clock, spawn=spawned.append)
-    assert not R.start_job(cache, JOB, runner, clock=clock, spawn=spawned.append)
-    assert len(spawned) == 1
-    # Another page's job is independent.
-    other = "f" * 32
-    assert R.start_job(cache, other, runner, clock=clock, spawn=spawned.append)
-    # A job that stopped reporting (its worker died) can be started again.
+    ran: list[str] = []
+    inner = fake_runner(committed)
+
+    def runner(progress: Callable[[int, int], None]) -> dict[str, list[dict[str, Any]]]:
+        # Which job is running: the one whose status the hook just wrote.
+        progress(0, 40)
+        ran.append(next(j for j in jobs if cache.get(R.status_key(j))["state"] == "running"))
+        assert cache.get(R.SERVER_LOCK) == ran[-1]
+        return inner(progress)
+
+    queue = R.RecomputeQueue(cache, runner, clock=clock, spawn=spawned.append, max_queued=2)
+    jobs = [f"{c}" * 32 for c in "abcd"]
+    assert queue.submit(jobs[0]) == "queued"
+    assert queue.submit(jobs[0]) == "already"
+    assert queue.submit(jobs[1]) == "queued"
+    assert queue.submit(jobs[2]) == "queued"
+    # One running and two waiting: the fourth page is turned away, with a message.
+    assert queue.submit(jobs[3]) == "full"
+    assert len(spawned) == 1  # one thread runs the whole queue
+    views = [R.progress_view(cache.get(R.status_key(j)), clock()) for j in jobs[:3]]
+    assert "0 recomputes ahead" in views[0].text and "2 recomputes ahead" in views[2].text
+    assert all(v.running for v in views)
+    spawned[0]()  # the thread: runs the jobs one after another, in order
+    assert ran == jobs[:3]
+    assert cache.get(R.SERVER_LOCK) is None
+    for j in jobs[:3]:
+        assert R.progress_view(cache.get(R.status_key(j)), clock()).finished
+    # Finished jobs can run again; the queue starts a new thread for them.
+    assert queue.submit(jobs[3]) == "queued" and len(spawned) == 2
+
+
+def test_a_queued_job_waits_for_another_workers_recompute(
+    committed: dict[str, list[dict[str, Any]]],
+) -> None:
+    cache, clock = simple_cache(), Clock()
+    spawned: list[Callable[[], None]] = []
+    waits: list[str] = []
+
+    def sleep(_seconds: float) -> None:
+        waits.append(R.progress_view(cache.get(R.status_key(JOB)), clock()).text)
+        if len(waits) == 3:
+            cache.delete(R.SERVER_LOCK)  # the other worker's recompute ends
+
+    cache.add(R.SERVER_LOCK, "f" * 32, timeout=R.SERVER_LOCK_TIMEOUT)
+    queue = R.RecomputeQueue(
+        cache, fake_runner(committed), clock=clock, sleep=sleep, spawn=spawned.append
+    )
+    assert queue.submit(JOB) == "queued"
+    spawned[0]()
+    assert len(waits) == 3 and all("another worker" in w for w in waits)
+    assert R.progress_view(cache.get(R.status_key(JOB)), clock()).finished
+
+
+def test_a_dead_jobs_status_does_not_block_it_forever(
+    committed: dict[str, list[dict[str, Any]]],
+) -> None:
+    cache, clock = simple_cache(), Clock()
+    spawned: list[Callable[[], None]] = []
+    R.progress_hook(cache, JOB, clock)(3, 40)  # a worker that died mid-run
+    queue = R.RecomputeQueue(cache, fake_runner(committed), clock=clock, spawn=spawned.append)
+    assert queue.submit(JOB) == "already"
     clock.now += R.STALE_AFTER + 1
-    assert R.start_job(cache, JOB, runner, clock=clock, spawn=spawned.append)
-    assert len(spawned) == 3
-    # Once it has run, the lock is free for the next click.
-    spawned[-1]()
-    assert R.start_job(cache, JOB, runner, clock=clock, spawn=spawned.append)
+    assert queue.submit(JOB) == "queued"
 
 
 def test_recompute_update_click_then_polls(committed: dict[str, list[dict[str, Any]]]) -> None:
     cache, clock = simple_cache(), Clock()
     spawned: list[Callable[[], None]] = []
-    runner = fake_runner(committed)
-    out = R.recompute_update(
-        cache, "results-recompute", JOB, runner, clock=clock, spawn=spawned.append
-    )
+    queue = R.RecomputeQueue(cache, fake_runner(committed), clock=clock, spawn=spawned.append)
+    out = R.recompute_update(cache, "results-recompute", JOB, queue, clock=clock)
     assert out.poll_disabled is False and out.button_disabled is True
-    assert out.figures == {}
-    again = R.recompute_update(
-        cache, "results-recompute", JOB, runner, clock=clock, spawn=spawned.append
-    )
-    assert "already running" in again.status and len(spawned) == 1
+    assert out.figures == {} and "Queued" in out.status
+    again = R.recompute_update(cache, "results-recompute", JOB, queue, clock=clock)
+    assert "already running or queued" in again.status and len(spawned) == 1
     hook = R.progress_hook(cache, JOB, clock)
     hook(12, 40)
-    poll = R.recompute_update(cache, "results-poll", JOB, runner, clock=clock)
+    poll = R.recompute_update(cache, "results-poll", JOB, queue, clock=clock)
     assert (poll.progress_value, poll.progress_max) == ("12", 40)
     assert poll.poll_disabled is False and poll.figures == {}
     spawned[0]()  # the thread's body: runs the fake sweep to the end
-    done = R.recompute_update(cache, "results-poll", JOB, runner, clock=clock)
+    done = R.recompute_update(cache, "results-poll", JOB, queue, clock=clock)
     assert done.poll_disabled is True and done.button_disabled is False
     assert set(done.figures) == set(PFT) == set(done.texts)
     for name in PFT:
@@ -404,7 +450,9 @@ def test_recompute_update_click_then_polls(committed: dict[str, list[dict[str, A
 
 
 def test_recompute_update_without_a_job_id() -> None:
-    out = R.recompute_update(simple_cache(), "results-recompute", None, fake_runner({}))
+    cache = simple_cache()
+    queue = R.RecomputeQueue(cache, fake_runner({}))
+    out = R.recompute_update(cache, "results-recompute", None, queue)
     assert out.poll_disabled is True and "reload" in out.status
 
 

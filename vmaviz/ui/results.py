@@ -21,10 +21,15 @@ job id, so every browser tab recomputes on its own), and
 section must be in the layout function that is *first* assigned to ``app.layout``:
 Dash keeps that function's first output as its validation layout.
 
-Nothing here is module-level mutable state: the job's progress, its lock and its
-rows live in the flask cache (a file cache or Redis shared by every worker), so under
-``gunicorn -w 2`` the thread runs in whichever worker took the click while the other
-worker can answer the progress polls.
+One recompute runs at a time per server: a click queues the page's job
+(:class:`RecomputeQueue`, at most :data:`MAX_QUEUED` waiting, FIFO) and one thread
+per process runs the queue, taking a lock in the shared cache before each job so
+that the workers of one server also take turns.
+
+Nothing here is module-level mutable state: the queue belongs to the app, and the
+job's progress and rows live in the flask cache (a file cache or Redis shared by
+every worker), so under ``gunicorn -w 2`` the thread runs in whichever worker took
+the click while the other worker can answer the progress polls.
 """
 
 from __future__ import annotations
@@ -68,8 +73,16 @@ RESULTS_ID: Final = "results"
 POLL_MS: Final = 500
 #: Seconds the job's status and rows stay in the cache.
 JOB_TIMEOUT: Final = 6 * 3600
-#: Seconds the job lock lives (a recompute takes under a minute).
-LOCK_TIMEOUT: Final = 30 * 60
+#: Recomputes that may wait behind the running one in a server process; a click
+#: beyond that is refused with a message (each recompute is an 11 s sweep).
+MAX_QUEUED: Final = 4
+#: The lock that lets one recompute run at a time across every worker sharing the
+#: cache. Its holder refreshes it on each progress report, so the lock of a worker
+#: that died expires after this many seconds.
+SERVER_LOCK: Final = "results:lock:server"
+SERVER_LOCK_TIMEOUT: Final = 120
+#: Seconds between looks at the server lock while another worker's recompute runs.
+LOCK_POLL: Final = 1.0
 #: A running job whose progress has not moved for this long is taken as dead (its
 #: worker exited); the next click starts it again. The longest single run takes ~3 s.
 STALE_AFTER: Final = 300.0
@@ -858,10 +871,6 @@ def rows_key(job: str) -> str:
     return f"results:rows:{job}"
 
 
-def lock_key(job: str) -> str:
-    return f"results:lock:{job}"
-
-
 def valid_job(job: Any) -> bool:
     """Whether ``job`` looks like an id :func:`results_layout` made (32 hex digits)."""
     return isinstance(job, str) and len(job) == 32 and all(c in "0123456789abcdef" for c in job)
@@ -873,6 +882,10 @@ def progress_hook(cache: Cache, job: str, clock: Callable[[], float] = time.time
 
     def hook(done: int, total: int) -> None:
         now = clock()
+        # The running job holds the server lock (its value is the job): keep it
+        # from expiring while the sweep makes progress.
+        if cache.get(SERVER_LOCK) == job:
+            cache.set(SERVER_LOCK, job, timeout=SERVER_LOCK_TIMEOUT)
         cache.set(
             status_key(job),
             {
@@ -909,8 +922,8 @@ def default_runner(jobs: int = 1) -> Runner:
 def run_job(cache: Cache, job: str, runner: Runner, clock: Callable[[], float] = time.time) -> None:
     """The body of a recompute (run in a thread): sweeps, rows to the cache, status.
 
-    Never raises: a failure is recorded as the job's status. The lock is released
-    whatever happens.
+    Never raises: a failure is recorded as the job's status. The caller
+    (:class:`RecomputeQueue`) holds the server lock and releases it.
     """
     hook = progress_hook(cache, job, clock)
     started = clock()
@@ -923,8 +936,6 @@ def run_job(cache: Cache, job: str, runner: Runner, clock: Callable[[], float] =
         status = {"state": "done", "done": total, "total": total, "message": ""}
     except Exception as exc:  # a failed recompute is reported on the page
         status = {"state": "error", "done": 0, "total": 0, "message": str(exc) or repr(exc)}
-    finally:
-        cache.delete(lock_key(job))
     status.update(started=started, updated=clock())
     cache.set(status_key(job), status, timeout=JOB_TIMEOUT)
 
@@ -934,61 +945,126 @@ def _thread(target: Callable[[], None]) -> None:
 
 
 def is_stale(status: Mapping[str, Any] | None, now: float) -> bool:
-    """A running job whose progress has not moved for :data:`STALE_AFTER` seconds."""
+    """A running or queued job whose status has not moved for :data:`STALE_AFTER` s."""
     return (
-        status is not None
-        and status.get("state") == "running"
+        isinstance(status, Mapping)
+        and status.get("state") in ("running", "queued")
         and now - float(status.get("updated", 0.0)) > STALE_AFTER
     )
 
 
-def _claim(cache: Cache, key: str, now: float) -> bool:
+def _claim(cache: Cache, key: str, value: Any, timeout: int) -> bool:
     """``cache.add`` of a lock, also over an expired one.
 
     FileSystemCache.add refuses while the file of an expired entry is still there;
     ``get`` returns ``None`` for it, and the entry is then replaced.
     """
-    if cache.add(key, now, timeout=LOCK_TIMEOUT):
+    if cache.add(key, value, timeout=timeout):
         return True
     if cache.get(key) is not None:
         return False
     cache.delete(key)
-    return bool(cache.add(key, now, timeout=LOCK_TIMEOUT))
+    return bool(cache.add(key, value, timeout=timeout))
 
 
-def start_job(
-    cache: Cache,
-    job: str,
-    runner: Runner,
-    *,
-    clock: Callable[[], float] = time.time,
-    spawn: Callable[[Callable[[], None]], None] = _thread,
-) -> bool:
-    """Start a recompute for ``job`` unless one is already running.
+class RecomputeQueue:
+    """One recompute at a time per server; the others wait their turn.
 
-    The claim is ``cache.add`` of the job's lock (atomic in Redis; in the file cache a
-    check then a write, so two clicks in the same instant on two workers could both
-    win). A lock left by a worker that died is cleared once the job is stale.
+    A click queues its page's job (FIFO, at most :data:`MAX_QUEUED` behind the one
+    running); one thread per process runs the queue and takes :data:`SERVER_LOCK`
+    in the shared cache before each job, so two workers do not sweep at once
+    either. A queued job's status says how many are ahead of it.
 
-    Returns:
-        True if this call started the job, False if one was already running.
+    Args:
+        cache: The shared flask cache.
+        runner: What a recompute runs.
+        clock, sleep: Time (for tests).
+        spawn: Starts the queue's thread (a daemon thread by default).
+        max_queued: Jobs that may wait behind the running one.
     """
-    now = clock()
-    status = cache.get(status_key(job))
-    if is_stale(status, now):
-        cache.delete(lock_key(job))
-    elif isinstance(status, dict) and status.get("state") == "running":
-        return False
-    if not _claim(cache, lock_key(job), now):
-        return False
-    cache.delete(rows_key(job))
-    cache.set(
-        status_key(job),
-        {"state": "running", "done": 0, "total": 0, "started": now, "updated": now},
-        timeout=JOB_TIMEOUT,
-    )
-    spawn(lambda: run_job(cache, job, runner, clock))
-    return True
+
+    def __init__(
+        self,
+        cache: Cache,
+        runner: Runner,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        spawn: Callable[[Callable[[], None]], None] | None = None,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
+        self.cache = cache
+        self.runner = runner
+        self.clock = clock
+        self.sleep = sleep
+        self.spawn = spawn or _thread
+        self.max_queued = max_queued
+        self._mutex = threading.Lock()
+        #: The job running (or about to) first, then the waiting ones.
+        self._jobs: list[str] = []
+        self._draining = False
+
+    def submit(self, job: str) -> str:
+        """Queue ``job``: ``"queued"``, ``"already"`` (queued, running) or ``"full"``."""
+        now = self.clock()
+        with self._mutex:
+            status = self.cache.get(status_key(job))
+            busy = isinstance(status, Mapping) and status.get("state") in ("running", "queued")
+            if job in self._jobs or (busy and not is_stale(status, now)):
+                return "already"
+            if len(self._jobs) > self.max_queued:
+                return "full"
+            self._jobs.append(job)
+            self.cache.delete(rows_key(job))
+            self._mark_queued(job, len(self._jobs) - 1, now)
+            start = not self._draining
+            self._draining = True
+        if start:
+            self.spawn(self._drain)
+        return "queued"
+
+    def _mark_queued(self, job: str, ahead: int, now: float, elsewhere: bool = False) -> None:
+        self.cache.set(
+            status_key(job),
+            {
+                "state": "queued",
+                "ahead": ahead,
+                "elsewhere": elsewhere,
+                "done": 0,
+                "total": 0,
+                "started": now,
+                "updated": now,
+            },
+            timeout=JOB_TIMEOUT,
+        )
+
+    def _refresh(self, elsewhere: bool = False) -> None:
+        """Tell each waiting job how many are ahead of it now."""
+        now = self.clock()
+        with self._mutex:
+            jobs = list(self._jobs)
+        for ahead, job in enumerate(jobs):
+            if ahead or elsewhere:
+                self._mark_queued(job, ahead, now, elsewhere)
+
+    def _drain(self) -> None:
+        while True:
+            with self._mutex:
+                if not self._jobs:
+                    self._draining = False
+                    return
+                job = self._jobs[0]
+            while not _claim(self.cache, SERVER_LOCK, job, SERVER_LOCK_TIMEOUT):
+                # Another worker of this server is recomputing: wait for its turn.
+                self._refresh(elsewhere=True)
+                self.sleep(LOCK_POLL)
+            try:
+                run_job(self.cache, job, self.runner, self.clock)
+            finally:
+                self.cache.delete(SERVER_LOCK)
+                with self._mutex:
+                    self._jobs.remove(job)
+                self._refresh()
 
 
 @dataclass(frozen=True)
@@ -1040,6 +1116,14 @@ def progress_view(status: Mapping[str, Any] | None, now: float) -> ProgressView:
             False,
             error=True,
         )
+    if state == "queued":
+        ahead = int(status.get("ahead", 0))
+        where = (
+            "another worker of this server is recomputing"
+            if status.get("elsewhere")
+            else f"{ahead} recompute{'s' if ahead != 1 else ''} ahead of this one"
+        )
+        return ProgressView(0, 1, f"Queued: {where} (one runs at a time on this server).", True)
     if total == 0:
         return ProgressView(0, 1, "Recompute: planning the sweeps...", True)
     return ProgressView(
@@ -1080,20 +1164,18 @@ def recompute_update(
     cache: Cache,
     trigger: str | None,
     job: Any,
-    runner: Runner,
+    queue: RecomputeQueue,
     *,
     clock: Callable[[], float] = time.time,
-    spawn: Callable[[Callable[[], None]], None] = _thread,
 ) -> RecomputeOutputs:
-    """The recompute callback's logic: start on a click, report on a poll.
+    """The recompute callback's logic: queue on a click, report on a poll.
 
     Args:
         cache: The shared flask cache.
         trigger: ``results-recompute`` (a click) or ``results-poll`` (the timer).
         job: The page's job id (from ``#results-job``).
-        runner: What a recompute runs.
+        queue: The app's :class:`RecomputeQueue`.
         clock: Seconds (for tests).
-        spawn: Starts the job's body (a daemon thread by default).
     """
     out = RecomputeOutputs()
     if not valid_job(job):
@@ -1101,10 +1183,15 @@ def recompute_update(
         out.poll_disabled = True
         return out
     prefix = ""
-    if trigger == "results-recompute" and not start_job(
-        cache, job, runner, clock=clock, spawn=spawn
-    ):
-        prefix = "A recompute is already running for this page. "
+    if trigger == "results-recompute":
+        outcome = queue.submit(job)
+        if outcome == "already":
+            prefix = "A recompute is already running or queued for this page. "
+        elif outcome == "full":
+            prefix = (
+                f"The server is busy: {queue.max_queued} recomputes are already waiting; "
+                "press Recompute again in a minute. "
+            )
     view = progress_view(cache.get(status_key(job)), clock())
     out.progress_value, out.progress_max = str(view.value), view.maximum
     out.status = prefix + view.text
@@ -1152,17 +1239,20 @@ def register_results_callbacks(
         runner: What a recompute runs (default: :func:`default_runner`).
         jobs: Parallel runs of the default runner (1: inline in the job's thread).
     """
-    run = runner if runner is not None else default_runner(jobs)
     names = list(PFT_TITLES)
     server = app.server
 
     def spawn(body: Callable[[], None]) -> None:
-        # The job's thread has no request: give it the app context the cache may need.
+        # The queue's thread has no request: give it the app context the cache may need.
         def in_context() -> None:
             with server.app_context():
                 body()
 
         _thread(in_context)
+
+    queue = RecomputeQueue(
+        cache, runner if runner is not None else default_runner(jobs), spawn=spawn
+    )
 
     @app.callback(
         Output("results-progress", "value"),
@@ -1179,7 +1269,7 @@ def register_results_callbacks(
     )
     def on_recompute(_clicks: int | None, _ticks: int | None, job: Any) -> tuple[Any, ...]:
         trigger = ctx.triggered_id if isinstance(ctx.triggered_id, str) else None
-        return recompute_update(cache, trigger, job, run, spawn=spawn).as_tuple()
+        return recompute_update(cache, trigger, job, queue).as_tuple()
 
 
 __all__ = [
@@ -1187,6 +1277,7 @@ __all__ = [
     "RESULTS_ID",
     "PageData",
     "ProgressView",
+    "RecomputeQueue",
     "android_figure",
     "load_page_data",
     "pft_figure",
@@ -1195,6 +1286,5 @@ __all__ = [
     "register_results_callbacks",
     "results_layout",
     "run_job",
-    "start_job",
     "tcp_figure",
 ]
