@@ -62,6 +62,8 @@ KEYFRAME_EVERY = 1024
 #: the schema's MAX_STEPS); override with VMAVIZ_MAX_STEPS.
 APP_MAX_STEPS = 2_000_000
 SESSION_TIMEOUT = 6 * 3600
+#: Seconds a run that stopped (step limit, run budget) is answered from memory.
+FAIL_TIMEOUT = 600
 #: Unpickled runs kept in each worker's memory, weighed by their steps (a run of
 #: 100,000 steps with its keyframes takes about 15 MB).
 LOCAL_STEPS = 3_000_000
@@ -537,9 +539,18 @@ class RunStore:
         mode = mode or config.mode
         arch = arch or config.arch
         scenario, key = self._run_key(config, mode, arch)
-        run: RunData = self.get_or_build(
-            f"run:{key}", lambda: build_run(key, scenario, mode, arch), shared=True
-        )
+        # A run that stopped (step limit, run budget) is not tried again for a while:
+        # every step and poll of the page would otherwise spend the budget again.
+        failed = self.cache.get(f"fail:{key}")
+        if isinstance(failed, str):
+            raise EngineError(failed)
+        try:
+            run: RunData = self.get_or_build(
+                f"run:{key}", lambda: build_run(key, scenario, mode, arch), shared=True
+            )
+        except EngineError as exc:
+            self.cache.set(f"fail:{key}", str(exc), timeout=FAIL_TIMEOUT)
+            raise
         return run
 
     def _run_key(self, config: Config, mode: str, arch: str) -> tuple[Scenario, str]:
