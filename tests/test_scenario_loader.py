@@ -7,6 +7,7 @@ line (1-based) and its field path, not just its message.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -208,17 +209,18 @@ description: |
 question: "why?"
 look_at: ["a", "b"]
 kernel: {per_vma_lock: false, arch: arm64, cpus: 256, seed: 0, rcu_grace_ns: 0,
-         patches: {fast: true, slow: false}}
-costs: {fault_handle_anon: 1100, zero: 0}
+         patches: {fix_fork_lock_parent: true, swap_retry: false}}
+costs: {anon_page_alloc: 1100, op_jitter: 0}
 threads:
   - {name: T0, ops: [exit]}
 """
     )
     assert sc.name == "k.1_x-y" and sc.description == "two\nlines\n"
     assert sc.question == "why?" and sc.look_at == ["a", "b"]
-    assert sc.kernel == KernelConfig(False, "arm64", 256, 0, 0, {"fast": True, "slow": False})
+    patches = {"fix_fork_lock_parent": True, "swap_retry": False}
+    assert sc.kernel == KernelConfig(False, "arm64", 256, 0, 0, patches)
     assert sc.kernel.mode == "mmap_lock"
-    assert sc.costs == {"fault_handle_anon": 1100, "zero": 0}
+    assert sc.costs == {"anon_page_alloc": 1100, "op_jitter": 0}
     assert sc.vmas == []
 
 
@@ -427,7 +429,8 @@ def test_with_overrides() -> None:
     assert other.threads is sc.threads and other.source_text == sc.source_text
     assert sc.kernel.mode == "per_vma" and sc.overrides == {}  # the original is unchanged
     assert other.with_overrides(per_vma_lock=True).kernel.mode == "per_vma"
-    assert sc.with_overrides(rcu_grace_ns=5, patches={"x": True}).kernel.patches == {"x": True}
+    patched = sc.with_overrides(rcu_grace_ns=5, patches={"swap_retry": False})
+    assert patched.kernel.patches == {"swap_retry": False}
 
 
 @pytest.mark.parametrize(
@@ -722,8 +725,10 @@ def test_wrong_types() -> None:
     expect(errors, 5, "kernel.per_vma_lock", "expected true or false, got string 'yes please'")
     expect(errors, 6, "kernel.cpus", "expected an integer, got string '4'")
     expect(errors, 7, "kernel.seed", "-1 is below the minimum 0")
-    expect(errors, 8, "kernel.patches.fast_path", "expected true or false, got integer 1")
-    expect(errors, 10, "costs.fault_handle_anon", "expected an integer, got number 1.5")
+    # Names outside the model's tables are refused before their values are looked at
+    # (test_unknown_cost_and_patch_names checks the values of known names).
+    expect(errors, 8, "kernel.patches.fast_path", "unknown patch 'fast_path'")
+    expect(errors, 10, "costs.fault_handle_anon", "unknown cost 'fault_handle_anon'")
     expect(errors, 13, "mm.vmas[0].pages", "expected an integer, got string 'sixteen'")
     expect(errors, 13, "mm.vmas[0].prot", "got 'rwz' (did you mean 'rw'?)")
     expect(errors, 13, "mm.vmas[0].shared", "expected true or false, got integer 1")
@@ -904,3 +909,219 @@ def test_validate_main_reports_errors(capsys: pytest.CaptureFixture[str]) -> Non
         == f"{bad}:10: threads[0].ops[1]: unknown op 'faultt' (did you mean 'fault'?)\n"
     )
     assert validate_main([]) == 1
+
+
+# --- hostile input (issue 11): crashes found by fuzzing, each a schema error now ---------
+
+VMA4 = HEAD + "mm: {vmas: [{name: heap, pages: 4}]}\n"
+EXIT = "threads: [{name: T0, ops: [exit]}]\n"
+
+
+def one_error(text: str) -> ScenarioError:
+    """Load ``text``; it must fail with exactly one error, which is returned."""
+    errors = text_errors(text)
+    assert len(errors) == 1, "\n".join(map(str, errors))
+    return errors[0]
+
+
+def op_file(op: str, thread: str = "name: T0") -> str:
+    """A file with VMA ``heap`` (4 pages) and one thread doing ``op``."""
+    return VMA4 + f"threads: [{{{thread}, ops: [{op}]}}]\n"
+
+
+def test_empty_op_mapping_is_an_error_not_an_index_error() -> None:
+    error = one_error(op_file("{}"))
+    assert (error.line, error.field) == (4, "threads[0].ops[0]")
+    assert "got an empty mapping" in error.message
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("!!int abc", "'abc' is not a valid !!int value"),
+        ("!!int ''", "'' is not a valid !!int value"),
+        ("!!bool maybe", "'maybe' is not a valid !!bool value"),
+        ("!!bool ''", "'' is not a valid !!bool value"),
+        ("!!float x", "'x' is not a valid !!float value"),
+        ("!!null x", "unsupported YAML value 'x'"),
+    ],
+)
+def test_invalid_explicit_tags(value: str, text: str) -> None:
+    error = one_error(HEAD + f"kernel: {{per_vma_lock: {value}}}\n" + EXIT)
+    assert (error.line, error.field) == (3, "kernel.per_vma_lock") and text in error.message
+
+
+def test_values_bad_while_parsing_are_never_used_as_valid() -> None:
+    # Each was reported while the YAML was converted, then used anyway: a TypeError
+    # in the overlap sort, VmaSpec.end, the size sum or the sorting of names.
+    pages = "mm: {vmas: [{name: a, start: 0x100000, pages: !!int abc},"
+    pages += " {name: b, start: 0x100000, pages: 1}]}\n"
+    error = one_error(HEAD + pages + EXIT)
+    assert (error.line, error.field) == (3, "mm.vmas[0].pages")
+    start = one_error(HEAD + "mm: {vmas: [{name: a, start: !!int x, pages: 1}]}\n" + EXIT)
+    assert start.field == "mm.vmas[0].start"
+    names = HEAD + "mm: {vmas: [{name: !!int x, pages: 1}, {name: b, pages: 1}]}\n"
+    errors = text_errors(names + "threads: [{name: T0, ops: [{fault: {vma: c, page: 0}}]}]\n")
+    assert [e.field for e in errors] == ["mm.vmas[0].name", "threads[0].ops[0].fault.vma"]
+    patches = HEAD + "kernel: {patches: {swap_retry: !!bool maybe}}\n" + EXIT
+    assert one_error(patches).field == "kernel.patches.swap_retry"
+    page = one_error(op_file("{fault: {vma: heap, page: !!int x}}"))
+    assert page.field == "threads[0].ops[0].fault.page"
+
+
+def test_numbers_past_python_digit_limit_get_our_message() -> None:
+    digits = "1" * 5000
+    rng = one_error(op_file(f"{{touch: {{vma: heap, pages: '0-{digits}'}}}}"))
+    assert rng.field == "threads[0].ops[0].touch.pages"
+    limit = f"above the limit {2**36 - 1} (MAX_PAGES - 1)"
+    assert rng.message == f"page number of 5000 digits is {limit}"
+    for literal in (digits, "0x" + "f" * 5000, "-" + digits):
+        error = one_error(op_file(f"{{fault: {{vma: heap, page: {literal}}}}}"))
+        assert error.field == "threads[0].ops[0].fault.page"
+        assert f"integer literal of {len(literal)} characters" in error.message
+        assert "limit 64 (MAX_INT_CHARS)" in error.message
+    start = f"mm: {{vmas: [{{name: a, start: '0x{'f' * 5000}', pages: 1}}]}}\n"
+    addr = one_error(HEAD + start + EXIT)
+    assert addr.field == "mm.vmas[0].start" and "MAX_INT_CHARS" in addr.message
+
+
+def test_long_names_and_template_values_are_limited() -> None:
+    long = "a" * (schema.MAX_NAME_CHARS + 1)
+    error = one_error(HEAD + f"mm: {{vmas: [{{name: {long}, pages: 1}}]}}\n" + EXIT)
+    assert error.field == "mm.vmas[0].name"
+    assert "129 characters, longer than the limit 128 (MAX_NAME_CHARS)" in error.message
+    assert len(error.message) < 200  # the name itself is shortened
+    page = "'${i}" + " " * schema.MAX_NAME_CHARS + "'"
+    op = f"{{fault: {{vma: heap, page: {page}}}}}"
+    error = one_error(op_file(op, "name: 'T${i}', count: 2"))
+    assert error.field == "threads[0].ops[0].fault.page" and "MAX_NAME_CHARS" in error.message
+
+
+def test_lone_surrogate_and_bad_paths() -> None:
+    error = one_error(HEAD + "question: a\ud800b\n" + EXIT)
+    assert error.line == 3 and "lone surrogate" in error.message
+    with pytest.raises(ScenarioErrors, match="cannot read the file"):
+        load_scenario("bad\0name.yaml")
+
+
+def test_merge_keys_and_name_lists_count_towards_limits() -> None:
+    keys = ", ".join(f"k{j}: 1" for j in range(1000))
+    merges = ", ".join(["{<<: *m}"] * (schema.MAX_MERGE_ENTRIES // 1000 + 1))
+    errors = text_errors(HEAD + f"look_at: [&m {{{keys}}}, {merges}]\n" + EXIT)
+    merge = [e for e in errors if "MAX_MERGE_ENTRIES" in e.message]
+    assert merge and "copy more than 100000 entries" in merge[0].message
+    names = ", ".join(f"n{j}" for j in range(schema.MAX_OP_ENTRIES))
+    error = one_error(op_file(f"{{hold_mmap_write: {{ns: 1, vmas: [{names}]}}}}"))
+    assert "MAX_OP_ENTRIES" in error.message
+    last = schema.MAX_OP_ENTRIES - 1  # the op itself is the first entry
+    assert error.field == f"threads[0].ops[0].hold_mmap_write.vmas[{last}]"
+    # Expanded copies of a name list count too.
+    names = ", ".join(f"n{j}" for j in range(200))
+    op = f"{{hold_mmap_write: {{ns: 1, vmas: [{names}]}}}}"
+    error = one_error(op_file(op, "name: 'T${i}', count: 1000"))
+    assert "201000 op entries after count expansion" in error.message
+
+
+def test_overlap_paths_count_dropped_entries() -> None:
+    # mm.vmas[0] is invalid and dropped; the overlap is still reported at index 2.
+    vmas = "mm:\n  vmas:\n    - {name: bad, pages: 0}\n    - {name: a, start: 0x100000, pages: 4}\n"
+    vmas += "    - {name: b, start: 0x101000, pages: 1}\n"
+    errors = text_errors(HEAD + vmas + EXIT)
+    assert [(e.line, e.field) for e in errors] == [(5, "mm.vmas[0].pages"), (7, "mm.vmas[2].start")]
+
+
+def test_validate_cli_reports_fuzzed_crashes_as_schema_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vmaviz.__main__ import main
+
+    overlap = "mm: {vmas: [{name: a, start: 0x100000, pages: !!int abc},"
+    overlap += " {name: b, start: 0x100000, pages: 1}]}\n"
+    crashes = {
+        "empty-op.yaml": op_file("{}"),
+        "bad-int.yaml": HEAD + overlap + EXIT,
+        "bad-bool.yaml": HEAD + "kernel: {per_vma_lock: !!bool maybe}\n" + EXIT,
+        "digits.yaml": op_file(f"{{touch: {{vma: heap, pages: '{'7' * 5000}'}}}}"),
+    }
+    paths = []
+    for name, text in crashes.items():
+        (tmp_path / name).write_text(text)
+        paths.append(str(tmp_path / name))
+    assert main(["validate", *paths]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert captured.out == "" and len(lines) == len(crashes)
+    for path, line in zip(paths, lines, strict=True):
+        assert re.match(re.escape(path) + r":\d+: [\w.\[\]]+: ", line), line
+    assert "internal error" not in captured.err and "Traceback" not in captured.err
+
+
+# --- cost and patch names (issue 11 item 3) and costs that stop time (item 4) ----------
+
+
+def test_unknown_cost_and_patch_names() -> None:
+    kernel = "kernel:\n  patches: {fix_fork_lock_parnt: true, all: true, swap_retry: 1}\n"
+    costs = "costs:\n  spin_pol: 5\n  anon_page_alloc: 1.5\n  zap_page: 7\n"
+    errors = text_errors(HEAD + kernel + costs + EXIT)
+    assert [(e.line, e.field) for e in errors] == [
+        (4, "kernel.patches.fix_fork_lock_parnt"),
+        (4, "kernel.patches.swap_retry"),
+        (6, "costs.spin_pol"),
+        (7, "costs.anon_page_alloc"),
+    ]
+    assert "unknown patch 'fix_fork_lock_parnt'" in errors[0].message
+    assert "(did you mean 'fix_fork_lock_parent'?)" in errors[0].message
+    assert "expected true or false, got integer 1" in errors[1].message
+    assert "unknown cost 'spin_pol' (did you mean 'spin_poll'?)" in errors[2].message
+    assert "expected an integer, got number 1.5" in errors[3].message
+
+
+def test_cost_and_patch_names_come_from_the_model_tables() -> None:
+    from vmaviz.engine.costs import DEFAULT_COSTS
+    from vmaviz.model.kernel import PATCHES
+
+    patches = dict.fromkeys(PATCHES, True)
+    costs = dict.fromkeys(DEFAULT_COSTS, 1)
+    kernel = f"kernel: {{patches: {json.dumps(patches)}}}\ncosts: {json.dumps(costs)}\n"
+    sc = load_scenario_text(HEAD + kernel + EXIT)
+    assert sc.kernel.patches == patches and sc.costs == costs
+    sc = load_scenario_text(HEAD + EXIT)
+    with pytest.raises(ValueError, match="unknown patch 'fast'"):
+        sc.with_overrides(patches={"fast": True})
+    assert sc.with_overrides(patches={"all": True}).kernel.patches == {"all": True}
+
+
+def test_loop_costs_must_be_at_least_one_ns() -> None:
+    from vmaviz.engine.costs import DEFAULT_COSTS
+
+    assert set(schema.LOOP_COSTS) <= set(DEFAULT_COSTS)
+    zeros = "\n".join(f"  {name}: 0" for name in DEFAULT_COSTS)
+    errors = text_errors(HEAD + f"costs:\n{zeros}\n" + EXIT)
+    assert sorted(e.field for e in errors) == sorted(f"costs.{n}" for n in schema.LOOP_COSTS)
+    assert all("must be at least 1 ns" in e.message and "LOOP_COSTS" in e.message for e in errors)
+    # Every other cost may be 0, and the loop costs may be 1.
+    costs = {n: 0 for n in DEFAULT_COSTS if n not in schema.LOOP_COSTS}
+    costs.update(dict.fromkeys(schema.LOOP_COSTS, 1))
+    sc = load_scenario_text(HEAD + f"costs: {json.dumps(costs)}\n" + EXIT)
+    assert sc.costs["spin_poll"] == 1 and sc.costs["op_jitter"] == 0
+
+
+def test_every_limit_is_listed_with_its_value() -> None:
+    for name, (value, what) in schema.LIMITS.items():
+        assert getattr(schema, name) == value and what
+    assert {"MAX_VMAS", "MAX_THREADS", "MAX_TOTAL_OPS", "MAX_ERRORS"} <= set(schema.LIMITS)
+
+
+def test_cost_limit_error_names_the_limit() -> None:
+    error = one_error(HEAD + "costs: {zap_page: 10000000000}\n" + EXIT)
+    assert error.message == "10000000000 is above the limit 9999999999 (COST_LIMIT_NS - 1)"
+
+
+def test_deep_yaml_nesting_is_refused_at_the_limit() -> None:
+    limit = schema.MAX_YAML_DEPTH
+    deep = "[" * (limit + 5) + "]" * (limit + 5)
+    error = one_error(HEAD + EXIT + f"look_at:\n  - a\n  - {deep}\n")
+    assert error.line == 6 and error.message.endswith(f"limit of {limit} levels (MAX_YAML_DEPTH)")
+    # Brackets in text are not nesting: a file whose bracket count looks deep loads.
+    sc = load_scenario_text(HEAD.replace("test", "'" + "[" * (2 * limit) + "'") + EXIT)
+    assert sc.description == "[" * (2 * limit)

@@ -5,7 +5,7 @@ Subcommands::
     validate FILE...                      check scenario files (file:line: field: message)
     run FILE [--mode M] [--arch A] ...    simulate; a table, or --json for the RUN objects
     export FILE --format csv|perfetto     one run's trace (stdout, or -o OUT)
-    bench [maple|engine|ui|browser|calibration|all]  print benchmark figures
+    bench [maple|engine|ui|browser|calibration|hostile|all]  print benchmark figures
     sweep FILE --param NAME=V1,V2 ...     run every combination; write sweep.csv + sweep.html
 
 Exit status: 0 on success, 1 for a bad scenario or a failed run, 2 for bad usage.

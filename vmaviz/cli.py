@@ -369,6 +369,12 @@ def _bench_calibration(seconds: float) -> int:
     return calibration.main(seconds=seconds)
 
 
+def _bench_hostile(seconds: float) -> int:
+    from vmaviz.bench import hostile
+
+    return hostile.main(seconds=seconds)
+
+
 #: name -> runner(seconds) -> status.  New benchmarks (ui, calibration) add an entry
 #: here; ``bench all`` runs every entry in order and ``__main__`` offers the names.
 BENCHES: dict[str, Callable[[float], int]] = {
@@ -377,6 +383,7 @@ BENCHES: dict[str, Callable[[float], int]] = {
     "ui": _bench_ui,
     "browser": _bench_browser,
     "calibration": _bench_calibration,
+    "hostile": _bench_hostile,
 }
 
 

@@ -5,6 +5,10 @@ A scenario file (YAML, see ``scenarios/*.yaml``) is loaded by
 :class:`Scenario` exists it is fully validated: thread templates are expanded
 (``count`` copies, ``${i}`` substituted), every op carries its defaults, and every
 VMA name an op refers to is declared somewhere.
+
+The limits a file must keep to (each error that hits one names it and its value) are
+listed, with what each bounds, in :data:`LIMITS`; they keep every stage of loading
+bounded for any file up to ``MAX_FILE_BYTES``.
 """
 
 from __future__ import annotations
@@ -58,8 +62,71 @@ COST_LIMIT_NS = 10**10
 MAX_LOOP_TIMES = 1_000_000
 #: Loops nest at most this deep.
 MAX_LOOP_DEPTH = 8
-#: Errors reported for one file; the rest are summarised in one line.
+#: Errors reported for one file. Checking stops at the first error past this, so a
+#: file with millions of problems costs no more than one with a hundred.
 MAX_ERRORS = 100
+#: YAML nesting depth; the deepest legal scenario (8 nested loops) needs about 40.
+MAX_YAML_DEPTH = 100
+#: Entries copied by YAML merge keys (``<<: *anchor``) in the whole file; each merge
+#: copies every key of its source, so aliases could otherwise multiply the work.
+MAX_MERGE_ENTRIES = 100_000
+#: Characters of a VMA, thread, barrier or file name (and of a ``${i}`` template
+#: value): thread copies multiply them, so they are kept short.
+MAX_NAME_CHARS = 128
+#: Characters of an integer literal (``0x`` prefix, sign and ``_`` included). The
+#: largest value any field takes, MAX_SEED, has 20 digits.
+MAX_INT_CHARS = 64
+#: "Did you mean" lookups per file; later unknown names get no suggestion.
+MAX_SUGGESTIONS = 10
+#: Candidate names compared per "did you mean" lookup (those closest in length and
+#: sharing the first letter are kept).
+MAX_SUGGESTION_CANDIDATES = 500
+#: Costs that must be at least 1 ns: each is charged on every round of a loop that
+#: ends only when another thread makes progress. The scheduler always runs the
+#: earliest event, so a round costing 0 ns would run again at the same instant and
+#: the other thread would never get its turn. ``spin_poll``: each poll of down_write's
+#: optimistic spin on a running owner (kernel/locking/rwsem.c rwsem_optimistic_spin);
+#: at 0 the spin never ends (the one loop of the model that provably stalls).
+#: ``plain_load`` and ``maple_level``: every round of lock_vma_under_rcu's
+#: VMA_LOCK_MISS ``goto retry`` (mm/memory.c; the re-walk charges ``maple_level`` per
+#: level, the retry itself ``plain_load``) and of the arch fault handlers'
+#: VM_FAULT_RETRY retry (``plain_load``). The model only repeats those after another
+#: thread changed the tree or the page, but a round costing time keeps them safe even
+#: if that ever changes.
+LOOP_COSTS = ("spin_poll", "plain_load", "maple_level")
+
+#: Every limit above, for the docs: name -> (value, what it bounds). Each error that
+#: hits one names it and its value.
+LIMITS: dict[str, tuple[int, str]] = {
+    "MAX_FILE_BYTES": (MAX_FILE_BYTES, "bytes of a scenario file or upload (1 MiB)"),
+    "MAX_VMAS": (MAX_VMAS, "VMAs in mm.vmas"),
+    "MAX_THREADS": (MAX_THREADS, "threads after count expansion"),
+    "MAX_OP_ENTRIES": (
+        MAX_OP_ENTRIES,
+        "op entries in the file, aliases expanded (each hold_mmap_write vmas item counts)",
+    ),
+    "MAX_EXPANDED_OP_ENTRIES": (MAX_EXPANDED_OP_ENTRIES, "op entries after count expansion"),
+    "MAX_TOTAL_OPS": (MAX_TOTAL_OPS, "ops after loop and count expansion (counted, not built)"),
+    "MAX_LOOP_TIMES": (MAX_LOOP_TIMES, "times of one loop"),
+    "MAX_LOOP_DEPTH": (MAX_LOOP_DEPTH, "loops nested in loops"),
+    "MAX_YAML_DEPTH": (MAX_YAML_DEPTH, "YAML nesting levels"),
+    "MAX_MERGE_ENTRIES": (MAX_MERGE_ENTRIES, "entries copied by YAML merge keys"),
+    "MAX_NAME_CHARS": (MAX_NAME_CHARS, "characters of a name or ${i} template value"),
+    "MAX_INT_CHARS": (MAX_INT_CHARS, "characters of an integer literal"),
+    "MAX_ERRORS": (MAX_ERRORS, "errors reported per file (checking stops after them)"),
+    "MAX_SUGGESTIONS": (MAX_SUGGESTIONS, "'did you mean' lookups per file"),
+    "MAX_SUGGESTION_CANDIDATES": (
+        MAX_SUGGESTION_CANDIDATES,
+        "names compared per 'did you mean' lookup",
+    ),
+    "MAX_CPUS": (MAX_CPUS, "simulated CPUs"),
+    "MAX_PAGES": (MAX_PAGES, "pages of one VMA (2**36)"),
+    "MAX_NS": (MAX_NS, "ns of a duration or start time (10 s)"),
+    "COST_LIMIT_NS": (COST_LIMIT_NS, "costs are below this many ns"),
+    "MAX_RCU_GRACE_NS": (MAX_RCU_GRACE_NS, "ns of an RCU grace period"),
+    "MAX_SEED": (MAX_SEED, "scheduler seed (2**64 - 1)"),
+    "MAX_STEPS": (MAX_STEPS, "scheduler steps of one run (enforced by the engine)"),
+}
 
 # --- Vocabulary ---------------------------------------------------------------------
 
@@ -455,6 +522,12 @@ def _check_kernel_overrides(fields: Mapping[str, Any]) -> dict[str, Any]:
                 isinstance(k, str) and k and isinstance(v, bool) for k, v in value.items()
             ):
                 raise ValueError(f"patches must map patch names to bools, got {value!r}")
+            # Imported here: the schema stays importable without the kernel model.
+            from vmaviz.model.kernel import PATCHES
+
+            unknown = sorted(set(value) - set(PATCHES) - {"all"})
+            if unknown:
+                raise ValueError(f"unknown patch {unknown[0]!r} (known: {', '.join(PATCHES)}, all)")
             changes[key] = dict(value)
         else:
             raise ValueError(
