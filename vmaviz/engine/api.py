@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmaviz.engine.engine import Engine
+from vmaviz.engine.engine import Engine, EngineError, RunBudget, RunBudgetExceeded
 from vmaviz.engine.export import CSV_COLUMNS, stack_strings, synced_trace, thread_names
 from vmaviz.scenario import Scenario, load_scenario
 
@@ -97,6 +97,9 @@ def simulate(
     *,
     cpus: int | None = None,
     max_steps: int | None = None,
+    max_seconds: float | None = None,
+    max_rss_bytes: int | None = None,
+    budget: RunBudget | None = None,
 ) -> Run:
     """Load (if given a path) and run a scenario to the end.
 
@@ -107,6 +110,11 @@ def simulate(
         seed: Scheduler seed (default: the scenario's).
         cpus: Simulated CPUs (default: the scenario's).
         max_steps: Step limit (default: the engine's).
+        max_seconds: Wall-clock limit of the run in seconds (default: none).
+        max_rss_bytes: Limit on this process's resident memory in bytes, checked
+            while the run goes (default: none).
+        budget: A whole :class:`~vmaviz.engine.engine.RunBudget` instead of
+            ``max_seconds``/``max_rss_bytes`` (e.g. with a clock of your own).
 
     Returns:
         The finished :class:`Run`.
@@ -114,8 +122,12 @@ def simulate(
     Raises:
         ScenarioErrors: The file is not a valid scenario.
         ValueError: A setting is out of range.
-        EngineError: The run cannot proceed (e.g. the step limit).
+        RunBudgetExceeded: The run needed more steps, time or memory than
+            allowed; the message says which limit and at which step.
+        EngineError: The run cannot proceed otherwise (e.g. a bad cost name).
     """
+    if budget is not None and (max_seconds is not None or max_rss_bytes is not None):
+        raise ValueError("give either budget or max_seconds/max_rss_bytes, not both")
     if isinstance(path_or_scenario, Scenario):
         scenario = path_or_scenario
     else:
@@ -135,8 +147,10 @@ def simulate(
     kwargs: dict[str, Any] = {}
     if max_steps is not None:
         kwargs["max_steps"] = max_steps
-    engine = Engine(scenario, mode=mode, arch=arch, **kwargs).run()
+    if budget is None and (max_seconds is not None or max_rss_bytes is not None):
+        budget = RunBudget(seconds=max_seconds, rss_bytes=max_rss_bytes)
+    engine = Engine(scenario, mode=mode, arch=arch, budget=budget, **kwargs).run()
     return Run(engine)
 
 
-__all__ = ["STEP_COLUMNS", "Run", "simulate"]
+__all__ = ["STEP_COLUMNS", "EngineError", "Run", "RunBudget", "RunBudgetExceeded", "simulate"]

@@ -4,26 +4,39 @@ One :meth:`Engine.step` is one interleaving point.  Each step appends one row to
 a columnar trace (about 40 bytes: time, thread, CPU, event code, kernel stack,
 operation number, two arguments).  Every ``keyframe_every`` steps the whole
 kernel state is pickled, so the state at any step is rebuilt by loading the
-nearest earlier keyframe and re-running at most ``keyframe_every`` steps: the
+nearest earlier keyframe and re-running at most one keyframe interval: the
 cost of going back is the same at step 10 and at step 1,000,000.
+
+The keyframes' memory is bounded (:attr:`Engine.keyframe_budget`): a big kernel
+(10,000 VMAs pickle to megabytes) widens the interval, and so do keyframes
+whose total passes the budget, by dropping every other one (see
+:meth:`Engine._add_keyframe`).
+
+A run can carry a budget (:class:`RunBudget`: steps, wall-clock seconds, process
+memory), checked every :data:`BUDGET_CHECK_STEPS` steps inside the run loop;
+exceeding it raises :class:`RunBudgetExceeded`.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
+import os
 import pickle
 import statistics
 import struct
+import time
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vmaviz.engine.costs import cost_table
 from vmaviz.model import mm as M
-from vmaviz.model.kernel import ARCH_HANDLER, STEP_FN, Kernel
+from vmaviz.model.kernel import ARCH_HANDLER, STEP_FN, Kernel, StallError
 from vmaviz.model.maple import free_immediately
 from vmaviz.model.mm import PAGE_SIZE
 from vmaviz.model.sched import EV_RCU, EV_STEP, EV_TIMER, RUNNING, SLEEPING, Thread
@@ -34,10 +47,113 @@ KEYFRAME_EVERY = 4096
 #: run and export, sweeps, calibration): no keyframe past the initial state, which
 #: saves the pickling (a tenth to a seventh of a run's time); ``state_at`` replays from 0.
 NO_KEYFRAMES = 1 << 62
+#: Default cap on the bytes of a run's keyframes (:attr:`Engine.keyframe_budget`).
+KEYFRAME_BUDGET = 256 << 20
+#: Keyframe bytes per step above which the interval doubles.  Pickling takes
+#: about 40 ns a byte, so 128 bytes a step cost about what a step does: the
+#: keyframes of a big kernel (2.4 MB at 10,000 VMAs and 1,024 threads) then take
+#: no longer than the steps between them.  Small kernels (tens of kB at
+#: ``keyframe_every`` 1,024) stay under it and keep ``keyframe_every``.
+KEYFRAME_BYTES_PER_STEP = 128
+#: Steps between two checks of a run's time and memory budget (:class:`RunBudget`):
+#: a few milliseconds of stepping, so a budget stops a run promptly while the
+#: check (a clock read, a read of ``/proc/self/statm``) costs nothing per step.
+BUDGET_CHECK_STEPS = 4096
 
 
 class EngineError(RuntimeError):
     """A run that cannot proceed (bad cost name, step limit)."""
+
+
+class RunBudgetExceeded(EngineError):
+    """A run went past one of its budgets (:class:`RunBudget`) and was stopped.
+
+    The message says which budget, its value and the step the run stopped at, in
+    words meant for the user.  The engine is left consistent at that step: its
+    trace and state can still be read (and the run continued, budget permitting).
+
+    Attributes:
+        budget: ``"steps"``, ``"seconds"`` or ``"memory"``.
+        limit: The budget's value (steps, seconds or bytes).
+        used: What the run had used when it stopped (same unit).
+        step: The number of steps taken when it stopped.
+        max_steps: The run's step limit.
+    """
+
+    def __init__(self, budget: str, limit: float, used: float, step: int, max_steps: int) -> None:
+        self.budget = budget
+        self.limit = limit
+        self.used = used
+        self.step = step
+        self.max_steps = max_steps
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        smaller = "make the scenario smaller (fewer threads, VMAs, ops or loop rounds)"
+        if self.budget == "steps":
+            return (
+                f"step limit reached: {self.max_steps:,} steps; this scenario needs more"
+                f" than {self.max_steps:,} steps (stopped at step {self.step:,}); {smaller}"
+                " or raise the step limit"
+            )
+        where = f"stopped at step {self.step:,} of the {self.max_steps:,} allowed"
+        if self.budget == "seconds":
+            return (
+                f"time limit reached: this scenario needs more than {self.limit:g} s of run"
+                f" time ({where}, after {self.used:.1f} s); {smaller}"
+            )
+        return (
+            f"memory limit reached: this run needs more than {_gib(self.limit)} of memory"
+            f" (the process used {_gib(self.used)}; {where}); {smaller}"
+        )
+
+
+class RunStalled(EngineError, StallError):
+    """Simulated time stopped advancing (the model's :class:`StallError`): the run ends.
+
+    An :class:`EngineError`, so the CLI, the app and sweeps report it like any
+    other run that stopped, with the model's message (the thread, the lock, the time).
+    """
+
+
+def _gib(n: float) -> str:
+    return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.0f} MiB"
+
+
+def read_rss_bytes() -> int:
+    """This process's resident set size in bytes, from ``/proc/self/statm`` (0 if unreadable)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass(frozen=True)
+class RunBudget:
+    """Limits on one run beyond its step limit, checked every :data:`BUDGET_CHECK_STEPS` steps.
+
+    Attributes:
+        seconds: Wall-clock seconds from the engine's creation (None: no limit).
+        rss_bytes: Resident memory of the whole process, in bytes (None: no
+            limit).  It counts everything the process holds, so a server sets it
+            for the worker, not per scenario.
+        clock: Returns seconds (``time.monotonic``); tests pass a fake one.
+        rss: Returns the process's resident bytes (:func:`read_rss_bytes`);
+            tests pass a fake one.
+    """
+
+    seconds: float | None = None
+    rss_bytes: int | None = None
+    clock: Callable[[], float] = time.monotonic
+    rss: Callable[[], int] = read_rss_bytes
+
+    @property
+    def active(self) -> bool:
+        return self.seconds is not None or self.rss_bytes is not None
 
 
 class Trace:
@@ -224,11 +340,14 @@ class Engine:
         scenario: the validated scenario.
         mode: ``per_vma`` or ``mmap_lock`` (default: the scenario's).
         arch, cpus: overrides of the scenario's kernel settings.
-        keyframe_every: steps between state snapshots.
-        max_steps: the step limit (a clear error past it).
+        keyframe_every: steps between state snapshots (at least; see
+            :attr:`keyframe_interval`).
+        max_steps: the step limit (:class:`RunBudgetExceeded` past it).
         schedule: a forced schedule (see :attr:`schedule`).
         keep_freed: keep freed VMAs in the kernel state for inspection (tests,
             debugging); by default they are dropped once nothing refers to them.
+        keyframe_budget: cap on the bytes of all keyframes but the initial one.
+        budget: time and memory limits of the run (default: none).
     """
 
     def __init__(
@@ -241,7 +360,12 @@ class Engine:
         max_steps: int = MAX_STEPS,
         schedule: list[int] | None = None,
         keep_freed: bool = False,
+        keyframe_budget: int = KEYFRAME_BUDGET,
+        budget: RunBudget | None = None,
     ) -> None:
+        self.budget = budget or RunBudget()
+        #: When the run started, on the budget's clock (the time budget counts from here).
+        self.started = self.budget.clock() if self.budget.seconds is not None else 0.0
         self.scenario = scenario
         #: A forced schedule: the thread id that moves at each step (-1: the RCU
         #: callbacks).  Past its end the time-ordered scheduler takes over.
@@ -251,11 +375,37 @@ class Engine:
         self.arch = self.k.arch
         self.trace = Trace(self.k.stack_table)
         self.keyframe_every = keyframe_every
+        #: The steps between keyframes now: ``keyframe_every`` times a power of
+        #: two, doubled by :meth:`_add_keyframe` when keyframes grow too big.
+        self.keyframe_interval = keyframe_every
+        self.keyframe_budget = keyframe_budget
         self.max_steps = max_steps
         self.keyframes: dict[int, bytes] = {0: pickle.dumps(self.k, pickle.HIGHEST_PROTOCOL)}
+        #: The keyframes' steps in order (for :meth:`state_at`), and their bytes
+        #: past the initial one (what :attr:`keyframe_budget` caps).
+        self._kf_steps = [0]
+        self.keyframe_bytes = 0
+        # A big initial state widens the interval from the start (see _add_keyframe).
+        while len(self.keyframes[0]) > self.keyframe_interval * KEYFRAME_BYTES_PER_STEP:
+            self.keyframe_interval *= 2
+        #: The step of the next keyframe and of the next budget check; the run
+        #: loop compares the step count with the smaller of the two only.
+        self._next_kf = self.keyframe_interval
+        self._next_check = BUDGET_CHECK_STEPS if self.budget.active else NO_KEYFRAMES
         self.finished = False
         #: Whether any step was forced; replays then follow the recorded thread ids.
         self.forced = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The engine's attributes, with the budget's limits but the standard clock and reader.
+
+        Runs are pickled into the app's cache; a clock or RSS reader passed in
+        (a test's fake, a lambda) need not pickle, and means nothing elsewhere.
+        """
+        state = self.__dict__.copy()
+        b = self.budget
+        state["budget"] = RunBudget(seconds=b.seconds, rss_bytes=b.rss_bytes)
+        return state
 
     # -------------------------------------------------------------- stepping
 
@@ -277,17 +427,19 @@ class Engine:
                 tid = self.schedule[n]
         if tid is not None:
             self.forced = True
-        ok = _advance(self.k) if tid is None else _advance_forced(self.k, tid)
+        try:
+            ok = _advance(self.k) if tid is None else _advance_forced(self.k, tid)
+        except StallError as exc:
+            raise RunStalled(str(exc)) from exc
         if not ok:
             self.finished = True
             return False
         self._record()
         n = len(self.trace)
-        if n % self.keyframe_every == 0:
-            self.trace.flush()
-            self.keyframes[n] = pickle.dumps(self.k, pickle.HIGHEST_PROTOCOL)
+        if n >= self._next_kf or n >= self._next_check:
+            self._checkpoint(n)
         if n >= self.max_steps:
-            raise EngineError(f"step limit reached: {self.max_steps:,} steps")
+            raise self._over_steps(n)
         return True
 
     def run(self, max_steps: int | None = None) -> Engine:
@@ -305,10 +457,82 @@ class Engine:
         # about twice as long per step, so enter it with an empty budget first.
         for _ in range(_QUICKEN_CALLS):
             _run_steps(self, n, n)
-        n = _run_steps(self, n, stop)
+        try:
+            n = _run_steps(self, n, stop)
+        except StallError as exc:
+            raise RunStalled(str(exc)) from exc
         if n >= self.max_steps and not self.finished:
-            raise EngineError(f"step limit reached: {self.max_steps:,} steps")
+            raise self._over_steps(n)
         return self
+
+    # ---------------------------------------------------- keyframes, budget
+
+    def _over_steps(self, n: int) -> RunBudgetExceeded:
+        return RunBudgetExceeded("steps", self.max_steps, n, n, self.max_steps)
+
+    def _checkpoint(self, n: int) -> None:
+        """After step ``n``: take the keyframe due, check the budget when due.
+
+        The run loop calls it only when ``n`` reaches :attr:`_next_kf` or
+        :attr:`_next_check`, with the kernel's state written back (as after
+        :meth:`step`).
+
+        Raises:
+            RunBudgetExceeded: the run is over its time or memory budget.
+        """
+        if n >= self._next_kf:
+            self.trace.flush()
+            self._add_keyframe(n)
+        if n >= self._next_check:
+            self._next_check = n + BUDGET_CHECK_STEPS
+            # The pending rows are moved into their compact columns here too, so
+            # the raw buffer stays small however seldom keyframes are taken.
+            self.trace.flush()
+            self._check_budget(n)
+
+    def _add_keyframe(self, n: int) -> None:
+        """Pickle the state after step ``n``; keep the keyframes within their budget.
+
+        The interval doubles, and the keyframes off the new interval (every
+        other one) are dropped, while (a) this keyframe is larger than
+        :data:`KEYFRAME_BYTES_PER_STEP` per step of the interval, or (b) the
+        keyframes past the initial one hold more than :attr:`keyframe_budget`
+        bytes.  So their total stays within the budget (plus the initial
+        keyframe), consecutive keyframes stay at most one interval apart, and
+        :meth:`state_at` replays at most one interval; and over a run the number
+        of keyframes pickled grows with the logarithm of its length once the
+        budget is reached, not with the length.
+        """
+        blob = pickle.dumps(self.k, pickle.HIGHEST_PROTOCOL)
+        self.keyframes[n] = blob
+        self._kf_steps.append(n)
+        self.keyframe_bytes += len(blob)
+        while len(self.keyframes) > 1 and (
+            len(blob) > self.keyframe_interval * KEYFRAME_BYTES_PER_STEP
+            or self.keyframe_bytes > self.keyframe_budget
+        ):
+            self._thin_keyframes()
+        self._next_kf = (n // self.keyframe_interval + 1) * self.keyframe_interval
+
+    def _thin_keyframes(self) -> None:
+        """Double the keyframe interval and drop the keyframes that are off it."""
+        every = self.keyframe_interval = self.keyframe_interval * 2
+        keep = [s for s in self._kf_steps if s % every == 0]
+        for s in self._kf_steps:
+            if s % every:
+                self.keyframe_bytes -= len(self.keyframes.pop(s))
+        self._kf_steps = keep
+
+    def _check_budget(self, n: int) -> None:
+        b = self.budget
+        if b.seconds is not None:
+            used = b.clock() - self.started
+            if used > b.seconds:
+                raise RunBudgetExceeded("seconds", b.seconds, used, n, self.max_steps)
+        if b.rss_bytes is not None:
+            rss = b.rss()
+            if rss > b.rss_bytes:
+                raise RunBudgetExceeded("memory", b.rss_bytes, rss, n, self.max_steps)
 
     def _record(self) -> None:
         k, t = self.k, self.trace
@@ -348,9 +572,7 @@ class Engine:
     def state_at(self, n: int) -> Kernel:
         """The kernel state after ``n`` steps (a copy; the run is unaffected)."""
         n = max(0, min(n, len(self.trace)))
-        base = (n // self.keyframe_every) * self.keyframe_every
-        while base not in self.keyframes:
-            base -= self.keyframe_every
+        base = self._kf_steps[bisect.bisect_right(self._kf_steps, n) - 1]
         return self.replay(pickle.loads(self.keyframes[base]), base, n)
 
     def replay(self, k: Kernel, frm: int, to: int) -> Kernel:
@@ -477,7 +699,7 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
     # step() path give the same trace.  When the thread that just ran is
     # also the earliest event (its step was left in ``pending``), it runs
     # again without touching the heap.
-    k, every, t = eng.k, eng.keyframe_every, eng.trace
+    k, t = eng.k, eng.trace
     threads, heap, ev, runq = k.threads, k.heap, k.event, k.runq
     raw, pack, code_ix, notes = t.raw, Trace.ROW.pack, t.code_ix, t.notes
     heappop, heappushpop = heapq.heappop, heapq.heappushpop
@@ -493,6 +715,8 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
     pending = k.pending
     k.pending = None
     start = n
+    # The next keyframe or budget check: one comparison a step for both.
+    next_ev = min(eng._next_kf, eng._next_check)
     while n < stop:
         # ---- pick the earliest event (Engine._advance without the run).
         th: Thread | None = None
@@ -578,11 +802,12 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
             raw += pack(k.now, tid, cpu, ci, sid, op, fid, ev.a, ev.b)
             ev.code = ""
         n += 1
-        if n % every == 0:
-            t.flush()
+        if n >= next_ev:
             _write_back(k, pending, tid, cpu, op, sid, fid)
-            eng.keyframes[n] = pickle.dumps(k, pickle.HIGHEST_PROTOCOL)
+            # On a budget error the state stays written back, as after step().
+            eng._checkpoint(n)
             k.pending = None
+            next_ev = min(eng._next_kf, eng._next_check)
     if n > start:
         _write_back(k, pending, tid, cpu, op, sid, fid)
     else:

@@ -1097,6 +1097,66 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             f"`do_vmi_align_munmap` starts at {c.vma(a)}.",
             "`munmap` walks the VMAs of the range",
         ),
+        "mprotect:enomem": (
+            f"{who}: mprotect fails with ENOMEM",
+            f"`do_mprotect_pkey` reaches unmapped memory at `{a:#x}` (the range ends at "
+            f"`{b:#x}`): it stops there and returns `-ENOMEM`. VMAs of the range below "
+            f"`{a:#x}`, if any, already have the new protection.",
+            "mprotect needs every page of its range to be mapped",
+        ),
+        "madvise:enomem": (
+            f"{who}: madvise returns ENOMEM",
+            f"Part of `[{a:#x}, {b:#x})` is not mapped: `madvise_walk_vmas` applied the "
+            "advice to the mapped parts, skipped the holes and returns `-ENOMEM`.",
+            "madvise reports unmapped parts of its range after doing the rest",
+        ),
+        "munmap:einval": (
+            f"{who}: munmap fails with EINVAL",
+            f"`[{a:#x}, {b:#x})` reaches beyond the top of the user address space "
+            "(`TASK_SIZE`): `do_vmi_munmap` returns `-EINVAL` and unmaps nothing.",
+            "munmap only takes ranges inside the user address space",
+        ),
+        "mremap:efault": (
+            f"{who}: mremap fails with EFAULT",
+            f"No single VMA holds the old range at `{a:#x}` ({b // 4096} pages): "
+            "`vma_lookup` finds none at the address, or the range runs past the end of the "
+            "VMA there (`vma_to_resize`). `mremap` returns `-EFAULT`; nothing changes and "
+            "a new name it was to give stays without an address.",
+            "mremap works on the pages of one mapped VMA",
+        ),
+        "mremap:same_size": (
+            f"{who}: mremap to the same size does nothing",
+            f"The new size of {c.vma(a)} equals the old one and no move was asked for: "
+            "`mremap` returns the old address and changes nothing.",
+            "a shrinking (or equal) remap only unmaps the excess, here none",
+        ),
+        "userfaultfd_register:einval": (
+            f"{who}: UFFDIO_REGISTER fails with EINVAL",
+            f"`userfaultfd_register` finds no VMA in `[{a:#x}, {b:#x})` (`vma_find` returns "
+            "NULL): the ioctl returns `-EINVAL` and registers nothing.",
+            "userfaultfd can only be registered on mapped memory",
+        ),
+        "madvise:populate": (
+            f"{who} populates {b} more pages of {c.vma(a)}",
+            f"`madvise` (populate/willneed advice) faults in {b} more missing pages of "
+            f"{c.vma(a)} under `mmap_read_lock`; a step maps at most 16.",
+            "populating a range maps its pages one after another",
+        ),
+        "no_address": (
+            f"{who}: the op has no address and is skipped",
+            f"{who}'s op on line {a} names a VMA that has no address at this point"
+            + (f" ({c.note})." if c.note else ".")
+            + " Without a pointer there is nothing to pass to the kernel: the op is not "
+            "issued and the thread goes on with its next op.",
+            "a name gets its address when the mmap (or mremap) that declares it returns",
+        ),
+        "expand_stack:raced": (
+            f"{who}: the stack {c.vma(a)} already reaches {b:#x}",
+            f"`expand_downwards` finds that {c.vma(a)} already starts at or below the "
+            "faulting page: another fault grew it first, between its `find_vma` and this "
+            "step. Nothing changes.",
+            "two faults below the stack raced to grow it",
+        ),
         "do_vmi_munmap:nothing": (
             f"{who}: nothing mapped at {a:#x}",
             "There is no VMA in the range: nothing to unmap.",

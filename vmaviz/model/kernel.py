@@ -134,6 +134,16 @@ def kfunc(name: str, source: str) -> Callable[[StepFn], StepFn]:
 
 #: Freed VMAs collected before a pass that forgets them (see Kernel._forget_freed).
 FORGET_BATCH = 16
+#: A pass that forgets freed VMAs scans every thread's frames; the next pass waits
+#: for one more freed VMA per this many values the last pass scanned, so the scan
+#: costs O(1) per freed VMA however many threads (or VMA ids in a frame, like
+#: exit_mmap's list of every VMA) there are, and the freed VMAs kept meanwhile
+#: number at most a quarter of what the frames hold.
+FORGET_SCAN_PER_VMA = 4
+#: Tree stores between two full maple tree validations (at least; see
+#: Kernel.tree_store): each store is checked where it wrote, and the whole tree
+#: every ``max(FULL_MAPLE_CHECK_STORES, map_count)`` stores and at the end of the run.
+FULL_MAPLE_CHECK_STORES = 256
 #: Frame locals that hold a VMA id.
 _VID_KEYS = frozenset({"vid", "key", "new"})
 
@@ -160,7 +170,9 @@ class Kernel(MachineBase):
         "check_maple",
         "fault_latencies",
         "fault_stats",
+        "forget_at",
         "keep_freed",
+        "maple_full_due",
         "mm",
         "mmap_wait",
         "names",
@@ -170,6 +182,7 @@ class Kernel(MachineBase):
         "rcu",
         "rcu_timer_at",
         "rng",
+        "threads_done",
         "violations",
         "vma_lock",
         "vmas_freed",
@@ -222,6 +235,12 @@ class Kernel(MachineBase):
         self.vmas_freed = 0
         #: Validate the maple tree (mt_validate, invariant 9) after every store.
         self.check_maple = True
+        #: Stores left before the next full maple tree validation (tree_store).
+        self.maple_full_due = FULL_MAPLE_CHECK_STORES
+        #: ``len(mm.freed_held)`` at which the next forget pass runs (_maybe_forget_freed).
+        self.forget_at = FORGET_BATCH
+        #: Threads that have finished (DONE), so "all done" is O(1).
+        self.threads_done = 0
         #: Keep freed VMAs in ``mm.vmas`` (state ``freed``) for inspection instead
         #: of forgetting them once nothing holds them (see _forget_freed).
         self.keep_freed = keep_freed
@@ -251,14 +270,32 @@ class Kernel(MachineBase):
     def tree_store(self, start: int, end: int, vma: Vma | None) -> int:
         """``vma_iter_store`` / ``vma_iter_clear``: one maple tree write; returns its cost.
 
-        With :attr:`check_maple` the tree is validated afterwards (invariant 9).
+        With :attr:`check_maple` the tree is validated afterwards (invariant 9,
+        the checks of ``mt_validate``): where the store wrote after every store
+        (``MapleTree.validate_store``: the nodes on the stored range's paths, the
+        nodes it allocated or retired and their parents; its cost does not grow
+        with the tree), and the whole tree every ``max(FULL_MAPLE_CHECK_STORES,
+        map_count)`` stores, so a wrong write outside those nodes is still
+        reported, within a bounded number of stores, at O(1) amortised cost a
+        store.  :meth:`finish` validates the whole tree once more at the end.
         """
-        self.mm.mm_mt.store_range(start, end - 1, vma)
+        mt = self.mm.mm_mt
+        res = mt.store_range(start, end - 1, vma)
         if self.check_maple:
-            errors = self.mm.mm_mt.validate()
+            errors = mt.validate_store(start, end - 1, (*res.new_nodes, *res.retired))
             if errors:
                 self.violate(9, f"maple tree invalid after [{start:#x}, {end:#x}): {errors[0]}")
+            self.maple_full_due -= 1
+            if self.maple_full_due <= 0:
+                self.maple_full_due = max(FULL_MAPLE_CHECK_STORES, self.mm.map_count)
+                self.check_maple_full(f"after [{start:#x}, {end:#x}) (periodic full check)")
         return self.costs["maple_store"]
+
+    def check_maple_full(self, when: str) -> None:
+        """``mt_validate`` (lib/maple_tree.c) on the whole tree (invariant 9): its first problem."""
+        errors = self.mm.mm_mt.validate()
+        if errors:
+            self.violate(9, f"maple tree invalid {when}: {errors[0]}")
 
     def check_modify_vma(self, th: Thread, vma: Vma, what: str) -> None:
         """Invariants 3 and 4: a VMA in the tree changes only while write-locked and unread."""
@@ -324,9 +361,13 @@ class Kernel(MachineBase):
             self._maybe_forget_freed()
 
     def _maybe_forget_freed(self) -> None:
-        """Forget freed VMAs in batches (each pass scans every frame), and at the end."""
+        """Forget freed VMAs in batches (each pass scans every frame), and at the end.
+
+        A pass runs once :attr:`forget_at` freed VMAs wait; the pass sets the next
+        threshold from what it scanned (see :data:`FORGET_SCAN_PER_VMA`).
+        """
         held = self.mm.freed_held
-        if held and (len(held) >= FORGET_BATCH or all(th.state == DONE for th in self.threads)):
+        if held and (len(held) >= self.forget_at or self.threads_done == len(self.threads)):
             self._forget_freed()
 
     def _forget_freed(self) -> None:
@@ -340,7 +381,7 @@ class Kernel(MachineBase):
         address space instead of growing with every VMA ever created.
         """
         mm = self.mm
-        refs = self._frame_refs()
+        refs, scanned = self._frame_refs()
         held = []
         for vid in mm.freed_held:
             vma = mm.vmas[vid]
@@ -351,8 +392,9 @@ class Kernel(MachineBase):
                 mm.freed_names[vid] = vma.name
                 self.lines.pop(vid, None)
         mm.freed_held = held
+        self.forget_at = len(held) + max(FORGET_BATCH, scanned // FORGET_SCAN_PER_VMA)
 
-    def _frame_refs(self) -> set[int]:
+    def _frame_refs(self) -> tuple[set[int], int]:
         """The VMA ids (and ``id()`` of VMA objects) that threads' kernel frames refer to.
 
         Frames name a VMA by its id under ``vid`` (``key`` in ``down_write``,
@@ -360,14 +402,20 @@ class Kernel(MachineBase):
         and tuples (``todo``, ``victims``, ...), or through a maple walk's entry.
         Over-approximating (an unrelated int in a list) only keeps a freed VMA
         a little longer.
+
+        Returns:
+            The ids, and how many values the scan looked at (its cost).
         """
         refs: set[int] = set()
+        scanned = len(self.threads)
         for th in self.threads:
             for fr in th.frames:
+                scanned += len(fr.loc)
                 for key, v in fr.loc.items():
                     if key in _VID_KEYS and type(v) is int:
                         refs.add(v)
                     elif isinstance(v, list | tuple | set):
+                        scanned += len(v)
                         for x in v:
                             if type(x) is int:
                                 refs.add(x)
@@ -377,10 +425,16 @@ class Kernel(MachineBase):
                         refs.add(id(v))
                     elif isinstance(v, MasWalk) and v.entry is not None:
                         refs.add(id(v.entry))
-        return refs
+        return refs, scanned
 
     def finish(self, th: Thread, cost: int) -> None:
+        if th.state != DONE:
+            self.threads_done += 1
         super().finish(th, cost)
+        if self.threads_done == len(self.threads) and self.check_maple:
+            # The last thread is done: no store follows, so this full check
+            # closes the run's periodic ones (tree_store).
+            self.check_maple_full("at the end of the run")
         self._maybe_forget_freed()
 
     def vm_area_free(self, vma: Vma) -> None:
@@ -436,7 +490,11 @@ class Kernel(MachineBase):
                     continue
                 th.op_no += 1
                 self.step_op = th.op_no
-                self.call(th, OP_ENTRY[op.kind], op=op)
+                name = unmapped_name(self.names, op)
+                if name is None:
+                    self.call(th, OP_ENTRY[op.kind], op=op)
+                else:
+                    self.call(th, "no_address", op=op, name=name)
                 return True
             if remaining > 0:
                 top[1] = 0
@@ -505,6 +563,9 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
         # rwsem_can_spin_on_owner: a running writer owns it, or readers do.
         can_spin = k.threads[writer].state == RUNNING if writer is not None else sem.readers > 0
         if can_spin and k.now < fr.loc["spin_until"]:
+            if not cost:
+                # A free poll never reaches spin_until: see poll_guard.
+                poll_guard(k, th, fr, f"down_write's optimistic spin on {sem.name}")
             k.emit("down_write:spinning", key, sem.readers)
             return cost
         th.spinning = False
@@ -551,6 +612,47 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
     k.emit("down_write:retry_failed", key, int(sem.handoff))
     k.block(th, f"{sem.name} (write)", cost)
     return cost
+
+
+#: Rounds of one polling loop at one simulated instant after which the run stops
+#: with :class:`StallError` (see :func:`poll_guard`).
+STALL_POLLS = 100_000
+
+
+class StallError(RuntimeError):
+    """A polling loop repeats without simulated time advancing, so it never ends.
+
+    ``down_write``'s optimistic spin ends when simulated time reaches its spin
+    limit or when the owner, whose next step lies in the future, releases the
+    lock.  With a poll that costs 0 ns the spinner is always the earliest event:
+    time stands still and the spin never ends.  (The model's other retry loop,
+    the MISS retry of ``lock_vma_under_rcu``, repeats only after another
+    thread has detached a VMA again, so it cannot spin on an unchanged state.)
+    """
+
+
+def poll_guard(k: Kernel, th: Thread, fr: Frame, what: str) -> None:
+    """Count the rounds of a polling loop made at the current instant; stop a stall.
+
+    Called once per round of the loop (O(1)); the count lives in the frame and
+    restarts whenever simulated time has moved since the previous round.  Past
+    :data:`STALL_POLLS` rounds at one instant the run cannot progress.
+
+    Raises:
+        StallError: ``th`` polled :data:`STALL_POLLS` times without time advancing.
+    """
+    L = fr.loc
+    if L.get("poll_at") != k.now:
+        L["poll_at"] = k.now
+        L["polls"] = 1
+        return
+    L["polls"] += 1
+    if L["polls"] >= STALL_POLLS:
+        raise StallError(
+            f"T{th.tid} ({th.name}) repeated {what} {STALL_POLLS:,} times at "
+            f"t={k.now:,} ns without simulated time advancing: the costs of that "
+            "loop's steps are all 0 ns, so it can never end"
+        )
 
 
 def _wait_done(k: Kernel, fr: Frame, key: int, write: bool) -> None:
@@ -966,7 +1068,11 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
         k.sleep_until(th, k.now + k.costs["uffd_resolve"], k.costs["plain_load"])
         k.emit("handle_userfault:wait_monitor", vma.vid, idx)
         return k.costs["plain_load"]
-    vma.pages[idx] = M.PTE_PRESENT
+    # The monitor's UFFDIO_COPY (mfill_atomic) looks the VMA up again: while the
+    # fault slept without mmap_lock it may have been unmapped or moved, and then
+    # nothing is filled (-ENOENT); the retried fault sees what is there now.
+    if vma.state == "live" and not vma.detached and vma.vm_start <= L["address"] < vma.vm_end:
+        vma.pages[idx] = M.PTE_PRESENT
     k.emit("handle_userfault:resolved", vma.vid, idx)
     k.ret(th, VM_FAULT_RETRY | 0x10000)  # RETRY with mmap_lock already released
     return k.costs["plain_load"]
@@ -1035,7 +1141,25 @@ def do_exception(k: Kernel, th: Thread, fr: Frame) -> int:
 
 
 def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
-    """The common skeleton of reference §3.1 with the 6.4.0 mmap_lock fallback (§3.4)."""
+    """The common skeleton of reference §3.1 with the 6.4.0 mmap_lock fallback (§3.4).
+
+    A fault on an address without a VMA: ``lock_vma_under_rcu`` aborts
+    (``no_vma``), the handler falls back to ``mmap_lock``, ``find_vma`` finds no
+    VMA or one above the address that does not grow down, and the fault takes
+    the bad-area path: ``mmap_read_unlock`` and SIGSEGV (arch/x86/mm/fault.c
+    ``do_user_addr_fault`` -> ``bad_area``; arch/arm64/mm/fault.c
+    ``__do_page_fault`` -> ``VM_FAULT_BADMAP``; arch/powerpc/mm/fault.c
+    ``___do_page_fault`` -> ``bad_area``; arch/s390/mm/fault.c ``do_exception``
+    -> ``out_up``).
+
+    Stack growth with ``fix_stack_expand_write_lock`` follows 6.4.1's
+    ``lock_mm_and_find_vma`` (mm/memory.c): drop the read lock, take the write
+    lock, look the address up again; a VMA now covering it is used as found
+    (``mmap_write_downgrade``), a stack below which it may grow is write-locked
+    and expanded (then downgraded), and anything else, or a refused expansion,
+    fails: the write lock is released there, and the handler's
+    ``bad_area_nosemaphore`` unlocks nothing more.
+    """
     L = fr.loc
     arch = k.arch
     while True:
@@ -1149,36 +1273,59 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             return k.costs["find_vma"]
         if pc == 13:
             if k.patch["fix_stack_expand_write_lock"]:
-                # 6.4.1 lock_mm_and_find_vma: drop the read lock, take the write lock.
+                # 6.4.1 lock_mm_and_find_vma: mmap_upgrade_trylock always fails, so
+                # upgrade_mmap_lock_carefully drops the read lock and takes the write lock.
                 fr.pc = 30
                 k.call(th, "mmap_read_unlock")
                 return -1
             # 6.4.0 expand_stack under the mmap *read* lock (StackRot era): the VMA
             # and the maple tree change with only anon_vma and page_table_lock held.
-            return _expand_stack(k, th, fr, next_pc=14)
+            return _expand_stack(k, th, fr, next_pc=14, fail_pc=20)
         if pc == 30:
             fr.pc = 31
             k.call(th, "mmap_write_lock")
             return -1
         if pc == 31:
-            found = k.mm.find_vma(L["address"])
-            if found is None or not found.vm_flags & M.VM_GROWSDOWN:
+            # lock_mm_and_find_vma, after the upgrade: the VMA found under the read
+            # lock may be gone, moved or grown since; look the address up again.
+            L.pop("ret", None)
+            addr = L["address"]
+            found = k.mm.find_vma(addr)
+            if found is not None and found.vm_start > addr and found.vm_flags & M.VM_GROWSDOWN:
+                L["vid"] = found.vid
+                fr.pc = 32
+                _start_write(k, th, found)  # "mm: lock a vma before stack expansion"
+                k.emit("lock_mm_and_find_vma:stack", found.vid)
+                return k.costs["find_vma"]
+            k.emit("find_vma", found.vid if found else 0, addr)
+            if found is not None and found.vm_start <= addr:
+                # "goto success": someone else mapped or grew it meanwhile.
+                L["vid"] = found.vid
                 fr.pc = 33
-                continue
-            L["vid"] = found.vid
-            fr.pc = 32
-            _start_write(k, th, found)
-            k.emit("lock_mm_and_find_vma:stack", found.vid)
+            else:
+                # No VMA, or one that does not grow down: "goto fail".
+                L.pop("vid", None)
+                fr.pc = 35
             return k.costs["find_vma"]
         if pc == 32:
-            return _expand_stack(k, th, fr, next_pc=33)
+            return _expand_stack(k, th, fr, next_pc=33, fail_pc=35)
         if pc == 33:
+            # success: mmap_write_downgrade, then the fault goes on under the read lock.
             fr.pc = 34
             k.call(th, "mmap_write_downgrade")
             return -1
         if pc == 34:
-            fr.pc = 14 if "vid" in L and k.mm.vmas[fr.loc["vid"]].vm_start <= L["address"] else 20
+            L.pop("ret", None)
+            fr.pc = 14
             continue
+        if pc == 35:
+            # fail: lock_mm_and_find_vma releases the *write* lock and returns NULL;
+            # the arch handler then goes to bad_area_nosemaphore, which unlocks nothing.
+            fr.pc = 21
+            k.fault_stats["sigsegv"] += 1
+            k.emit("fault:bad_area_sigsegv", L["address"])
+            k.call(th, "mmap_write_unlock")
+            return k.costs["plain_load"]
         if pc == 14:
             vma = k.mm.vmas[fr.loc["vid"]]
             if access_error(arch, vma, L["access"]):
@@ -1225,14 +1372,31 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
         return _fault_done(k, th, fr)
 
 
-def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int) -> int:
-    """``expand_downwards``: move ``vm_start`` down to the faulting page and store the range."""
+def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int, fail_pc: int) -> int:
+    """``expand_downwards`` (mm/mmap.c): move ``vm_start`` down to the faulting page.
+
+    Refused (``-ENOMEM``, the caller goes to ``fail_pc``) when the new start comes
+    within the guard gap of an accessible VMA below that does not itself grow
+    down (the model's gap is one page; the kernel's ``stack_guard_gap`` defaults
+    to 256).  A stack that already reaches the address (under the 6.4.0 read
+    lock another fault may have grown it since this one's ``find_vma``) is left
+    as it is (``expand_stack:raced``).
+    """
     L = fr.loc
     vma = k.mm.vmas[fr.loc["vid"]]
     new_start = L["address"] & ~(PAGE_SIZE - 1)
+    fr.pc = next_pc
+    if new_start >= vma.vm_start:
+        k.emit("expand_stack:raced", vma.vid, L["address"])
+        return k.costs["vma_check"]
     prev = k.mm.mm_mt.prev(vma.vm_start)
-    if prev is not None and prev[2] + 1 + PAGE_SIZE > new_start:
-        fr.pc = 20  # would run into the stack guard gap below
+    if (
+        prev is not None
+        and not prev[0].vm_flags & M.VM_GROWSDOWN
+        and prev[0].vm_flags & M.VM_ACCESS_FLAGS
+        and prev[2] + 1 + PAGE_SIZE > new_start
+    ):
+        fr.pc = fail_pc
         k.emit("expand_stack:guard_gap", vma.vid)
         return k.costs["vma_check"]
     k.check_modify_vma(th, vma, "vm_start (stack expansion)")
@@ -1241,7 +1405,6 @@ def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int) -> int:
     vma.vm_start = new_start
     k.tree_store(new_start, vma.vm_end, vma)
     k.emit("expand_stack", vma.vid, grow)
-    fr.pc = next_pc
     return k.costs["maple_store"]
 
 
@@ -1263,7 +1426,8 @@ def _fault_done(k: Kernel, th: Thread, fr: Frame) -> int:
     if fr.loc.get("tally", 0) > 1:
         k.violate(11, f"T{th.tid}'s fault counted {fr.loc['tally']} of ABORT/SUCCESS/RETRY")
     vid = fr.loc.get("vid")
-    if vid and th.tid in k.mm.vmas[vid].vm_lock.reader_tids:
+    vma = k.mm.vmas.get(vid) if vid else None
+    if vma is not None and th.tid in vma.vm_lock.reader_tids:
         k.violate(11, f"T{th.tid} returns from a fault still holding {vid}'s VMA read lock")
     k.fault_latencies.append(k.now - fr.loc["t0"])
     if not k.event.code:
@@ -1336,6 +1500,45 @@ def op_touch(k: Kernel, th: Thread, fr: Frame) -> int:
     return -1
 
 
+def unmapped_name(names: dict[str, tuple[int, int]], op: Any) -> str | None:
+    """The VMA name ``op`` addresses that has no address yet, or None.
+
+    A scenario names address ranges; a name gets its range when the ``mm.vmas``
+    entry is set up or when the mmap (or mremap) that declares it returns.  Until
+    then (another thread has not run that mmap yet, or it failed with ENOMEM or
+    EFAULT) a program has no pointer to pass, so an op on the name cannot be
+    issued at all.  ``hold_mmap_write`` skips such names among its ``vmas`` itself.
+    A name that *was* mapped keeps its last range after an munmap: ops on it then
+    reach the kernel and fail the way the syscall fails on an unmapped range.
+    """
+    args = op.args
+    name = args.get("vma")
+    if name is None and op.kind == "mmap" and args.get("at"):
+        name = args["at"]["vma"]
+    if name is not None and name not in names:
+        return str(name)
+    return None
+
+
+@kfunc("no_address", "(user space)")
+def op_no_address(k: Kernel, th: Thread, fr: Frame) -> int:
+    """An op on a VMA name without an address is not issued (see :func:`unmapped_name`).
+
+    The step records ``no_address`` (``a`` = the op's line in the scenario) with a
+    note naming the op and the VMA; the thread goes on with its next op.
+    """
+    op = fr.loc["op"]
+    k.emit(
+        "no_address",
+        op.line,
+        0,
+        f"{op.kind} on vma '{fr.loc['name']}', which has no address: it is not mapped yet, "
+        "or the mmap/mremap that names it failed",
+    )
+    k.ret(th)
+    return k.costs["plain_load"]
+
+
 @kfunc("compute", "(user space)")
 def op_compute(k: Kernel, th: Thread, fr: Frame) -> int:
     """User-space work on the CPU for ``ns``."""
@@ -1396,8 +1599,9 @@ def op_hold_mmap_write(k: Kernel, th: Thread, fr: Frame) -> int:
         return -1
     if pc == 1:
         if "todo" not in L:
-            # Look the VMAs up under the lock: a name may have been unmapped.
-            found = [k.mm.vma_at(k.resolve(n)) for n in a.get("vmas", [])]
+            # Look the VMAs up under the lock: a name may have been unmapped, or
+            # have no address yet (unmapped_name): those lock nothing.
+            found = [k.mm.vma_at(k.resolve(n)) for n in a.get("vmas", []) if n in k.names]
             L["todo"] = [v for v in found if v is not None]
         while L["todo"]:
             vma = L["todo"].pop(0)
@@ -1424,7 +1628,7 @@ OP_ENTRY: dict[str, str] = {
     "hold_mmap_write": "hold_mmap_write",
 }
 
-__all__ = ["ARCHES", "PATCHES", "STEPS", "Kernel", "access_error"]
+__all__ = ["ARCHES", "PATCHES", "STEPS", "Kernel", "StallError", "access_error"]
 
 # The mm operations register their step functions and op entry points on import.
 import vmaviz.model.ops  # noqa: E402, F401

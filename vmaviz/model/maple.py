@@ -26,7 +26,7 @@ does after ``ma_dead_node``.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,6 +249,8 @@ class StoreResult:
         retired: the nodes marked dead and handed to the RCU-free callback.
         created: how many nodes were allocated.
         pending: the replacement is staged and awaits ``commit_pending``.
+        new_nodes: the nodes allocated (what :meth:`MapleTree.validate_store`
+            must look at besides the stored range).
     """
 
     op: str
@@ -256,10 +258,25 @@ class StoreResult:
     retired: list[Node]
     created: int
     pending: bool
+    new_nodes: list[Node] = field(default_factory=list)
 
 
 class MapleError(ValueError):
     """A store that the kernel API would refuse (``-EINVAL``)."""
+
+
+def _checked_gap(node: Node, lo: int, hi: int, i: int, g: int, best: int, errors: list[str]) -> int:
+    """Check ``node.gap[i]`` against its child's largest gap ``g``; the running maximum.
+
+    One rule for the full check (:meth:`MapleTree.validate`) and the per-store one
+    (:meth:`MapleTree.validate_store`).
+    """
+    if node.gap[i] != g:
+        errors.append(
+            f"node #{node.nid} [{lo:#x}-{hi:#x}]: gap[{i}] = {node.gap[i]}"
+            f" but child's largest gap is {g}"
+        )
+    return max(best, g)
 
 
 class MapleTree:
@@ -278,7 +295,8 @@ class MapleTree:
         self.height = 0
         self.in_rcu = in_rcu
         self.rcu_free = rcu_free
-        self._new: set[int] = set()
+        # The nodes allocated by the store in progress, by id.
+        self._new: dict[int, Node] = {}
         # Node ids are per tree so that two runs of one scenario number alike.
         self.next_nid = 0
         self._pending: PendingPublish | None = None
@@ -303,7 +321,7 @@ class MapleTree:
         """``mas_pop_node``: a zeroed node from the preallocated set."""
         self.next_nid += 1
         node = Node(ntype, self.next_nid)
-        self._new.add(node.nid)
+        self._new[node.nid] = node
         return node
 
     @staticmethod
@@ -905,7 +923,7 @@ class MapleTree:
         self.next_nid += 1
         newnode = Node(wr.type, self.next_nid)
         if self.in_rcu:
-            self._new.add(newnode.nid)
+            self._new[newnode.nid] = newnode
         newnode.parent, newnode.parent_slot = node.parent, node.parent_slot
         dst_p, dst_s = newnode.pivot, newnode.slot
         dst_p[0 : offset + 1] = node.pivot[0 : offset + 1]
@@ -1746,7 +1764,7 @@ class MapleTree:
             raise MapleError(f"bad range [{first}, {last}]")
         if self._pending is not None:
             raise MapleError("a staged store has not been published yet")
-        self._new = set()
+        self._new = {}
         self._last_publish = None
         self._retired_direct = []
         self.staged = staged
@@ -1756,7 +1774,7 @@ class MapleTree:
         finally:
             self.staged = False
             created = self._new
-            self._new = set()
+            self._new = {}
         pub: PendingPublish | None = self._last_publish
         retired = list(pub.retired) if pub else list(self._retired_direct)
         return StoreResult(
@@ -1765,6 +1783,7 @@ class MapleTree:
             retired=retired,
             created=len(created),
             pending=self._pending is not None,
+            new_nodes=list(created.values()),
         )
 
     def erase(self, index: int) -> Any:
@@ -2074,6 +2093,48 @@ class MapleTree:
         last: list[Any],
     ) -> int:
         """Check one node (and, in order, its subtree); returns its largest gap."""
+        end = self._check_node(node, lo, hi, errors, parent, pslot)
+        if end < 0:
+            return 0
+        if node.type == LEAF_64:
+            leaf_depths.add(depth)
+            prev_hi, last_null = last
+            # Across leaves the ranges tile the index space (within a leaf the
+            # increasing pivots make them contiguous) and no two NULLs adjoin.
+            if prev_hi is not None and node.min != prev_hi + 1:
+                errors.append(f"ranges not contiguous at {node.min:#x}")
+            if node.slot[0] is None and last_null:
+                errors.append(f"adjacent NULL ranges at {node.min:#x}")
+            last[0], last[1] = node.max, node.slot[end] is None
+            return self._leaf_gap(node, end, errors)
+        r_lo = node.min
+        pivot, slot = node.pivot, node.slot
+        best = 0
+        for i in range(end + 1):
+            r_hi = pivot[i] if i < end else node.max
+            child = slot[i]
+            if not isinstance(child, Node):
+                errors.append(f"node #{node.nid} [{lo:#x}-{hi:#x}]: slot {i} is not a node")
+            else:
+                g = self._validate_node(
+                    child, r_lo, r_hi, depth + 1, errors, leaf_depths, node, i, last
+                )
+                best = _checked_gap(node, lo, hi, i, g, best, errors)
+            r_lo = r_hi + 1
+        self._check_meta_gap(node, lo, hi, end, best, errors)
+        return best
+
+    @staticmethod
+    def _check_node(
+        node: Node, lo: int, hi: int, errors: list[str], parent: Node | None, pslot: int
+    ) -> int:
+        """The checks of one node on its own, reached as ``parent.slot[pslot]`` over ``[lo, hi]``.
+
+        Shared by :meth:`validate` and :meth:`validate_store`: dead, cached range,
+        parent pointer, slot count, minimum occupancy, increasing pivots and no
+        empty last range.  Returns the node's data end, or -1 when the node is too
+        broken to look inside.
+        """
 
         def where() -> str:
             # Built only for a problem: validation runs after every tree write.
@@ -2089,7 +2150,7 @@ class MapleTree:
         ntype = node.type
         if end >= MT_SLOTS[ntype]:
             errors.append(f"{where()}: end {end} beyond {MT_SLOTS[ntype]} slots")
-            return 0
+            return -1
         if parent is not None and end + 1 < MT_MIN_SLOTS[ntype]:
             errors.append(f"{where()}: {end + 1} slots, below the minimum {MT_MIN_SLOTS[ntype]}")
         pivot = node.pivot
@@ -2110,47 +2171,207 @@ class MapleTree:
                 prev = p
         if end and pivot[end - 1] >= hi:
             errors.append(f"{where()}: last slot empty range")
+        return end
+
+    @staticmethod
+    def _leaf_gap(node: Node, end: int, errors: list[str] | None) -> int:
+        """A leaf's largest NULL range; with ``errors``, also report two NULLs side by side."""
         slot = node.slot
+        if None not in slot[: end + 1]:
+            # A leaf of VMAs side by side: no gap (the common case, checked in C).
+            return 0
+        pivot = node.pivot
+        nmin, nmax = node.min, node.max
         best = 0
-        nmin = node.min
+        for i in range(end + 1):
+            if slot[i] is None:
+                r_lo = pivot[i - 1] + 1 if i else nmin
+                if i and errors is not None and slot[i - 1] is None:
+                    errors.append(f"adjacent NULL ranges at {r_lo:#x}")
+                r_hi = pivot[i] if i < end else nmax
+                if r_hi - r_lo + 1 > best:
+                    best = r_hi - r_lo + 1
+        return best
+
+    @staticmethod
+    def _check_meta_gap(
+        node: Node, lo: int, hi: int, end: int, best: int, errors: list[str]
+    ) -> None:
+        """An arange node's metadata names the offset of its largest gap."""
+        meta = node.meta_gap
+        if best and (meta > end or node.gap[meta] != best):
+            errors.append(
+                f"node #{node.nid} [{lo:#x}-{hi:#x}]: metadata gap offset {meta}"
+                " does not name the largest gap"
+            )
+
+    # ------------------------------------------------------ incremental check
+
+    def validate_store(self, first: int, last: int, touched: Iterable[Node] = ()) -> list[str]:
+        """The checks of :meth:`validate` on what a store over ``[first, last]`` can change.
+
+        ``mt_validate`` (lib/maple_tree.c, CONFIG_DEBUG_MAPLE_TREE) walks the
+        whole tree; the kernel has no per-store variant.  This one is the
+        model's, so that checking after every store does not cost O(tree).
+
+        A store writes only (a) the nodes on the paths to the indexes
+        ``first - 1`` .. ``last + 1`` (the range itself, and the neighbouring
+        ranges a NULL store absorbs), whose gaps and pivots change in place or
+        which are replaced; (b) the nodes it allocates (splits and rebalances
+        also rebuild siblings outside the range) and, to publish them, their
+        ancestors; (c) the parents of the nodes it retires.  So the tree is
+        valid after the store if it was valid before and every node of (a), (b)
+        and (c) passes the per-node checks of :meth:`validate`, with each
+        child that is not itself re-checked linked correctly (live, cached
+        range, parent pointer, gap) and the leaves of (a)-(c) joined to their
+        neighbour leaves without a hole or two NULLs in a row.  The cost is
+        the height times a node's slots, not the size of the tree.
+
+        A node changed outside those (a model bug that writes somewhere
+        unexpected) is not seen here; :meth:`validate`, which the kernel model
+        also runs periodically and at the end of a run, sees it.
+
+        Args:
+            first, last: the stored range (inclusive), as given to :meth:`store_range`.
+            touched: nodes the store allocated or retired
+                (``StoreResult.new_nodes`` and ``StoreResult.retired``).
+
+        Returns:
+            The problems found (empty when this part of the tree is valid).
+        """
+        errors: list[str] = []
+        root = self.root
+        if root is None:
+            if self.height:
+                errors.append(f"empty tree with height {self.height}")
+            return errors
+        if not isinstance(root, Node):
+            return errors
+        # Mark every ancestor of a touched node so that the walk below goes
+        # through it.  The climb is bounded: a broken parent chain must not loop.
+        marked: set[int] = set()
+        limit = self.height + 2
+        for n in touched:
+            p: Node | None = n
+            for _ in range(limit):
+                if p is None or id(p) in marked:
+                    break
+                marked.add(id(p))
+                p = p.parent
+        lo = first - 1 if first > 0 else 0
+        hi = last + 1 if last < ULONG_MAX else ULONG_MAX
+        leaves: list[tuple[Node, int]] = []
+        self._validate_region(root, 0, ULONG_MAX, 1, errors, None, 0, lo, hi, marked, leaves)
+        for _leaf, depth in leaves:
+            if depth != self.height:
+                errors.append(f"height {self.height} != actual [{depth}]")
+        if not errors:
+            # Leaf neighbours are found through parent pointers: only once the
+            # nodes on the way are known to be sound.
+            seen = {id(leaf) for leaf, _ in leaves}
+            for leaf, _ in leaves:
+                prev = self._neighbour_leaf(leaf, -1)
+                if prev is not None:
+                    self._check_leaf_join(prev, leaf, errors)
+                nxt = self._neighbour_leaf(leaf, 1)
+                if nxt is not None and id(nxt) not in seen:
+                    self._check_leaf_join(leaf, nxt, errors)
+        return errors
+
+    def _validate_region(
+        self,
+        node: Node,
+        lo: int,
+        hi: int,
+        depth: int,
+        errors: list[str],
+        parent: Node | None,
+        pslot: int,
+        first: int,
+        last: int,
+        marked: set[int],
+        leaves: list[tuple[Node, int]],
+    ) -> int:
+        """:meth:`_validate_node` descending only into ``[first, last]`` and ``marked`` nodes."""
+        end = self._check_node(node, lo, hi, errors, parent, pslot)
+        if end < 0:
+            return 0
+        if node.type == LEAF_64:
+            leaves.append((node, depth))
+            return self._leaf_gap(node, end, errors)
+        r_lo = node.min
         nmax = node.max
-        if ntype == LEAF_64:
-            leaf_depths.add(depth)
-            prev_hi, last_null = last
-            # Across leaves the ranges tile the index space (within a leaf the
-            # increasing pivots make them contiguous) and no two NULLs adjoin.
-            if prev_hi is not None and nmin != prev_hi + 1:
-                errors.append(f"ranges not contiguous at {nmin:#x}")
-            for i in range(end + 1):
-                if slot[i] is None:
-                    r_lo = pivot[i - 1] + 1 if i else nmin
-                    if slot[i - 1] is None if i else last_null:
-                        errors.append(f"adjacent NULL ranges at {r_lo:#x}")
-                    r_hi = pivot[i] if i < end else nmax
-                    if r_hi - r_lo + 1 > best:
-                        best = r_hi - r_lo + 1
-            last[0], last[1] = nmax, slot[end] is None
-            return best
-        r_lo = nmin
-        gap = node.gap
+        pivot, slot = node.pivot, node.slot
+        best = 0
         for i in range(end + 1):
             r_hi = pivot[i] if i < end else nmax
             child = slot[i]
-            if not isinstance(child, Node):
-                errors.append(f"{where()}: slot {i} is not a node")
-            else:
-                g = self._validate_node(
-                    child, r_lo, r_hi, depth + 1, errors, leaf_depths, node, i, last
+            if type(child) is not Node:
+                errors.append(f"node #{node.nid} [{lo:#x}-{hi:#x}]: slot {i} is not a node")
+                r_lo = r_hi + 1
+                continue
+            if (r_lo <= last and r_hi >= first) or id(child) in marked:
+                g = self._validate_region(
+                    child, r_lo, r_hi, depth + 1, errors, node, i, first, last, marked, leaves
                 )
-                if gap[i] != g:
-                    errors.append(f"{where()}: gap[{i}] = {gap[i]} but child's largest gap is {g}")
-                if g > best:
-                    best = g
+            else:
+                # Not written by this store: its content was checked before, so
+                # only its link to this node is checked again, and its largest
+                # gap is read off it (inline: this runs for every sibling).
+                if (
+                    child.dead
+                    or child.min != r_lo
+                    or child.max != r_hi
+                    or child.parent is not node
+                    or child.parent_slot != i
+                ):
+                    self._link_errors(child, r_lo, r_hi, errors, node, i)
+                cend = child.data_end()
+                if cend >= MT_SLOTS[child.type]:
+                    g = 0
+                elif child.type == LEAF_64:
+                    g = self._leaf_gap(child, cend, None)
+                else:
+                    g = max(child.gap[: cend + 1])
+            best = _checked_gap(node, lo, hi, i, g, best, errors)
             r_lo = r_hi + 1
-        meta = node.meta_gap
-        if best and (meta > end or gap[meta] != best):
-            errors.append(f"{where()}: metadata gap offset {meta} does not name the largest gap")
+        self._check_meta_gap(node, lo, hi, end, best, errors)
         return best
+
+    @staticmethod
+    def _link_errors(
+        child: Node, lo: int, hi: int, errors: list[str], parent: Node, pslot: int
+    ) -> None:
+        """Report what is wrong with the link from ``parent.slot[pslot]`` to ``child``."""
+        where = f"node #{child.nid} [{lo:#x}-{hi:#x}]"
+        if child.dead:
+            errors.append(f"{where}: dead node reachable")
+        if child.min != lo or child.max != hi:
+            errors.append(f"{where}: cached range {child.min:#x}-{child.max:#x}")
+        if child.parent is not parent or child.parent_slot != pslot:
+            errors.append(f"{where}: bad parent pointer")
+
+    @staticmethod
+    def _neighbour_leaf(node: Node, step: int) -> Node | None:
+        """The leaf before (``step`` -1) or after (+1) ``node``, or None at either end."""
+        while node.parent is not None:
+            parent = node.parent
+            i = node.parent_slot + step
+            if 0 <= i <= parent.data_end():
+                child = parent.slot[i]
+                while isinstance(child, Node) and not child.is_leaf:
+                    child = child.slot[0 if step > 0 else child.data_end()]
+                return child if isinstance(child, Node) else None
+            node = parent
+        return None
+
+    @staticmethod
+    def _check_leaf_join(left: Node, right: Node, errors: list[str]) -> None:
+        """Two consecutive leaves: no hole between them and no NULL on both sides."""
+        if right.min != left.max + 1:
+            errors.append(f"ranges not contiguous at {right.min:#x}")
+        if right.slot[0] is None and left.slot[left.data_end()] is None:
+            errors.append(f"adjacent NULL ranges at {right.min:#x}")
 
 
 @dataclass(slots=True)

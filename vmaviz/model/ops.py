@@ -278,7 +278,12 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
 
 @kfunc("__vm_munmap", "mm/mmap.c")
 def op_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``munmap`` -> ``__vm_munmap(downgrade=true)``."""
+    """``munmap`` -> ``__vm_munmap(downgrade=true)`` -> ``do_vmi_munmap``.
+
+    An unmapped range is no error: ``do_vmi_munmap`` finds no VMA and returns 0
+    (``do_vmi_munmap:nothing``).  A range reaching beyond ``TASK_SIZE`` is
+    ``-EINVAL`` (``munmap:einval``), checked under the lock as 6.4 does.
+    """
     L = fr.loc
     if fr.pc == 0:
         L["start"], L["end"] = _range_of(k, L["op"].args)
@@ -288,6 +293,10 @@ def op_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
         return k.costs["syscall"]
     if fr.pc == 1:
         fr.pc = 2
+        if L["end"] > M.TASK_SIZE:
+            L["ret"] = False
+            k.emit("munmap:einval", L["start"], L["end"])
+            return k.costs["plain_load"]
         k.call(th, "do_vmi_align_munmap", start=L["start"], end=L["end"], downgrade=True)
         return -1
     if fr.pc == 2:
@@ -321,6 +330,9 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
             start: int | None
             if a.get("fixed") and at:
                 start = k.resolve(at["vma"], int(at.get("page", 0)))
+                if start + size > M.TASK_SIZE:
+                    # get_unmapped_area: a range reaching past TASK_SIZE is -ENOMEM.
+                    start = None
             else:
                 hint = k.resolve(at["vma"], int(at.get("page", 0))) if at else None
                 start = _get_unmapped_area(k, size, hint)
@@ -454,6 +466,10 @@ def _get_unmapped_area(k: Kernel, size: int, hint: int | None) -> int | None:
 def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
     """``mprotect_fixup`` / ``madvise_update_vma``: ``vma_merge``, else ``split_vma``, then
     ``vm_flags_reset`` (which write-locks the VMA) over every VMA of ``[start, end)``.
+
+    Holes in the range are skipped (``madvise_walk_vmas``), or with ``stop_at_hole``
+    end the walk there (``do_mprotect_pkey``): it then returns the address of the
+    hole, else None.
     """
     L = fr.loc
     while True:
@@ -465,8 +481,13 @@ def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
         if pc == 1:
             L.pop("ret", None)
             cur, end = L["cursor"], L["end"]
-            vma = k.mm.find_vma(cur)
-            if vma is None or vma.vm_start >= end or cur >= end:
+            vma = k.mm.find_vma(cur) if cur < end else None
+            if L.get("stop_at_hole") and cur < end and (vma is None or vma.vm_start > cur):
+                # do_mprotect_pkey: a VMA that does not start where the previous
+                # one ended, or no VMA before the end, is -ENOMEM: return the hole.
+                k.ret(th, cur)
+                return -1
+            if vma is None or vma.vm_start >= end:
                 k.ret(th)
                 return -1
             s, e = max(cur, vma.vm_start), min(end, vma.vm_end)
@@ -577,40 +598,69 @@ def _merge_plan(
 
 @kfunc("do_mprotect_pkey", "mm/mprotect.c")
 def op_mprotect(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``mprotect``: mmap write lock, ``mprotect_fixup`` over the range, unlock."""
+    """``mprotect``: mmap write lock, ``mprotect_fixup`` over the range, unlock.
+
+    The errors of 6.4's ``do_mprotect_pkey`` on unmapped memory: ``-ENOMEM`` with
+    nothing changed when no VMA holds ``start`` (``vma_find`` finds none below
+    ``end``, or one starting above ``start``); at a hole inside the range, or when
+    the range runs past the last VMA, the VMAs before it have been changed and the
+    call returns ``-ENOMEM`` there.  Either way the trace records
+    ``mprotect:enomem`` (``a`` = where the unmapped part starts, ``b`` = the end).
+    """
     L = fr.loc
     a = L["op"].args
-    if fr.pc == 0:
-        fr.pc = 1
-        k.call(th, "mmap_write_lock")
-        k.emit("syscall:mprotect", *_range_of(k, a))
-        return k.costs["syscall"]
-    if fr.pc == 1:
-        start, end = _range_of(k, a)
-        want = M.PROT_FLAGS[a["prot"]]
-        fr.pc = 2
-        k.call(
-            th,
-            "vma_modify_flags",
-            start=start,
-            end=end,
-            set=want,
-            clear=M.VM_ACCESS_FLAGS & ~want,
-            protect=True,
-        )
+    while True:
+        pc = fr.pc
+        if pc == 0:
+            fr.pc = 1
+            k.call(th, "mmap_write_lock")
+            k.emit("syscall:mprotect", *_range_of(k, a))
+            return k.costs["syscall"]
+        if pc == 1:
+            start, end = _range_of(k, a)
+            first = k.mm.find_vma(start)
+            if first is None or first.vm_start > start:
+                L["error"] = "ENOMEM"
+                fr.pc = 3
+                k.emit("mprotect:enomem", start, end)
+                return k.costs["find_vma"]
+            want = M.PROT_FLAGS[a["prot"]]
+            fr.pc = 2
+            k.call(
+                th,
+                "vma_modify_flags",
+                start=start,
+                end=end,
+                set=want,
+                clear=M.VM_ACCESS_FLAGS & ~want,
+                protect=True,
+                stop_at_hole=True,
+            )
+            return -1
+        if pc == 2:
+            hole = L.pop("ret", None)
+            fr.pc = 3
+            if hole is not None:
+                L["error"] = "ENOMEM"
+                k.emit("mprotect:enomem", hole, _range_of(k, a)[1])
+                return k.costs["find_vma"]
+            continue
+        if pc == 3:
+            fr.pc = 4
+            k.call(th, "mmap_write_unlock")
+            return -1
+        k.ret(th, L.get("error"))
         return -1
-    if fr.pc == 2:
-        fr.pc = 3
-        k.call(th, "mmap_write_unlock")
-        return -1
-    k.ret(th)
-    return -1
 
 
 @kfunc("do_madvise", "mm/madvise.c")
 def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
     """``madvise``: read-lock advice runs under ``mmap_read_lock`` and locks no VMA;
     write-lock advice changes flags under the mmap write lock (``madvise_update_vma``).
+
+    Unmapped parts of the range are skipped and the call returns ``-ENOMEM``
+    (``madvise_walk_vmas``): the trace records ``madvise:enomem`` (``a``, ``b`` =
+    the range) before the unlock.
     """
     L = fr.loc
     a = L["op"].args
@@ -632,6 +682,13 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
         return k.costs["syscall"]
     if pc == 1:
         start, end = _range_of(k, a)
+        # madvise_walk_vmas skips unmapped parts of the range but then returns
+        # -ENOMEM (at once when no VMA ends above start): note it for the end.
+        mapped = sum(
+            min(end, v.vm_end) - max(start, v.vm_start) for v in _overlapping(k, start, end)
+        )
+        if mapped < end - start:
+            L["error"] = "ENOMEM"
         fr.pc = 2
         if write:
             bits = MADVISE_WRITE_FLAGS.get(advice, (0, 0))
@@ -640,32 +697,81 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
             return k.costs["madvise_write"]
         cost = k.costs["madvise_read"]
         zapped = 0
+        fill = []
         for vma in _overlapping(k, start, end):
             lo = max(0, (start - vma.vm_start) >> PAGE_SHIFT)
             hi = min(vma.npages, (end - vma.vm_start) >> PAGE_SHIFT)
             if advice in ("dontneed", "dontneed_locked", "free", "remove", "pageout"):
-                for i in range(lo, hi):
-                    if vma.pages.pop(i, None) is not None:
-                        zapped += 1
+                # Only the mapped pages: the range may be far larger than the VMA's
+                # populated part.
+                for i in [i for i in vma.pages if lo <= i < hi]:
+                    del vma.pages[i]
+                    zapped += 1
             elif advice in ("populate_read", "populate_write", "willneed"):
-                for i in range(lo, hi):
-                    if i not in vma.pages:
-                        vma.pages[i] = M.PTE_PRESENT
-                        cost += k.costs["anon_page_alloc"]
+                fill.append([vma.vid, lo, hi])
+        if fill:
+            L["fill"] = fill
+            cost += _populate(k, fill) * k.costs["anon_page_alloc"]
+            if fill:
+                fr.pc = 6
         k.emit("madvise:read_lock_advice", zapped)
         return cost + zapped * k.costs["zap_page"]
+    if pc == 6:
+        # The populate goes on, PAGES_PER_STEP pages a step (the mmap read lock
+        # is held throughout, so the VMAs stay).
+        fill = L["fill"]
+        vid = fill[0][0]
+        done = _populate(k, fill)
+        if not fill:
+            fr.pc = 2
+        k.emit("madvise:populate", vid, done)
+        return done * k.costs["anon_page_alloc"]
     if pc == 2:
         L.pop("ret", None)
+        if L.get("error") and not L.get("reported"):
+            L["reported"] = True
+            start, end = _range_of(k, a)
+            k.emit("madvise:enomem", start, end)
+            return k.costs["plain_load"]
         fr.pc = 3
         k.call(th, "mmap_write_unlock" if write else "mmap_read_unlock")
         return -1
-    k.ret(th)
+    k.ret(th, L.get("error"))
     return -1
+
+
+#: Pages one step maps at most (a populate, ``vm_insert_pages``): the work of one
+#: step stays bounded however large the range is.
+PAGES_PER_STEP = 16
+
+
+def _populate(k: Kernel, fill: list[list[int]]) -> int:
+    """Map the next (at most :data:`PAGES_PER_STEP`) missing pages of ``fill``.
+
+    ``fill`` lists ``[vid, next page, end page]`` segments; it is consumed in
+    place.  Returns how many pages it mapped.
+    """
+    done = 0
+    while fill and done < PAGES_PER_STEP:
+        seg = fill[0]
+        pages = k.mm.vmas[seg[0]].pages
+        while seg[1] < seg[2] and done < PAGES_PER_STEP:
+            if seg[1] not in pages:
+                pages[seg[1]] = M.PTE_PRESENT
+                done += 1
+            seg[1] += 1
+        if seg[1] >= seg[2]:
+            fill.pop(0)
+    return done
 
 
 @kfunc("userfaultfd_register", "fs/userfaultfd.c")
 def op_uffd_register(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``UFFDIO_REGISTER``: merge/split, then ``userfaultfd_set_vm_flags`` -> ``vm_flags_reset``."""
+    """``UFFDIO_REGISTER``: merge/split, then ``userfaultfd_set_vm_flags`` -> ``vm_flags_reset``.
+
+    A range without any VMA fails with ``-EINVAL`` (``userfaultfd_register``:
+    ``vma_find`` returns NULL), recorded as ``userfaultfd_register:einval``.
+    """
     L = fr.loc
     if fr.pc == 0:
         fr.pc = 1
@@ -675,13 +781,18 @@ def op_uffd_register(k: Kernel, th: Thread, fr: Frame) -> int:
     if fr.pc == 1:
         start, end = k.names[L["op"].args["vma"]]
         fr.pc = 2
+        if not _overlapping(k, start, end):
+            # userfaultfd_register: vma_find(&vmi, end) finds nothing: -EINVAL.
+            L["error"] = "EINVAL"
+            k.emit("userfaultfd_register:einval", start, end)
+            return k.costs["find_vma"]
         k.call(th, "vma_modify_flags", start=start, end=end, set=M.VM_UFFD_MISSING, clear=0)
         return -1
     if fr.pc == 2:
         fr.pc = 3
         k.call(th, "mmap_write_unlock")
         return -1
-    k.ret(th)
+    k.ret(th, L.get("error"))
     return -1
 
 
@@ -695,6 +806,13 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
     """``mremap``: shrink (``do_vmi_munmap``), grow in place (``vma_expand``) or
     ``move_vma`` (lock the source, ``copy_vma`` + lock the copy, move the page
     tables, unmap the old range without downgrading).
+
+    The old range is the name's last range.  As in 6.4's ``mremap`` syscall it
+    fails with ``-EFAULT`` when no VMA holds the old address (``vma_lookup``) or,
+    for a grow or a move, when the range crosses the end of that VMA
+    (``vma_to_resize``), and with ``-ENOMEM`` when a move finds no free range
+    (``get_unmapped_area``).  A failed mremap leaves its new name without an
+    address (ops on it are then not issued, see ``kernel.unmapped_name``).
     """
     L = fr.loc
     a = L["op"].args
@@ -709,26 +827,49 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             start, end = k.names[a["vma"]]
             vma = k.mm.vma_at(start)
             new_len = int(a["new_pages"]) * PAGE_SIZE
+            old_len = end - start
+            move = bool(a.get("move"))
             if vma is None:
+                # vma_lookup(mm, addr) finds no VMA at the old address: -EFAULT.
                 L["error"] = "EFAULT"
                 fr.pc = 20
-                continue
+                k.emit("mremap:efault", start, old_len)
+                return k.costs["find_vma"]
             L["vid"], L["start"], L["old_end"], L["new_end"] = vma.vid, start, end, start + new_len
-            if start + new_len < end and not a.get("move"):
+            if new_len == old_len and not move:
+                # Equal lengths take the shrink branch: unmapping an empty range
+                # fails with -EINVAL, which mremap ignores when the lengths are
+                # equal; it returns the old address and changes nothing.
+                fr.pc = 20
+                k.emit("mremap:same_size", vma.vid)
+                return k.costs["find_vma"]
+            if new_len < old_len and not move:
                 fr.pc = 3
                 k.call(th, "do_vmi_align_munmap", start=start + new_len, end=end, downgrade=True)
+                k.emit("mremap:shrink", vma.vid, (old_len - new_len) >> PAGE_SHIFT)
                 return k.costs["find_vma"]
-            free_after = not _overlapping(k, end, start + new_len)
-            if start + new_len > end and free_after and not a.get("move") and vma.vm_end == end:
+            if min(old_len, new_len) > vma.vm_end - start:
+                # vma_to_resize: the old range must lie inside one VMA (a move first
+                # unmaps the part beyond new_len, hence the min), else -EFAULT.
+                L["error"] = "EFAULT"
+                fr.pc = 20
+                k.emit("mremap:efault", start, old_len)
+                return k.costs["find_vma"]
+            free_after = start + new_len <= M.TASK_SIZE and not _overlapping(
+                k, end, start + new_len
+            )
+            if start + new_len > end and free_after and not move and vma.vm_end == end:
                 fr.pc = 20
                 k.names[a.get("name") or a["vma"]] = (start, start + new_len)
+                # vma_merge of the extension: the VMA keeps its start (the name may
+                # be only the tail part of it) and grows to the new end.
                 _commit(
                     k,
                     th,
                     [vma.vid],
                     [
-                        ("bounds", vma.vid, start, start + new_len),
-                        ("store", start, start + new_len, vma.vid),
+                        ("bounds", vma.vid, vma.vm_start, start + new_len),
+                        ("store", vma.vm_start, start + new_len, vma.vid),
                     ],
                     "expand",
                 )
@@ -755,7 +896,8 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             if dest is None:
                 L["error"] = "ENOMEM"
                 fr.pc = 20
-                continue
+                k.emit("get_unmapped_area:enomem", new_len)
+                return k.costs["get_unmapped_area"]
             new = k.mm.vma_dup(vma, a.get("name") or vma.name)
             new.vm_start, new.vm_end = dest, dest + new_len
             L["new"], L["dest"] = new.vid, dest
@@ -945,8 +1087,10 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
 def op_exit(k: Kernel, th: Thread, fr: Frame) -> int:
     """The thread exits; the last one runs ``exit_mmap`` (no RCU for the VMAs, reference §6.3)."""
     L = fr.loc
-    others = [t for t in k.threads if t.tid != th.tid and t.done_ns < 0]
     if fr.pc == 0:
+        # Only here: a scan of every thread on each exit_mmap step would cost
+        # O(threads) a step.
+        others = [t for t in k.threads if t.tid != th.tid and t.done_ns < 0]
         if others:
             k.emit("do_exit", len(others))
             th.pc_stack = []
@@ -989,13 +1133,15 @@ def op_swap_out(k: Kernel, th: Thread, fr: Frame) -> int:
     """Reclaim: ``try_to_unmap`` turns present anonymous PTEs into swap entries.
 
     Reclaim walks the rmap under the anon_vma lock and the page-table lock; it
-    takes neither ``mmap_lock`` nor a VMA lock.
+    takes neither ``mmap_lock`` nor a VMA lock, so between its steps the VMAs it
+    chose may be split, moved or unmapped (and freed, and forgotten): each page
+    is looked up again by its address, and one no longer mapped there is skipped.
     """
     L = fr.loc
     if fr.pc == 0:
         start, end = _range_of(k, L["op"].args)
         L["todo"] = [
-            (v.vid, i)
+            (v.vid, v.vm_start + i * PAGE_SIZE, i)
             for v in _overlapping(k, start, end)
             for i in sorted(v.pages)
             if start <= v.vm_start + i * PAGE_SIZE < end and v.pages[i] != M.PTE_SWAP
@@ -1004,11 +1150,13 @@ def op_swap_out(k: Kernel, th: Thread, fr: Frame) -> int:
     if not L["todo"]:
         k.ret(th)
         return -1
-    vid, i = L["todo"].pop(0)
-    vma = k.mm.vmas[vid]
-    cost = k.costs["swap_out_page"] + k.atomic(th, f"ptl{(vma.vm_start + i * PAGE_SIZE) >> 21}")
-    if vma.state == "live" and i in vma.pages:
-        vma.pages[i] = M.PTE_SWAP
+    vid, addr, i = L["todo"].pop(0)
+    cost = k.costs["swap_out_page"] + k.atomic(th, f"ptl{addr >> 21}")
+    vma = k.mm.vmas.get(vid)
+    if vma is not None and vma.state == "live" and vma.vm_start <= addr < vma.vm_end:
+        i = vma.page_of(addr)
+        if i in vma.pages:
+            vma.pages[i] = M.PTE_SWAP
     k.emit("try_to_unmap:swap_entry", vid, i)
     return cost
 
@@ -1102,7 +1250,8 @@ def op_tcp_zerocopy(k: Kernel, th: Thread, fr: Frame) -> int:
     """``tcp_zerocopy_receive``: 6.4 takes ``mmap_read_lock``, ``vma_lookup``, then
     ``vm_insert_pages``.  With the 6.5 ``tcp_zerocopy_vma_lock`` patch,
     ``find_tcp_vma`` first tries ``lock_vma_under_rcu`` and falls back to the
-    mmap read lock only if that fails.
+    mmap read lock only if that fails.  ``vm_insert_pages`` maps at most
+    :data:`PAGES_PER_STEP` pages a step.
     """
     L = fr.loc
     pc = fr.pc
@@ -1124,8 +1273,15 @@ def op_tcp_zerocopy(k: Kernel, th: Thread, fr: Frame) -> int:
             k.call(th, "mmap_read_lock")
             return -1
         L["vid"] = vid
-        fr.pc = 11
-        return _insert_pages(k, k.mm.vmas[vid], n)
+        cost = _insert_pages(k, L, k.mm.vmas[vid], n)
+        fr.pc = 11 if L["inserted"] >= n else 12
+        return cost
+    if pc == 12:
+        # More pages under the VMA read lock.
+        cost = _insert_pages(k, L, k.mm.vmas[L["vid"]], n)
+        if L["inserted"] >= n:
+            fr.pc = 11
+        return cost
     if pc == 11:
         fr.pc = 3
         k.call(th, "vma_end_read", vid=L["vid"])
@@ -1137,7 +1293,17 @@ def op_tcp_zerocopy(k: Kernel, th: Thread, fr: Frame) -> int:
         if vma is None:
             k.emit("vm_insert_pages", 0, n)
             return k.costs["find_vma"]
-        return k.costs["find_vma"] + _insert_pages(k, vma, n)
+        L["vid"] = vma.vid
+        cost = k.costs["find_vma"] + _insert_pages(k, L, vma, n)
+        if L["inserted"] < n:
+            fr.pc = 4
+        return cost
+    if pc == 4:
+        # More pages under the mmap read lock.
+        cost = _insert_pages(k, L, k.mm.vmas[L["vid"]], n)
+        if L["inserted"] >= n:
+            fr.pc = 2
+        return cost
     if pc == 2:
         fr.pc = 3
         k.call(th, "mmap_read_unlock")
@@ -1147,12 +1313,18 @@ def op_tcp_zerocopy(k: Kernel, th: Thread, fr: Frame) -> int:
     return -1
 
 
-def _insert_pages(k: Kernel, vma: Vma, n: int) -> int:
-    """``vm_insert_pages``: map ``n`` payload pages into the receive VMA."""
-    for i in range(min(n, vma.npages)):
+def _insert_pages(k: Kernel, L: dict[str, Any], vma: Vma, n: int) -> int:
+    """``vm_insert_pages``: map the next :data:`PAGES_PER_STEP` of ``n`` payload pages
+    (from the start of the receive VMA) and count them in ``L['inserted']``.
+    """
+    first: int = L.get("inserted", 0)
+    last = min(n, first + PAGES_PER_STEP)
+    # Payload pages beyond the end of the VMA (it may have shrunk) are not mapped.
+    for i in range(first, min(last, vma.npages)):
         vma.pages[i] = M.PTE_PRESENT
+    L["inserted"] = last
     k.emit("vm_insert_pages", vma.vid, n)
-    return n * k.costs["tcp_zc_page"]
+    return (last - first) * k.costs["tcp_zc_page"]
 
 
 @kfunc("show_map", "fs/proc/task_mmu.c")
