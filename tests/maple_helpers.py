@@ -6,6 +6,7 @@
 * :func:`run_vma_ops` interprets abstract VMA-shaped operations (top-down mmap,
   munmap, mprotect-like splits and merges, mremap moves, fixed stores, large
   NULL stores) into concrete page-aligned stores.
+* :func:`vma_op` is the hypothesis strategy of one such operation.
 * :func:`dump_diff` names the first node where two ``dump()`` dicts differ.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from hypothesis import strategies as st
 
 from vmaviz.model.maple import ULONG_MAX, MapleTree, Node
 
@@ -356,3 +359,50 @@ def build(stores: Iterable[Store], tree: MapleTree | None = None) -> MapleTree:
 
 def live_nodes(tree: MapleTree) -> list[Node]:
     return [n for n, _ in tree.nodes()]
+
+
+def vma_op(
+    burst_pages: int = 16, fixed_pages: int = 64, upward: bool = True, storms: bool = True
+) -> st.SearchStrategy[tuple[Any, ...]]:
+    """One abstract operation for :func:`run_vma_ops`.
+
+    Args:
+        burst_pages: Largest VMA of a burst, in pages.
+        fixed_pages: Largest MAP_FIXED-like store, in pages.
+        upward: Also bottom-up mmaps (``mmap_up``).
+        storms: Also large NULL stores (munmap storms), up to a sixteenth of the universe.
+    """
+    parts = st.sampled_from(["whole", "head", "tail", "middle"])
+    idx = st.integers(0, 10_000)
+    ops = [st.tuples(st.just("mmap"), st.integers(1, 16), st.integers(0, 2))]
+    if upward:
+        ops.append(st.tuples(st.just("mmap_up"), st.integers(1, 16), st.integers(0, 2)))
+    ops += [
+        st.tuples(
+            st.just("burst"), st.integers(1, 40), st.integers(1, burst_pages), st.integers(0, 2)
+        ),
+        st.tuples(
+            st.just("burst_up"), st.integers(1, 20), st.integers(1, burst_pages), st.integers(0, 2)
+        ),
+        st.tuples(st.sampled_from(["grow_down", "grow_up"]), idx, st.integers(1, 8)),
+        st.tuples(st.just("munmap"), idx, parts, st.integers(1, 16)),
+        st.tuples(st.just("mprotect"), idx, parts, st.integers(1, 16)),
+        st.tuples(st.just("merge"), idx, st.integers(1, 3)),
+        st.tuples(st.just("mremap"), idx, st.integers(1, 16)),
+        st.tuples(
+            st.just("fixed"),
+            st.integers(0, UNIVERSE_PAGES - 1),
+            st.integers(1, fixed_pages),
+            st.booleans(),
+        ),
+    ]
+    if storms:
+        ops.append(
+            st.tuples(
+                st.just("fixed"),
+                st.integers(0, UNIVERSE_PAGES - 1),
+                st.integers(16, 512),
+                st.just(False),
+            )
+        )
+    return st.one_of(*ops)

@@ -14,39 +14,19 @@ from maple_helpers import (
     FLOOR,
     PAGE,
     TOP,
-    UNIVERSE_PAGES,
     Collector,
     RefMap,
     check_against_ref,
     live_nodes,
     probe_points,
     run_vma_ops,
+    vma_op,
 )
 
 from vmaviz.model.maple import ULONG_MAX, MapleTree, MasWalk, StoreResult
 
 IN_PLACE = {"direct_replace", "slot_store", "append"}
-PARTS = st.sampled_from(["whole", "head", "tail", "middle"])
-IDX = st.integers(0, 10_000)
-
-OP = st.one_of(
-    st.tuples(st.just("mmap"), st.integers(1, 16), st.integers(0, 2)),
-    st.tuples(st.just("mmap_up"), st.integers(1, 16), st.integers(0, 2)),
-    st.tuples(st.just("burst"), st.integers(1, 40), st.integers(1, 16), st.integers(0, 2)),
-    st.tuples(st.just("burst_up"), st.integers(1, 20), st.integers(1, 16), st.integers(0, 2)),
-    st.tuples(st.sampled_from(["grow_down", "grow_up"]), IDX, st.integers(1, 8)),
-    st.tuples(st.just("munmap"), IDX, PARTS, st.integers(1, 16)),
-    st.tuples(st.just("mprotect"), IDX, PARTS, st.integers(1, 16)),
-    st.tuples(st.just("merge"), IDX, st.integers(1, 3)),
-    st.tuples(st.just("mremap"), IDX, st.integers(1, 16)),
-    st.tuples(
-        st.just("fixed"), st.integers(0, UNIVERSE_PAGES - 1), st.integers(1, 64), st.booleans()
-    ),
-    # Large NULL stores (munmap storms): up to a sixteenth of the universe.
-    st.tuples(
-        st.just("fixed"), st.integers(0, UNIVERSE_PAGES - 1), st.integers(16, 512), st.just(False)
-    ),
-)
+OP = vma_op()
 # Start most sequences with a burst so that trees of height 2 and 3 are common.
 OPS = st.tuples(
     st.tuples(
