@@ -1,12 +1,13 @@
 """vmaviz entry point: ``python app.py`` serves http://127.0.0.1:8050 (debug off).
 
-``server`` is the Flask app, for WSGI servers::
+``server`` is the Flask app, for WSGI servers (README: Deploying with gunicorn)::
 
-    gunicorn -w 2 -b 127.0.0.1:8050 --timeout 120 'app:server'
+    gunicorn -c python:vmaviz.ui.gunicorn_conf 'app:server'
 
 Environment: VMAVIZ_HOST / VMAVIZ_PORT (default 127.0.0.1:8050), VMAVIZ_DEBUG=1 for
-Dash's debug mode, VMAVIZ_REDIS_URL to keep the cache in Redis (default: files under
-the system temp dir), VMAVIZ_CACHE_DIR to move that directory.
+Dash's debug mode, VMAVIZ_REDIS_URL to keep the cache in Redis (default: a private
+directory, ~/.cache/vmaviz), VMAVIZ_CACHE_DIR to move that directory; the run budget
+and the cache secret are in README "Security and limits".
 """
 
 import os

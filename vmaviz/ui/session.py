@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
-from vmaviz.engine.engine import Engine, EngineError
+from vmaviz.engine.engine import Engine, EngineError, RunBudget
 from vmaviz.model.kernel import Kernel
 from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenario_text
 from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED, MAX_STEPS, MODES
@@ -52,8 +52,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = REPO_ROOT / "scenarios"
 DEFAULT_SCENARIO = "default"
 
-#: Environment variable read by :func:`app_max_steps`.
+#: Environment variables read by :func:`app_max_steps` and :func:`app_run_budget`.
 MAX_STEPS_ENV = "VMAVIZ_MAX_STEPS"
+RUN_SECONDS_ENV = "VMAVIZ_RUN_SECONDS"
+MAX_RSS_ENV = "VMAVIZ_MAX_RSS_MB"
 
 #: Steps between the keyframes of app runs: rebuilding any step replays at most this
 #: many steps from the nearest keyframe (about 15 ms for 100 threads).
@@ -61,6 +63,15 @@ KEYFRAME_EVERY = 1024
 #: A run in the app stops with a clear message past this many steps (the CLI allows
 #: the schema's MAX_STEPS); override with VMAVIZ_MAX_STEPS.
 APP_MAX_STEPS = 2_000_000
+#: Wall-clock seconds one run in the app may take (VMAVIZ_RUN_SECONDS); compare view
+#: runs two, so a page opens (or says why not) within about twice this.
+APP_RUN_SECONDS = 15.0
+#: The worker's resident memory at which a run in it stops (VMAVIZ_MAX_RSS_MB): the
+#: run that would take the worker past it stops with a message instead.
+APP_MAX_RSS_MB = 2560
+#: Bytes of keyframes one app run keeps (the engine thins them past it): a worker
+#: keeps several runs in memory and in the cache.
+APP_KEYFRAME_BYTES = 64 << 20
 SESSION_TIMEOUT = 6 * 3600
 #: Seconds a run that stopped (step limit, run budget) is answered from memory.
 FAIL_TIMEOUT = 600
@@ -92,6 +103,22 @@ def app_max_steps(env: dict[str, str] | None = None) -> int:
     except ValueError:
         value = APP_MAX_STEPS
     return max(1, min(value, MAX_STEPS))
+
+
+def _env_number(env: dict[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    try:
+        value = float(env.get(name, default))
+    except ValueError:
+        return default
+    return max(lo, min(value, hi)) if value == value else default  # NaN: the default
+
+
+def app_run_budget(env: dict[str, str] | None = None) -> RunBudget:
+    """The time and memory budget of one run in the app (see :class:`RunBudget`)."""
+    env = dict(os.environ) if env is None else env
+    seconds = _env_number(env, RUN_SECONDS_ENV, APP_RUN_SECONDS, 0.1, 3600.0)
+    rss_mb = _env_number(env, MAX_RSS_ENV, APP_MAX_RSS_MB, 64, 1 << 20)
+    return RunBudget(seconds=seconds, rss_bytes=int(rss_mb) << 20)
 
 
 # =====================================================================
@@ -446,7 +473,13 @@ def _first_rows(key: np.ndarray, always: np.ndarray) -> np.ndarray:
 def build_run(
     key: str, scenario: Scenario, mode: str, arch: str, max_steps: int | None = None
 ) -> RunData:
-    """Run a scenario to the end (raises :class:`EngineError` past the step limit)."""
+    """Run a scenario to the end within the app's limits.
+
+    Raises:
+        EngineError: past the step limit (:func:`app_max_steps`), or
+            :class:`~vmaviz.engine.engine.RunBudgetExceeded` past the time or memory
+            budget (:func:`app_run_budget`); the message says which, for the page.
+    """
     from vmaviz.engine.timeline import build_timeline
 
     engine = Engine(
@@ -455,6 +488,8 @@ def build_run(
         arch=arch,
         keyframe_every=KEYFRAME_EVERY,
         max_steps=max_steps or app_max_steps(),
+        keyframe_budget=APP_KEYFRAME_BYTES,
+        budget=app_run_budget(),
     ).run()
     engine.trace.flush()
     return RunData(key, engine, build_timeline(engine))
