@@ -327,3 +327,24 @@ def test_palette_readable_and_not_colour_only(table: dict[str, Style]) -> None:
     assert len(set(looks)) == len(looks)
     assert sum(1 for st in table.values() if not st.badge) <= 2
     assert set(SEGMENT_STYLES) == set(SEGMENT_KINDS)
+
+
+def test_the_compressed_axis_marks_free_stretches_with_overlaps_and_many_vmas() -> None:
+    from vmaviz.ui.figures import ADDR_GAP_W, _compressed_axis
+
+    page = 4096
+    # A live VMA, a detached one overlapping its tail and running past it, a gap, one more.
+    vmas = [
+        {"start": 0, "end": 4 * page},
+        {"start": 2 * page, "end": 6 * page},
+        {"start": 10 * page, "end": 11 * page},
+    ]
+    xs, gaps = _compressed_axis(vmas)
+    assert sorted(xs) == [0, 2 * page, 4 * page, 6 * page, 10 * page, 11 * page]
+    assert [(g[2], g[3]) for g in gaps] == [(6 * page, 10 * page)]
+    assert gaps[0][1] == ADDR_GAP_W
+    assert all(a < b for a, b in itertools.pairwise(xs[k] for k in sorted(xs)))
+    # 10,000 VMAs one page apart: 9,999 one-page gaps, found in one pass.
+    many = [{"start": 2 * i * page, "end": (2 * i + 1) * page} for i in range(10_000)]
+    _xs, gaps = _compressed_axis(many)
+    assert len(gaps) == 9_999 and gaps[0][2:] == (page, 2 * page)

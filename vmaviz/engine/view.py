@@ -152,13 +152,14 @@ def _node(n: Node, names: dict[int, str]) -> dict[str, Any]:
 def snapshot(k: Kernel) -> dict[str, Any]:
     """The state of ``k`` as plain data (see module doc)."""
     mm = k.mm
-    live = mm.live_vmas()
+    # By identity, as a set: a list's ``in`` made the snapshot quadratic in the VMAs.
+    live = {id(v) for v in mm.live_vmas()}
     names = mm.vma_names()
     vmas = []
     for v in mm.vmas.values():
         if v.state == "freed":
             continue
-        if v.state == "live" and not v.detached and v not in live:
+        if v.state == "live" and not v.detached and id(v) not in live:
             continue
         vmas.append(
             {
