@@ -15,6 +15,7 @@ import pickle
 import shutil
 import struct
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,14 @@ def test_a_deleted_cache_directory_is_recreated_and_uploads_work(
     client = app.server.test_client()
     tab = Browser(client)
     tab.open("?scenario=default")
+    # Let the background runs of the other arches finish writing first: removing a
+    # directory while a file is being renamed into it fails in rmtree itself.
+    store = app.server.extensions["vmaviz_store"]
+    for _ in range(600):
+        if not store.warming():
+            break
+        time.sleep(0.1)
+    assert not store.warming()
     shutil.rmtree(tmp_path / "cache")
     contents = "data:application/x-yaml;base64," + base64.b64encode(SMALL.encode()).decode()
     with caplog.at_level(logging.WARNING, logger="vmaviz.ui.cache"):
