@@ -408,6 +408,10 @@ class _Gen:
                 "vma": v,
                 "new_pages": self.big(p.int(1, 8)),
                 "move": p.choice([False, False, True]),
+                # MREMAP_MAYMOVE / MREMAP_DONTUNMAP (a dontunmap with a new size
+                # or without a move flag is the syscall's -EINVAL).
+                "maymove": p.choice([False, True]),
+                "dontunmap": p.choice([False, False, False, True]),
             }
             if node["decl"]:
                 # The loader accepts a new name only for a move.

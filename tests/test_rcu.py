@@ -6,6 +6,7 @@ from kernel_helpers import at, at_prefix, is_freed, make_scenario, rows, run, vi
 
 from vmaviz.engine.engine import Engine
 from vmaviz.model.rcu import Rcu
+from vmaviz.scenario import load_scenario
 
 # ------------------------------------------------------------------ unit: Rcu
 
@@ -42,27 +43,72 @@ def test_nested_sections_release_on_the_outermost_unlock() -> None:
 def test_callbacks_complete_in_call_rcu_order() -> None:
     rcu = Rcu(grace_ns=10)
     rcu.read_lock(1)
-    rcu.call_rcu("vma", "first", now=0)  # waits for reader 1
+    rcu.call_rcu("vma", "first", now=0)  # grace period 1 starts, waits for reader 1
     rcu.read_unlock(1)
     rcu.read_lock(2)
-    rcu.call_rcu("maple_node", "second", now=1)  # waits for reader 2
-    rcu.call_rcu("vma", "third", now=2)  # waits for reader 2 too
+    rcu.call_rcu("maple_node", "second", now=1)  # GP 1 in progress: needs GP 2
+    rcu.call_rcu("vma", "third", now=2)
     rcu.read_unlock(2)
-    assert [c.payload for c in rcu.ready(100)] == ["first", "second", "third"]
+    assert [c.payload for c in rcu.ready(100)] == ["first"]
+    assert [c.payload for c in rcu.ready(110)] == ["second", "third"]
 
 
-def test_a_waiting_head_holds_back_a_later_callback_without_readers() -> None:
+def test_a_grace_period_waits_only_for_readers_inside_when_it_starts() -> None:
     rcu = Rcu(grace_ns=10)
     rcu.read_lock(1)
+    rcu.call_rcu("vma", "a", now=0)  # GP 1 starts at 0 and waits for reader 1
+    rcu.read_unlock(1)
+    rcu.read_lock(1)  # a new section: GP 1 does not wait for it
+    rcu.call_rcu("vma", "b", now=1)  # needs GP 2, not started yet
+    assert rcu.pending[1].waiting_for == set()
+    rcu.read_unlock(1)  # left before GP 2 starts: GP 2 will not wait for it
+    rcu.call_rcu("vma", "c", now=2)  # no reader at all, still GP 2
+    assert [c.payload for c in rcu.ready(5)] == []  # grace not over
+    assert [c.payload for c in rcu.ready(11)] == ["a"]
+    assert rcu.gp_started == 2 and rcu.gp_start_ns == 11
+    assert [c.payload for c in rcu.ready(20)] == []
+    assert [c.payload for c in rcu.ready(21)] == ["b", "c"]
+
+
+def test_callbacks_queued_during_a_grace_period_run_together_after_the_next() -> None:
+    # kernel/rcu/tree.c rcu_accelerate_cbs: gp_seq_req = rcu_seq_snap(&gp_seq),
+    # which (kernel/rcu/rcu.h) is the end of the *next* grace period while one
+    # is in progress; rcu_gp_cleanup starts that one at once (needgp), and
+    # rcu_do_batch invokes every callback whose grace period has ended.
+    rcu = Rcu(grace_ns=20_000)
+    first = rcu.call_rcu("maple_node", "n1", now=540)
+    assert first.gp == 1 and rcu.gp_in_progress and rcu.gp_started == 1
+    second = rcu.call_rcu("maple_node", "n2", now=10_900)
+    third = rcu.call_rcu("vma", "A", now=13_200)
+    assert (second.gp, third.gp) == (2, 2)
+    assert rcu.gp_started == 1  # one grace period in progress, not one per callback
+    assert rcu.next_expiry() == 20_540
+    assert [c.payload for c in rcu.ready(20_540)] == ["n1"]
+    assert rcu.gp_completed == 1
+    # Grace period 2 started when 1 ended, not when the callbacks were queued.
+    assert rcu.gp_start_ns == 20_540 and rcu.next_expiry() == 40_540
+    assert rcu.ready(33_200) == []  # 20 us after the third call_rcu: not yet
+    assert [c.payload for c in rcu.ready(40_540)] == ["n2", "A"]
+    assert rcu.gp_completed == rcu.gp_started == 2
+    assert not rcu.gp_in_progress and rcu.next_expiry() is None
+    # Idle again: the next call_rcu starts grace period 3 at once.
+    assert rcu.call_rcu("vma", "B", now=50_000).gp == 3
+    assert rcu.gp_start_ns == 50_000
+
+
+def test_a_reader_inside_at_the_start_holds_back_the_whole_batch() -> None:
+    rcu = Rcu(grace_ns=10)
     rcu.call_rcu("vma", "a", now=0)
-    rcu.read_unlock(1)
-    rcu.read_lock(1)
+    rcu.read_lock(7)
     rcu.call_rcu("vma", "b", now=1)
-    rcu.read_unlock(1)
-    rcu.call_rcu("vma", "c", now=2)  # no reader at all
-    assert [c.payload for c in rcu.ready(5)] == []  # grace not over for anyone
-    assert [c.payload for c in rcu.ready(11)] == ["a", "b"]
-    assert [c.payload for c in rcu.ready(12)] == ["c"]
+    rcu.call_rcu("vma", "c", now=2)
+    assert [c.payload for c in rcu.ready(10)] == ["a"]  # GP 2 starts with 7 inside
+    assert [cb.waiting_for for cb in rcu.pending] == [{7}, {7}]
+    assert rcu.ready(1_000) == [] and not rcu.ready_peek(1_000)
+    rcu.read_unlock(7)
+    assert rcu.ready_peek(1_000)
+    assert [c.payload for c in rcu.ready(1_000)] == ["b", "c"]
+    assert rcu.gp_completed == 2
 
 
 def test_grace_ns_is_honoured() -> None:
@@ -151,9 +197,18 @@ def test_rcu_callback_runs_right_after_the_reader_leaves_when_grace_is_over() ->
     unlock = next(r for r in trace if r["event"].startswith("lock_vma_under_rcu:abort"))
     cb = next(r for r in trace if r["event"] == "rcu:callbacks" and r["a"] >= 1)
     assert cb["step"] > unlock["step"]
-    assert cb["time_ns"] == unlock["time_ns"]  # the grace period had long expired
+    # The maple nodes munmap retired first started grace period 1, which waited for
+    # the reader: it ends at its rcu_read_unlock (the 20 us had long passed).
+    gp1 = next(r for r in trace if r["event"] == "rcu:callbacks")
+    assert gp1["time_ns"] == unlock["time_ns"] and gp1["note"] == "grace period 1"
+    assert gp1["a"] == 0 and gp1["b"] >= 1
+    # vm_area_free came while grace period 1 was in progress: it needs grace
+    # period 2, which starts when 1 ends and lasts rcu_grace_ns.
+    assert cb["note"] == "grace period 2"
+    assert cb["time_ns"] == unlock["time_ns"] + 20_000
     assert cb["tid"] == -1
     assert e.summary()["rcu"]["vmas_freed"] == 1
+    assert e.summary()["rcu"]["grace_periods"] == 2
 
 
 def munmap_then_compute(grace_ns: int):
@@ -178,8 +233,10 @@ def vma_free_delay(grace_ns: int) -> tuple[int, int]:
 def test_raising_rcu_grace_ns_delays_vmas_freed() -> None:
     short_delay, short_freed = vma_free_delay(20_000)
     long_delay, long_freed = vma_free_delay(300_000)
-    assert 20_000 <= short_delay < 25_000
-    assert 300_000 <= long_delay < 305_000
+    # munmap retires maple nodes (grace period 1 starts) just before vm_area_free,
+    # which therefore waits for grace period 2: between one and two grace periods.
+    assert 20_000 < short_delay < 2 * 20_000
+    assert 300_000 < long_delay < 2 * 300_000
     assert short_freed == 1
     assert long_freed == 0
     # Both eventually free the VMA.
@@ -263,3 +320,14 @@ def test_a_freed_vma_a_thread_still_holds_stays_until_released() -> None:
     assert k.mm.freed_held == [a]
     e.run()
     assert [inv for _, inv, _ in e.k.violations] == [7]
+
+
+def test_default_scenario_batches_its_callbacks_into_two_grace_periods() -> None:
+    e = run(load_scenario("scenarios/default.yaml"))
+    cbs = [r for r in rows(e) if r["event"] == "rcu:callbacks"]
+    # Three call_rcu (two batches of dead maple nodes, then the VMA): the first
+    # starts grace period 1, the other two come while it runs and share period 2.
+    assert [r["note"] for r in cbs] == ["grace period 1", "grace period 2"]
+    assert (cbs[0]["a"], cbs[1]["a"]) == (0, 1)  # the VMA runs with the second batch
+    assert cbs[1]["time_ns"] - cbs[0]["time_ns"] == e.k.rcu.grace_ns
+    assert e.summary()["rcu"]["grace_periods"] == 2

@@ -193,6 +193,8 @@ threads:
         "at": None,
         "growsdown": False,
         "shared": False,
+        "noreserve": False,
+        "pgoff": 0,
     }
     assert ops[4].args == {"vma": "heap", "pages": 1}
     assert ops[5].args == {"ns": 10, "vmas": []}
@@ -1125,3 +1127,22 @@ def test_deep_yaml_nesting_is_refused_at_the_limit() -> None:
     # Brackets in text are not nesting: a file whose bracket count looks deep loads.
     sc = load_scenario_text(HEAD.replace("test", "'" + "[" * (2 * limit) + "'") + EXIT)
     assert sc.description == "[" * (2 * limit)
+
+
+def test_mmap_pgoff_needs_a_file_and_a_valid_value() -> None:
+    # do_mmap (mm/mmap.c) uses the offset only for file mappings; anonymous memory
+    # gets addr >> PAGE_SHIFT (or 0 when shared), so a pgoff there is an error.
+    errors = text_errors(
+        HEAD
+        + """mm: {vmas: [{name: heap, pages: 4}]}
+threads:
+  - name: T0
+    ops:
+      - mmap: {name: a, pages: 1, pgoff: 3}
+      - mmap: {name: b, pages: 1, file: data, pgoff: -1}
+      - mmap: {name: c, pages: 1, file: data, pgoff: 4}
+"""
+    )
+    assert len(errors) == 2
+    expect(errors, 7, "threads[0].ops[0].mmap.pgoff", "pgoff needs 'file'")
+    expect(errors, 8, "threads[0].ops[1].mmap.pgoff", "")

@@ -152,7 +152,8 @@ def test_rcu_panel() -> None:
     snap = snapshot(e.state_at(first(e, "vma_iter_clear") + 1))
     text = text_of(rcu_panel(snap))
     assert "maple nodes" in text and "waiting for a grace period" in text
-    assert "dead maple nodes:" in text
+    dead = snap["dead_nodes_pending"]
+    assert f"{len(dead)} dead maple node{'s' if len(dead) != 1 else ''}, ids " in text
     done = text_of(rcu_panel(snapshot(e.k)))
     assert "No frees are waiting" in done and "Grace periods completed:" in done
 

@@ -299,9 +299,14 @@ def build_kernel(
             flags |= M.VM_GROWSDOWN
         if spec.uffd:
             flags |= M.VM_UFFD_MISSING
+        if M.accountable_mapping(spec.file, flags):
+            flags |= M.VM_ACCOUNT  # as mmap_region would have charged it
         vma = mm.new_vma(
             spec.name, start, start + size, flags, M.backing_file(spec.file, spec.shared)
         )
+        vma.pgoff = M.mmap_pgoff(spec.file, spec.shared, start)
+        if spec.uffd:
+            vma.uffd_ctx = M.UFFD_CTX
         if spec.anon_vma and vma.file is None:
             vma.anon_vma = mm.next_anon_vma
             mm.next_anon_vma += 1

@@ -71,12 +71,14 @@ _SOURCES = {
     "vma_link": "mm/mmap.c",
     "vm_flags_set": "include/linux/mm.h",
     "vm_flags_reset": "include/linux/mm.h",
+    "change_protection": "mm/mprotect.c",
     "get_unmapped_area": "mm/mmap.c",
     "vma_complete": "mm/mmap.c",
     "vma_merge": "mm/mmap.c",
     "vma_expand": "mm/mmap.c",
     "copy_vma": "mm/mmap.c",
     "move_page_tables": "mm/mremap.c",
+    "move_vma": "mm/mremap.c",
     "do_brk_flags": "mm/mmap.c",
     "exit_mmap": "mm/mmap.c",
     "try_to_unmap": "mm/rmap.c",
@@ -128,9 +130,11 @@ GLOSSARY: dict[str, str] = {
     "lock; writers never free memory a reader might still see, but queue the free with "
     "`call_rcu`. `lock_vma_under_rcu` relies on it: the VMA and maple nodes it walks cannot "
     "be freed under it, even if `munmap` removes them at that very moment.",
-    "grace period": "The wait between `call_rcu` and the free: it ends only after every "
-    "thread that was inside an RCU read section when the free was queued has left it. "
-    "Freed VMAs and replaced maple nodes stay readable until then.",
+    "grace period": "The wait between `call_rcu` and the free. A grace period ends only "
+    "after every thread that was inside an RCU read section when it started has left it. "
+    "Frees queued while grace period n runs wait for grace period n+1, which starts when n "
+    "ends; its callbacks then run together. Freed VMAs and replaced maple nodes stay "
+    "readable until then.",
     "maple tree": "The B-tree of address ranges (`mm->mm_mt`) that holds the VMAs since "
     "Linux 6.1. Leaves (`leaf64`, 16 slots) map ranges to VMAs or NULL (free); internal "
     "nodes (`arange64`, 10 slots) also record the largest free gap below each child for "
@@ -159,14 +163,17 @@ GLOSSARY: dict[str, str] = {
     "letting go (`munmap` does it before zapping pages). It calls `vma_end_write_all` first, "
     "so every write-locked VMA is unlocked; queued readers may now join.",
     "handoff": "A waiter on an rw_semaphore that has waited too long (about 4 ms) sets the "
-    "handoff bit: from then on only it may take the lock next; readers can no longer steal "
-    "and trylocks fail.",
+    "handoff bit: from then on only the first waiter may take the lock next; readers can no "
+    "longer steal, spinning writers can no longer take it, and trylocks fail.",
     "reader stealing": "A reader arriving at an rw_semaphore that no writer holds may take it "
     "even though others are queued (no handoff set); right after a writer leaves this lets "
     "readers in without waiting their turn.",
     "spinning": "Optimistic spinning: a writer that finds the lock held by a writer running "
-    "on another CPU (or by readers, briefly) keeps polling on its CPU instead of sleeping, "
-    "betting the lock frees up soon. It burns CPU but avoids a sleep and wake-up.",
+    "on another CPU, owned by readers (for (20 + readers) / 2 us at most), or free with "
+    "waiters queued keeps polling on its CPU instead of sleeping, betting the lock frees up "
+    "soon. It takes a free lock even ahead of queued waiters (writer lock stealing) unless "
+    "the handoff bit is set. A spin that times out on readers sets RWSEM_NONSPINNABLE, and "
+    "later writers queue at once until the readers are gone.",
 }
 
 
@@ -782,9 +789,11 @@ def _rwsem(c: _Ctx, fn: str, sub: str) -> _Out:
             ),
             "spin": (
                 f"{who} spins on {lock}",
-                f"{lock} is busy{held}. Rather than sleep, {who} spins on its CPU "
-                "(optimistic spinning), betting the owner lets go soon.",
-                "the owner is running (or readers hold it briefly): spinning beats sleeping",
+                f"The fast path failed on {lock}{held}: it is held, or waiters are queued. "
+                f"`rwsem_can_spin_on_owner` allows spinning (the owner is a running writer, "
+                f"readers own it, or it has no owner), so {who} spins on its CPU "
+                "(optimistic spinning) rather than queue, betting it frees up soon.",
+                "no RWSEM_NONSPINNABLE and no sleeping writer owner: spinning beats sleeping",
             ),
             "spinning": (
                 f"{who} keeps spinning on {lock}",
@@ -793,14 +802,29 @@ def _rwsem(c: _Ctx, fn: str, sub: str) -> _Out:
             ),
             "spin_end": (
                 f"{who} stops spinning on {lock}",
-                f"{who} gave up spinning (the owner sleeps or the spin budget ran out) and "
-                "will queue.",
+                (
+                    f"{who} spun on the reader-owned {lock} past its limit "
+                    "(`rwsem_rspin_threshold`) and sets RWSEM_NONSPINNABLE: until the "
+                    "readers are gone, later writers queue without spinning. It will queue."
+                    if b
+                    else f"{who} gave up spinning (the owner sleeps, the spin budget ran out, "
+                    "or RWSEM_NONSPINNABLE is set) and will queue."
+                ),
                 "spinning only pays while the owner runs",
             ),
             "acquired_spinning": (
-                f"{who} takes {lock} for write while spinning",
-                f"The lock became free while {who} spun: it got {lock} without sleeping.",
-                "the owner released the lock",
+                f"{who} takes {lock} for write while spinning"
+                + (f", ahead of {b} waiter{'s' if b != 1 else ''}" if b else ""),
+                f"The lock became free while {who} spun: `rwsem_try_write_lock_unqueued` got "
+                f"{lock} without sleeping"
+                + (
+                    f", although {b} waiter{'s are' if b != 1 else ' is'} queued: a woken "
+                    "waiter that has not run yet loses the lock (only the handoff bit "
+                    "prevents this)."
+                    if b
+                    else "."
+                ),
+                "the lock was free and no handoff bit was set",
             ),
             "queued": (
                 f"{who} waits for {lock} (write)",
@@ -819,8 +843,8 @@ def _rwsem(c: _Ctx, fn: str, sub: str) -> _Out:
             ),
             "retry_failed": (
                 f"{who} woke but {lock} is taken again",
-                f"{who} was woken but someone took {lock} first; it sleeps again"
-                + (" and sets the handoff bit." if b else "."),
+                f"{who} was woken but someone took {lock} first; it waits again"
+                + (" with the handoff bit set: nobody else may take the lock next." if b else "."),
                 "a writer may lose the race after a wake-up (handoff fixes starvation)",
             ),
         }
@@ -1009,7 +1033,13 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             f"{who} clears [{a:#x}, {b:#x}) from the maple tree",
             f"`vma_iter_clear` stores NULL over `[{a:#x}, {b:#x})` in `mm->mm_mt`. In RCU "
             "mode the changed nodes are replaced by new ones; the old ones become dead and "
-            "wait for a grace period.",
+            "wait for a grace period."
+            + (
+                f" `do_vmi_align_munmap` keeps `mmap_lock` for write ({c.note}, at any "
+                "distance): under the read lock it could grow into the range being unmapped."
+                if c.note.startswith("no downgrade")
+                else ""
+            ),
             "the point of no return of `munmap`",
         ),
         "unmap_region": (
@@ -1074,6 +1104,12 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             f"`vm_flags_reset` writes the new `vm_flags` ({b:#x}) of {c.vma(a)}, which is "
             "write-locked, so no VMA-locked fault sees half of the change.",
             "every `vm_flags` writer write-locks the VMA",
+        ),
+        "change_protection": (
+            f"{who} rewrites the PTEs of {c.vma(a)}",
+            f"`change_protection` write-protects the {b} present page(s) of {c.vma(a)} "
+            "and flushes the TLB, still under the mmap write lock.",
+            "mprotect took write permission away",
         ),
         "get_unmapped_area": (
             f"{who} picks [{a:#x}, {a + b:#x})",
@@ -1163,11 +1199,13 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             "the range is empty",
         ),
         "rcu:callbacks": (
-            f"grace period over: {a} VMA{'s' if a != 1 else ''}, {b} node"
+            f"{c.note or 'grace period'} over: {a} VMA{'s' if a != 1 else ''}, {b} node"
             f"{'s' if b != 1 else ''} freed",
-            f"Every RCU reader that could see them has left its read section: the queued "
-            f"callbacks run and free {a} VMA{'s' if a != 1 else ''} and {b} maple node"
-            f"{'s' if b != 1 else ''}" + (f" ({c.note})." if c.note else "."),
+            "Every thread that was inside an RCU read section when this grace period "
+            "started has left it: the callbacks that waited for it run together "
+            f"(`rcu_do_batch`) and free {a} VMA{'s' if a != 1 else ''} and {b} maple node"
+            f"{'s' if b != 1 else ''}. Frees queued while it ran wait for the next grace "
+            "period, which starts now.",
             "the grace period ended",
         ),
         "compute": (
@@ -1215,8 +1253,43 @@ def _mm_ops(c: _Ctx) -> _Out | None:
         ),
         "expand_stack:guard_gap": (
             f"{who}: stack would hit the guard gap",
-            f"Growing {c.vma(a)} would run into the guard gap below it: SIGSEGV.",
-            "stack guard gap",
+            f"Growing {c.vma(a)} down to the faulting page would leave less than "
+            f"`stack_guard_gap` (256 pages) above {c.vma(b)}, an accessible VMA that does "
+            "not grow down: `expand_downwards` returns `-ENOMEM` and the fault is SIGSEGV.",
+            "a stack keeps 256 pages of unmapped guard gap above the mapping below it",
+        ),
+        "anon_vma_prepare:expand_stack": (
+            f"{who} creates the stack's anon_vma ({c.vma(a)})",
+            f"`expand_downwards` makes sure the stack has an `anon_vma` ({b}) before it "
+            "takes the anon_vma lock and grows: `anon_vma_prepare`. The grown stack's next "
+            "anonymous fault can then use the VMA lock.",
+            "stack growth needs the stack's `anon_vma`",
+        ),
+        "mremap:einval": (
+            f"{who}: mremap fails with EINVAL",
+            f"`MREMAP_DONTUNMAP` is always a move and may not resize: without "
+            f"`MREMAP_MAYMOVE`, or with a new length other than {b // 4096} pages, `mremap` "
+            "returns `-EINVAL` before taking `mmap_lock`. Nothing changes.",
+            "the flags check of the `mremap` syscall",
+        ),
+        "mremap:enomem": (
+            f"{who}: mremap fails with ENOMEM",
+            f"{c.vma(a)} cannot grow in place to {b // 4096} pages (the range above it is "
+            "taken, or the old range does not end at the VMA's end) and `MREMAP_MAYMOVE` "
+            "was not given: `mremap` returns `-ENOMEM` and changes nothing.",
+            "only `MREMAP_MAYMOVE` lets mremap move a mapping",
+        ),
+        "move_vma:dontunmap": (
+            f"{who} leaves {c.vma(a)} mapped but empty (MREMAP_DONTUNMAP)",
+            f"`move_vma` with `MREMAP_DONTUNMAP`: the page tables moved to the new VMA, "
+            f"{c.vma(a)} stays in the tree without them (`VM_LOCKED` cleared)"
+            + (
+                "; its `anon_vma` links go too (`unlink_anon_vmas`), so its next anonymous "
+                "write fault falls back to `mmap_lock` to run `anon_vma_prepare`."
+                if b
+                else "; it keeps its `anon_vma`, as the old range was only part of it."
+            ),
+            "`MREMAP_DONTUNMAP` moves the pages and keeps the source mapping",
         ),
         "try_to_unmap:swap_entry": (
             f"reclaim swaps page {b} of {c.vma(a)} out",

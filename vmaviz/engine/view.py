@@ -212,6 +212,10 @@ def snapshot(k: Kernel) -> dict[str, Any]:
                     ),
                     "queued_ns": cb.queued_ns,
                     "waiting_for": [_tname(k, t) for t in sorted(cb.waiting_for)],
+                    # The grace period it runs after, and whether that one has
+                    # started (else it waits for the one in progress to end).
+                    "gp": cb.gp,
+                    "gp_started": cb.gp <= k.rcu.gp_started,
                 }
                 for cb in k.rcu.pending
             ],

@@ -25,7 +25,14 @@ from vmaviz.model.maple import MasWalk, Node
 from vmaviz.model.mm import PAGE_SHIFT, PAGE_SIZE, Mm, Vma
 from vmaviz.model.pickling import slot_names
 from vmaviz.model.rcu import Rcu
-from vmaviz.model.rwsem import ACQUIRED, RwSem
+from vmaviz.model.rwsem import (
+    ACQUIRED,
+    OWNER_NONSPINNABLE,
+    OWNER_NULL,
+    OWNER_READER,
+    OWNER_WRITER,
+    RwSem,
+)
 from vmaviz.model.sched import (
     BARRIER,
     BLOCKED,
@@ -540,38 +547,53 @@ def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
 
 @kfunc("down_write", "kernel/locking/rwsem.c")
 def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``down_write``: CAS fast path, bounded optimistic spinning, then the wait queue."""
+    """``down_write``: ``rwsem_write_trylock``, then ``rwsem_down_write_slowpath``.
+
+    pc 0 is the fast-path CAS and ``rwsem_can_spin_on_owner``; pc 1 is one
+    round of ``rwsem_optimistic_spin`` (``rwsem_spin_on_owner`` then
+    ``rwsem_try_write_lock_unqueued``, which ignores queued waiters: a spinner
+    takes a free lock from a woken waiter that has not run yet); pc 2 queues
+    and tries ``rwsem_try_write_lock`` once before sleeping; pc 3 is that
+    try after a wake-up; pc 4 is the slow path's spin on a running writer
+    owner once this waiter's ``handoff_set`` is true.  ``need_resched`` is
+    modelled as the end of a time slice.
+    """
     key = fr.loc["key"]
-    # Kernel.sem and RwSem.can_spin, inlined: a contended run is mostly spin polls.
+    # Kernel.sem, inlined: a contended run is mostly spin polls.
     sem = k.mm.mmap_lock if key == 0 else k.mm.vmas[key].vm_lock
     pc = fr.pc
     if pc == 1:
-        # rwsem_optimistic_spin: poll the owner (a shared read), and try the
-        # unqueued CAS only when the lock looks free.  (First: in a contended
-        # run most steps are these polls.)
+        # One round of rwsem_optimistic_spin.  (First: in a contended run most
+        # steps are these polls.)
         cost = k.costs["spin_poll"]
-        writer = sem.writer
-        if writer is None and sem.readers == 0 and not sem.handoff:
-            cost += k.atomic(th, key)
-            if sem.try_write_lock_unqueued(th.tid):
-                th.spinning = False
-                k.emit("down_write:acquired_spinning", key)
-                _wait_done(k, fr, key, write=True)
-                k.ret(th, True)
+        state = sem.owner_state(_owner_running(k, sem))
+        if state != OWNER_NONSPINNABLE:
+            # rwsem_try_write_lock_unqueued: the atomic only when count looks
+            # free of holders and HANDOFF; queued waiters do not matter.
+            if sem.writer is None and sem.readers == 0 and not sem.handoff:
+                cost += k.atomic(th, key)
+                if sem.try_write_lock_unqueued(th.tid):
+                    th.spinning = False
+                    k.emit("down_write:acquired_spinning", key, len(sem.waiters))
+                    _wait_done(k, fr, key, write=True)
+                    k.ret(th, True)
+                    return cost
+            if state == OWNER_READER:
+                if fr.loc["prev_owner"] != OWNER_READER:
+                    # rwsem_rspin_threshold, re-armed whenever readers take over.
+                    fr.loc["spin_until"] = k.now + sem.reader_spin_limit_ns()
+                elif k.now >= fr.loc["spin_until"]:
+                    # Time out on a reader-owned lock: rwsem_set_nonspinnable.
+                    newly = sem.set_nonspinnable()
+                    return _end_spin(k, th, fr, key, cost, int(newly))
+            fr.loc["prev_owner"] = state
+            if k.now < fr.loc["resched_at"]:
+                if not cost:
+                    # A free poll never reaches resched_at: see poll_guard.
+                    poll_guard(k, th, fr, f"down_write's optimistic spin on {sem.name}")
+                k.emit("down_write:spinning", key, sem.readers)
                 return cost
-            writer = sem.writer
-        # rwsem_can_spin_on_owner: a running writer owns it, or readers do.
-        can_spin = k.threads[writer].state == RUNNING if writer is not None else sem.readers > 0
-        if can_spin and k.now < fr.loc["spin_until"]:
-            if not cost:
-                # A free poll never reaches spin_until: see poll_guard.
-                poll_guard(k, th, fr, f"down_write's optimistic spin on {sem.name}")
-            k.emit("down_write:spinning", key, sem.readers)
-            return cost
-        th.spinning = False
-        fr.pc = 2
-        k.emit("down_write:spin_end", key)
-        return cost
+        return _end_spin(k, th, fr, key, cost, 0)
     if pc == 0:
         cost = k.atomic(th, key)
         if sem.down_write_fast(th.tid):
@@ -580,10 +602,11 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
             k.ret(th, True)
             return cost
         fr.loc["since"] = k.now
-        owner_running = sem.writer is not None and k.threads[sem.writer].state == RUNNING
-        if sem.can_spin(owner_running):
-            limit = sem.reader_spin_limit_ns() if sem.writer is None else k.costs["timeslice"]
-            fr.loc["spin_until"] = k.now + limit
+        if sem.can_spin_on_owner(_owner_running(k, sem)):
+            fr.loc["resched_at"] = k.now + k.costs["timeslice"]
+            fr.loc["spin_until"] = 0
+            # rwsem_optimistic_spin starts with prev_owner_state = OWNER_NULL.
+            fr.loc["prev_owner"] = OWNER_NULL
             th.spinning = True
             fr.pc = 1
             k.emit("down_write:spin", key, sem.readers)
@@ -592,13 +615,36 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
         return cost
     if pc == 2:
         cost = k.atomic(th, key)
-        if sem.queue_writer(th.tid, k.now) == ACQUIRED:
+        result, wakes = sem.queue_writer(th.tid, k.now)
+        k.wake_all(wakes, key)
+        if result == ACQUIRED:
+            check_exclusion(k, key)
             k.emit("down_write:acquired", key)
             _wait_done(k, fr, key, write=True)
             k.ret(th, True)
             return cost
         fr.pc = 3
         k.emit("down_write:queued", key, len(sem.waiters))
+        k.block(th, f"{sem.name} (write)", cost)
+        return cost
+    if pc == 4:
+        # The slow path's rwsem_spin_on_owner after setting HANDOFF: poll while
+        # the same writer owns the lock and runs.
+        cost = k.costs["spin_poll"]
+        state = sem.owner_state(_owner_running(k, sem))
+        same = state == OWNER_WRITER and sem.owner == fr.loc["spin_owner"]
+        if same and k.now < fr.loc["resched_at"]:
+            if not cost:
+                poll_guard(k, th, fr, f"down_write's handoff spin on {sem.name}")
+            k.emit("down_write:spinning", key, sem.readers)
+            return cost
+        th.spinning = False
+        fr.pc = 3
+        if state == OWNER_NULL:
+            # The owner released the lock: trylock_again without sleeping.
+            k.emit("down_write:spin_end", key)
+            return cost
+        k.emit("down_write:spin_end", key)
         k.block(th, f"{sem.name} (write)", cost)
         return cost
     # pc 3: woken (or first attempt after queueing) -> rwsem_try_write_lock.
@@ -610,7 +656,30 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
         k.ret(th, True)
         return cost
     k.emit("down_write:retry_failed", key, int(sem.handoff))
+    if sem.waiter_handoff_set(th.tid) and sem.owner_state(_owner_running(k, sem)) == OWNER_WRITER:
+        # handoff_set: spin on the running writer owner rather than sleep.
+        fr.loc["spin_owner"] = sem.owner
+        fr.loc["resched_at"] = k.now + k.costs["timeslice"]
+        th.spinning = True
+        fr.pc = 4
+        return cost
     k.block(th, f"{sem.name} (write)", cost)
+    return cost
+
+
+def _owner_running(k: Kernel, sem: RwSem) -> bool:
+    """``owner_on_cpu`` for the task in ``sem->owner`` (meaningful for a writer owner)."""
+    return sem.owner is not None and k.threads[sem.owner].state == RUNNING
+
+
+def _end_spin(k: Kernel, th: Thread, fr: Frame, key: int, cost: int, nonspinnable: int) -> int:
+    """``rwsem_optimistic_spin`` gives up: the writer goes on to queue (pc 2).
+
+    ``nonspinnable`` is 1 when this spinner's time-out set RWSEM_NONSPINNABLE.
+    """
+    th.spinning = False
+    fr.pc = 2
+    k.emit("down_write:spin_end", key, nonspinnable)
     return cost
 
 
@@ -1079,11 +1148,45 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
 
 
 def _anon_vma_prepare(k: Kernel, th: Thread, vma: Vma, vma_locked: bool) -> None:
-    """``__anon_vma_prepare`` (mm/rmap.c): attach an anon_vma under ``page_table_lock``."""
+    """``__anon_vma_prepare`` (mm/rmap.c): attach an anon_vma under ``page_table_lock``.
+
+    It first tries ``find_mergeable_anon_vma`` (mm/mmap.c): a neighbour's
+    anon_vma is shared when the two could merge but for their access flags, so
+    a later mprotect can merge them again.
+    """
     if vma_locked:
         k.violate(5, f"fault on {vma.label()} without anon_vma under the VMA lock")
+    shared = find_mergeable_anon_vma(k.mm, vma)
+    if shared is not None:
+        vma.anon_vma = shared
+        return
     vma.anon_vma = k.mm.next_anon_vma
     k.mm.next_anon_vma += 1
+
+
+def _anon_vma_compatible(a: Vma, b: Vma) -> bool:
+    """``anon_vma_compatible`` (mm/mmap.c): ``a`` ends where ``b`` starts, same file,
+    flags equal but for ``VM_ACCESS_FLAGS`` and ``VM_SOFTDIRTY``, pgoff contiguous.
+    """
+    return (
+        a.vm_end == b.vm_start
+        and a.file == b.file
+        and not (a.vm_flags ^ b.vm_flags) & ~(M.VM_ACCESS_FLAGS | M.VM_SOFTDIRTY)
+        and b.pgoff == a.pgoff + ((b.vm_start - a.vm_start) >> PAGE_SHIFT)
+    )
+
+
+def find_mergeable_anon_vma(mm: Mm, vma: Vma) -> int | None:
+    """``find_mergeable_anon_vma`` (mm/mmap.c): the next VMA's anon_vma, else the
+    previous one's (``reusable_anon_vma``: compatible, with a singular chain).
+    """
+    nxt = mm.vma_at(vma.vm_end)
+    if nxt is not None and _anon_vma_compatible(vma, nxt) and nxt.anon_vma_chain_singular:
+        return nxt.anon_vma
+    prev = mm.vma_at(vma.vm_start - 1) if vma.vm_start else None
+    if prev is not None and _anon_vma_compatible(prev, vma) and prev.anon_vma_chain_singular:
+        return prev.anon_vma
+    return None
 
 
 # =====================================================================
@@ -1372,32 +1475,61 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
         return _fault_done(k, th, fr)
 
 
-def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int, fail_pc: int) -> int:
-    """``expand_downwards`` (mm/mmap.c): move ``vm_start`` down to the faulting page.
+#: ``stack_guard_gap`` (mm/mmap.c): the gap kept between a growing stack and the
+#: accessible VMA below it, 256 pages unless the ``stack_guard_gap=`` boot option
+#: changes it.
+STACK_GUARD_GAP = 256 << PAGE_SHIFT
 
-    Refused (``-ENOMEM``, the caller goes to ``fail_pc``) when the new start comes
-    within the guard gap of an accessible VMA below that does not itself grow
-    down (the model's gap is one page; the kernel's ``stack_guard_gap`` defaults
-    to 256).  A stack that already reaches the address (under the 6.4.0 read
-    lock another fault may have grown it since this one's ``find_vma``) is left
-    as it is (``expand_stack:raced``).
+
+def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int, fail_pc: int) -> int:
+    """``expand_downwards`` (mm/mmap.c, via ``expand_stack``): move ``vm_start`` down.
+
+    Two steps, in the kernel's order:
+
+    1. The guard gap, then ``anon_vma_prepare``.  A new start closer than
+       :data:`STACK_GUARD_GAP` above the end of the VMA below is ``-ENOMEM``
+       (``expand_stack:guard_gap``), unless that VMA itself grows down or is
+       inaccessible (``vma_is_accessible``: no ``VM_READ|VM_WRITE|VM_EXEC``).  A
+       refusal sends the caller to ``fail_pc`` (SIGSEGV).  A stack without an
+       ``anon_vma`` gets one (``anon_vma_prepare``, its own step): the grown stack
+       is then an ordinary anonymous VMA whose next fault the VMA lock can handle.
+    2. Under the anon_vma lock: a stack that already reaches the address (under
+       the 6.4.0 read lock another fault may have grown it since this one's
+       ``find_vma``) stays as it is (``expand_stack:raced``); otherwise
+       ``vm_start`` moves down and the maple tree entry is overwritten.
+
+    Not modelled: the ``-EPERM`` below ``mmap_min_addr`` (no scenario name lies
+    there, so no fault can ask for it), the ``grow <= vm_pgoff`` check and
+    ``acct_stack_growth`` (RLIMIT_STACK, overcommit); with the default limits the
+    last two refuse no stack below 8 MiB.
     """
     L = fr.loc
     vma = k.mm.vmas[fr.loc["vid"]]
     new_start = L["address"] & ~(PAGE_SIZE - 1)
+    if not L.get("stack_checked"):
+        prev = k.mm.mm_mt.prev(vma.vm_start)
+        below = prev[0] if prev is not None else None
+        if (
+            below is not None
+            and not below.vm_flags & M.VM_GROWSDOWN
+            and below.vm_flags & M.VM_ACCESS_FLAGS
+            and new_start - below.vm_end < STACK_GUARD_GAP
+        ):
+            fr.pc = fail_pc
+            k.emit("expand_stack:guard_gap", vma.vid, below.vid)
+            return k.costs["vma_check"]
+        if vma.anon_vma is None:
+            # "We must make sure the anon_vma is allocated": anon_vma_lock_write
+            # below needs one.  The caller's pc is unchanged, so the next step
+            # comes back here for part 2.
+            L["stack_checked"] = True
+            _anon_vma_prepare(k, th, vma, vma_locked=False)
+            k.emit("anon_vma_prepare:expand_stack", vma.vid, vma.anon_vma or 0)
+            return k.costs["anon_vma_prepare"] + k.atomic(th, "page_table_lock")
+    L.pop("stack_checked", None)
     fr.pc = next_pc
     if new_start >= vma.vm_start:
         k.emit("expand_stack:raced", vma.vid, L["address"])
-        return k.costs["vma_check"]
-    prev = k.mm.mm_mt.prev(vma.vm_start)
-    if (
-        prev is not None
-        and not prev[0].vm_flags & M.VM_GROWSDOWN
-        and prev[0].vm_flags & M.VM_ACCESS_FLAGS
-        and prev[2] + 1 + PAGE_SIZE > new_start
-    ):
-        fr.pc = fail_pc
-        k.emit("expand_stack:guard_gap", vma.vid)
         return k.costs["vma_check"]
     k.check_modify_vma(th, vma, "vm_start (stack expansion)")
     grow = (vma.vm_start - new_start) >> PAGE_SHIFT

@@ -27,17 +27,30 @@ VM_SHARED = 0x8
 VM_MAYREAD = 0x10
 VM_MAYWRITE = 0x20
 VM_MAYEXEC = 0x40
+VM_MAYSHARE = 0x80
 VM_GROWSDOWN = 0x100
 VM_UFFD_MISSING = 0x200
+VM_PFNMAP = 0x400
 VM_LOCKED = 0x2000
+VM_IO = 0x4000
+VM_SEQ_READ = 0x8000
+VM_RAND_READ = 0x10000
 VM_DONTCOPY = 0x20000
+VM_DONTEXPAND = 0x40000
+VM_ACCOUNT = 0x100000
+VM_NORESERVE = 0x200000
+VM_WIPEONFORK = 0x2000000
+VM_DONTDUMP = 0x4000000
 VM_SOFTDIRTY = 0x8000000
+VM_MIXEDMAP = 0x10000000
 VM_HUGEPAGE = 0x20000000
 VM_NOHUGEPAGE = 0x40000000
 VM_MERGEABLE = 0x80000000
 VM_UFFD_WP = 0x1000
 VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC
 VM_UFFD_FLAGS = VM_UFFD_MISSING | VM_UFFD_WP
+#: ``VM_SPECIAL`` (include/linux/mm.h): ``vma_merge`` never merges these.
+VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP
 
 PROT_FLAGS = {
     "none": 0,
@@ -53,6 +66,10 @@ PTE_WP = 2  # present but write-protected (COW after fork)
 PTE_SWAP = 3  # a swap entry: do_swap_page
 
 
+#: ``vm_userfaultfd_ctx.ctx`` of the one userfaultfd the model registers with
+#: (``UFFDIO_REGISTER`` and scenario VMAs with ``uffd: true``); 0 is NULL.
+UFFD_CTX = 1
+
 #: What a shared anonymous mapping is backed by: ``shmem_zero_setup`` gives it
 #: ``vm_ops``, so ``vma_is_anonymous`` is false (reference §1.2).
 SHMEM_FILE = "/dev/zero (deleted)"
@@ -65,26 +82,61 @@ def backing_file(file: str | None, shared: bool) -> str | None:
     return file
 
 
+#: The flags shown after the permissions, named as in include/linux/mm.h
+#: without the ``VM_`` prefix: every flag that decides a merge
+#: (``is_mergeable_vma`` compares all but ``VM_SOFTDIRTY``), what fork copies
+#: (``dup_mmap``: ``dontcopy``, ``wipeonfork``) or the locking.
+FLAG_NAMES = (
+    (VM_GROWSDOWN, "growsdown"),
+    (VM_UFFD_MISSING, "uffd_missing"),
+    (VM_UFFD_WP, "uffd_wp"),
+    (VM_LOCKED, "locked"),
+    (VM_SEQ_READ, "seq_read"),
+    (VM_RAND_READ, "rand_read"),
+    (VM_DONTCOPY, "dontcopy"),
+    (VM_ACCOUNT, "account"),
+    (VM_NORESERVE, "noreserve"),
+    (VM_WIPEONFORK, "wipeonfork"),
+    (VM_DONTDUMP, "dontdump"),
+    (VM_SOFTDIRTY, "softdirty"),
+    (VM_HUGEPAGE, "hugepage"),
+    (VM_NOHUGEPAGE, "nohugepage"),
+    (VM_MERGEABLE, "mergeable"),
+)
+
+
 def flags_text(flags: int) -> str:
-    """``/proc/pid/maps``-style permission text plus the notable extra flags."""
+    """``/proc/pid/maps``-style permission text plus the ``VmFlags`` of :data:`FLAG_NAMES`."""
     perm = (
         ("r" if flags & VM_READ else "-")
         + ("w" if flags & VM_WRITE else "-")
         + ("x" if flags & VM_EXEC else "-")
         + ("s" if flags & VM_SHARED else "p")
     )
-    extra = [
-        name
-        for bit, name in (
-            (VM_GROWSDOWN, "growsdown"),
-            (VM_UFFD_MISSING, "uffd"),
-            (VM_LOCKED, "locked"),
-            (VM_HUGEPAGE, "hugepage"),
-            (VM_SOFTDIRTY, "sd"),
-        )
-        if flags & bit
-    ]
+    extra = [name for bit, name in FLAG_NAMES if flags & bit]
     return perm + (" " + ",".join(extra) if extra else "")
+
+
+def accountable_mapping(file: str | None, vm_flags: int) -> bool:
+    """``accountable_mapping`` (mm/mmap.c): a private writable mapping is charged.
+
+    ``mmap_region`` then sets ``VM_ACCOUNT`` (hugetlb files are never accounted;
+    the model has none).
+    """
+    return vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE
+
+
+def mmap_pgoff(file: str | None, shared: bool, addr: int, pgoff: int = 0) -> int:
+    """``vm_pgoff`` of a new mapping (mm/mmap.c ``do_mmap``).
+
+    A file mapping keeps the offset it was mapped at; ``MAP_SHARED`` anonymous
+    memory uses 0 ("Ignore pgoff"); private anonymous memory uses
+    ``addr >> PAGE_SHIFT`` "for anon_vma", so adjacent private mappings are
+    pgoff-contiguous and can merge.
+    """
+    if file is not None:
+        return pgoff
+    return 0 if shared else addr >> PAGE_SHIFT
 
 
 @tuple_state
@@ -108,7 +160,15 @@ class Vma:
         state: ``live``, ``rcu_pending`` (``vm_area_free`` queued, bounds
             overwritten by the rcu_head) or ``freed``.
         pages: page index (from ``vm_start``) -> PTE state.
-        pgoff: ``vm_pgoff`` (for merge decisions on file VMAs).
+        pgoff: ``vm_pgoff``: the file page (anonymous: see :func:`mmap_pgoff`)
+            mapped at ``vm_start``; merges need it contiguous.
+        anon_vma_forked: the VMA's ``anon_vma_chain`` has more than one entry
+            (an anon_vma inherited through fork), so ``list_is_singular`` is
+            false.  The modelled mm is never a fork child, so the ops leave it
+            False; it exists for ``is_mergeable_anon_vma``'s test.
+        uffd_ctx: ``vm_userfaultfd_ctx.ctx`` (0 = NULL); set together with the
+            ``VM_UFFD_*`` flags.
+        anon_name: ``anon_vma_name`` (``PR_SET_VMA_ANON_NAME``), None if unnamed.
     """
 
     vid: int
@@ -124,9 +184,17 @@ class Vma:
     state: str = "live"
     pages: dict[int, int] = field(default_factory=dict)
     pgoff: int = 0
+    anon_vma_forked: bool = False
+    uffd_ctx: int = 0
+    anon_name: str | None = None
 
     def __post_init__(self) -> None:
         self.vm_lock.name = f"vma{self.vid}.vm_lock"
+
+    @property
+    def anon_vma_chain_singular(self) -> bool:
+        """``list_is_singular(&vma->anon_vma_chain)``: one anon_vma, not inherited."""
+        return self.anon_vma is not None and not self.anon_vma_forked
 
     @property
     def is_anonymous(self) -> bool:
@@ -194,7 +262,10 @@ class Mm:
         """``vm_area_dup``: copy the fields, with a fresh ``vma_lock``."""
         vma = self.new_vma(name or orig.name, orig.vm_start, orig.vm_end, orig.vm_flags, orig.file)
         vma.anon_vma = orig.anon_vma
+        vma.anon_vma_forked = orig.anon_vma_forked  # anon_vma_clone copies the chain
         vma.pgoff = orig.pgoff
+        vma.uffd_ctx = orig.uffd_ctx
+        vma.anon_name = orig.anon_name
         return vma
 
     def is_write_locked(self, vma: Vma) -> bool:

@@ -11,6 +11,7 @@ order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from vmaviz.model import mm as M
@@ -23,15 +24,6 @@ from vmaviz.model.kernel import (
 )
 from vmaviz.model.mm import PAGE_SHIFT, PAGE_SIZE, Vma
 from vmaviz.model.sched import Frame, Thread
-
-MADVISE_WRITE_FLAGS = {
-    "hugepage": (M.VM_HUGEPAGE, M.VM_NOHUGEPAGE),
-    "nohugepage": (M.VM_NOHUGEPAGE, M.VM_HUGEPAGE),
-    "dontfork": (M.VM_DONTCOPY, 0),
-    "dofork": (0, M.VM_DONTCOPY),
-    "mergeable": (M.VM_MERGEABLE, 0),
-    "unmergeable": (0, M.VM_MERGEABLE),
-}
 
 
 def _range_of(k: Kernel, args: dict[str, Any]) -> tuple[int, int]:
@@ -49,15 +41,235 @@ def _store(k: Kernel, start: int, end: int, vma: Vma | None) -> int:
     return k.tree_store(start, end, vma)
 
 
-def _flags_compatible(a: Vma, b: Vma, flags: int) -> bool:
-    """``is_mergeable_vma`` + ``is_mergeable_anon_vma`` (mm/mmap.c) on the modelled fields."""
-    if b.vm_flags & ~M.VM_SOFTDIRTY != flags & ~M.VM_SOFTDIRTY:
+def _find_vma_intersection(mm: M.Mm, start: int, end: int) -> Vma | None:
+    """``find_vma_intersection`` (mm/mmap.c): the first VMA overlapping ``[start, end)``."""
+    vma = mm.find_vma(start)
+    return vma if vma is not None and vma.vm_start < end else None
+
+
+def _vma_prev(mm: M.Mm, addr: int) -> Vma | None:
+    """``vma_prev`` from ``addr``: the last VMA ending at or below ``addr`` (any distance)."""
+    hit = mm.mm_mt.prev(addr) if addr else None
+    return hit[0] if hit else None
+
+
+def is_mergeable_vma(
+    vma: Vma,
+    file: str | None,
+    vm_flags: int,
+    uffd_ctx: int,
+    anon_name: str | None,
+) -> bool:
+    """``is_mergeable_vma`` (mm/mmap.c) on the modelled fields.
+
+    The flags must be equal except ``VM_SOFTDIRTY`` (the caller marks the merged
+    VMA soft-dirty), the file the same, the userfaultfd context the same
+    (``is_mergeable_vm_userfaultfd_ctx``) and the anon_vma name equal
+    (``anon_vma_name_eq``).  The ``vm_ops->close`` test never refuses: no
+    modelled VMA has a ``close`` operation.
+    """
+    if (vma.vm_flags ^ vm_flags) & ~M.VM_SOFTDIRTY:
         return False
-    if a.file != b.file:
+    if vma.file != file:
         return False
-    if a.is_anonymous:
-        return a.anon_vma is None or b.anon_vma is None or a.anon_vma == b.anon_vma
-    return True
+    if vma.uffd_ctx != uffd_ctx:
+        return False
+    return vma.anon_name == anon_name
+
+
+def is_mergeable_anon_vma(anon_vma1: int | None, anon_vma2: int | None, vma: Vma | None) -> bool:
+    """``is_mergeable_anon_vma`` (mm/mmap.c).
+
+    One side without an anon_vma is acceptable only when the *existing* VMA
+    ``vma`` (the neighbour, whose anon_vma is ``anon_vma2``) has a singular
+    ``anon_vma_chain``: so a neighbour with no anon_vma (empty chain) cannot
+    absorb a range that has one, while a neighbour with its own (not forked)
+    anon_vma can absorb a range without.  With ``vma`` None (``vma_merge``'s
+    prev-and-next test) one NULL side is enough.  Otherwise both must be equal.
+    """
+    if (anon_vma1 is None or anon_vma2 is None) and (vma is None or vma.anon_vma_chain_singular):
+        return True
+    return anon_vma1 == anon_vma2
+
+
+def can_vma_merge_before(
+    vma: Vma,
+    vm_flags: int,
+    anon_vma: int | None,
+    file: str | None,
+    vm_pgoff: int,
+    uffd_ctx: int,
+    anon_name: str | None,
+) -> bool:
+    """``can_vma_merge_before`` (mm/mmap.c): the range can merge in front of ``vma``.
+
+    ``vm_pgoff`` is the file page the range's *end* would have: it must be
+    ``vma``'s own ``vm_pgoff``.
+    """
+    return (
+        is_mergeable_vma(vma, file, vm_flags, uffd_ctx, anon_name)
+        and is_mergeable_anon_vma(anon_vma, vma.anon_vma, vma)
+        and vma.pgoff == vm_pgoff
+    )
+
+
+def can_vma_merge_after(
+    vma: Vma,
+    vm_flags: int,
+    anon_vma: int | None,
+    file: str | None,
+    vm_pgoff: int,
+    uffd_ctx: int,
+    anon_name: str | None,
+) -> bool:
+    """``can_vma_merge_after`` (mm/mmap.c): the range (at file page ``vm_pgoff``)
+    can merge after ``vma``: the pages must continue ``vma``'s.
+    """
+    return (
+        is_mergeable_vma(vma, file, vm_flags, uffd_ctx, anon_name)
+        and is_mergeable_anon_vma(anon_vma, vma.anon_vma, vma)
+        and vma.pgoff + vma.npages == vm_pgoff
+    )
+
+
+@dataclass(slots=True)
+class MergePlan:
+    """What ``vma_merge`` (mm/mmap.c) decided: its local variables at ``vma_prepare``.
+
+    Attributes:
+        case: the case number of the comment above 6.4's ``vma_merge`` (1-8), or 0
+            for the ``vma_expand`` of ``mmap_region``.
+        res: the VMA returned (the one covering the range afterwards).
+        vma: the VMA whose bounds become ``[vma_start, vma_end)`` at ``vma_pgoff``.
+        adjust: the VMA whose start moves by ``adj_start`` bytes (cases 4, 5).
+        remove, remove2: the VMAs removed (``remove2`` only in case 6).
+        dups: ``dup_anon_vma(dst, src)`` calls, in order.
+    """
+
+    case: int
+    res: Vma
+    vma: Vma
+    vma_start: int
+    vma_end: int
+    vma_pgoff: int
+    adjust: Vma | None = None
+    adj_start: int = 0
+    remove: Vma | None = None
+    remove2: Vma | None = None
+    dups: list[tuple[Vma, Vma]] = field(default_factory=list)
+
+    @property
+    def lock(self) -> list[int]:
+        """The VMAs ``vma_prepare`` write-locks, in its order: vma, adj_next, remove, remove2."""
+        order = (self.vma, self.adjust, self.remove, self.remove2)
+        return [v.vid for v in order if v is not None]
+
+    def action(self) -> tuple[Any, ...]:
+        """The :func:`vma_commit` action that applies the plan."""
+        removes = tuple(v.vid for v in (self.remove, self.remove2) if v is not None)
+        return (
+            "merge",
+            self.vma.vid,
+            self.vma_start,
+            self.vma_end,
+            self.vma_pgoff,
+            self.adjust.vid if self.adjust is not None else 0,
+            self.adj_start,
+            removes,
+        )
+
+
+def vma_merge_plan(
+    mm: M.Mm,
+    prev: Vma | None,
+    addr: int,
+    end: int,
+    vm_flags: int,
+    anon_vma: int | None,
+    file: str | None,
+    pgoff: int,
+    uffd_ctx: int = 0,
+    anon_name: str | None = None,
+) -> MergePlan | None:
+    """The decision of ``vma_merge`` (mm/mmap.c, 6.4.0) for ``[addr, end)``, or None.
+
+    ``prev`` is what the caller passes: the VMA before the range, or (mprotect,
+    madvise, userfaultfd on a range starting inside a VMA) the VMA holding
+    ``addr``.  ``curr`` is a VMA already covering the range (the one whose flags
+    change); ``next`` the VMA at ``end``, looked up only when there is no
+    ``curr`` or the range ends where ``curr`` ends.  The eight cases:
+
+    1. prev + range + next become prev (next removed);
+    2. prev grows over the range;
+    3. next grows down over the range;
+    4. the tail of prev joins next: next's start moves down (adjust);
+    5. the head of curr joins prev: curr's start moves up (adjust);
+    6. prev absorbs curr and next (both removed);
+    7. prev absorbs curr (removed);
+    8. next absorbs curr (removed).
+    """
+    if vm_flags & M.VM_SPECIAL:
+        return None
+    curr = _find_vma_intersection(mm, prev.vm_end if prev is not None else 0, end)
+    nxt = mm.vma_at(end) if curr is None or end == curr.vm_end else None
+    pglen = (end - addr) >> PAGE_SHIFT
+    vma_start, vma_end, vma_pgoff = addr, end, 0
+    merge_prev = merge_next = False
+    if prev is not None:
+        vma_start, vma_pgoff = prev.vm_start, prev.pgoff
+        merge_prev = addr == prev.vm_end and can_vma_merge_after(
+            prev, vm_flags, anon_vma, file, pgoff, uffd_ctx, anon_name
+        )
+    if nxt is not None:
+        merge_next = can_vma_merge_before(
+            nxt, vm_flags, anon_vma, file, pgoff + pglen, uffd_ctx, anon_name
+        )
+    if not merge_prev and not merge_next:
+        return None
+    if (
+        merge_prev
+        and merge_next
+        and prev is not None
+        and nxt is not None
+        and is_mergeable_anon_vma(prev.anon_vma, nxt.anon_vma, None)
+    ):
+        plan = MergePlan(1, prev, prev, vma_start, nxt.vm_end, vma_pgoff, remove=nxt)
+        plan.dups.append((prev, nxt))
+        if curr is not None:
+            plan.case, plan.remove, plan.remove2 = 6, curr, nxt
+            if nxt.anon_vma is None:
+                plan.dups.append((prev, curr))
+        return plan
+    if merge_prev:
+        assert prev is not None
+        plan = MergePlan(2, prev, prev, vma_start, vma_end, vma_pgoff)
+        if curr is not None:
+            plan.dups.append((prev, curr))
+            if end == curr.vm_end:
+                plan.case, plan.remove = 7, curr
+            else:
+                plan.case, plan.adjust, plan.adj_start = 5, curr, end - curr.vm_start
+        return plan
+    assert nxt is not None
+    if prev is not None and addr < prev.vm_end:
+        plan = MergePlan(4, nxt, prev, vma_start, addr, vma_pgoff)
+        plan.adjust, plan.adj_start = nxt, -(prev.vm_end - addr)
+        plan.dups.append((nxt, prev))
+        return plan
+    plan = MergePlan(3, nxt, nxt, addr, nxt.vm_end, nxt.pgoff - pglen)
+    if curr is not None:
+        plan.case, plan.vma_pgoff, plan.remove = 8, curr.pgoff, curr
+        plan.dups.append((nxt, curr))
+    return plan
+
+
+def dup_anon_vma(dst: Vma, src: Vma) -> None:
+    """``dup_anon_vma`` (mm/mmap.c): the growing VMA takes the shrinking one's
+    anon_vma (``anon_vma_clone``) if it has none, to cover the pages it imports.
+    """
+    if src.anon_vma is not None and dst.anon_vma is None:
+        dst.anon_vma = src.anon_vma
+        dst.anon_vma_forked = src.anon_vma_forked
 
 
 def _unlock_and_return(k: Kernel, th: Thread, fr: Frame) -> int:
@@ -84,7 +296,9 @@ def vma_commit(k: Kernel, th: Thread, fr: Frame) -> int:
 
     ``loc['lock']`` lists VMA ids to write-lock; ``loc['plan']`` is a list of
     actions: ``("bounds", vid, start, end)``, ``("store", start, end, vid or 0)``,
-    ``("remove", vid)`` (detach + ``vm_area_free``), ``("flags", vid, set, clear)``.
+    ``("remove", vid)`` (detach + ``vm_area_free``), ``("flags", vid, set, clear)``,
+    ``("merge", vid, start, end, pgoff, adjust, adj_start, removed)`` (the
+    ``vma_merge`` / ``vma_expand`` update, see :func:`_apply_merge`).
     """
     L = fr.loc
     if fr.pc == 0:
@@ -107,8 +321,7 @@ def vma_commit(k: Kernel, th: Thread, fr: Frame) -> int:
                 for i, s in vma.pages.items()
                 if act[2] <= vma.vm_start + i * PAGE_SIZE < act[3]
             }
-            if vma.file is not None:
-                vma.pgoff += shift
+            vma.pgoff += shift  # vm_pgoff follows vm_start, anonymous or not
             vma.vm_start, vma.vm_end = act[2], act[3]
         elif act[0] == "store":
             cost += _store(k, act[1], act[2], k.mm.vmas[act[3]] if act[3] else None)
@@ -121,12 +334,69 @@ def vma_commit(k: Kernel, th: Thread, fr: Frame) -> int:
             vma = k.mm.vmas[act[1]]
             k.check_modify_vma(th, vma, "vm_flags")
             vma.vm_flags = (vma.vm_flags | act[2]) & ~act[3]
+        elif act[0] == "merge":
+            cost += _apply_merge(k, th, *act[1:])
         elif act[0] == "insert":
             vma = k.mm.vmas[act[1]]
             cost += _store(k, vma.vm_start, vma.vm_end, vma)
             k.mm.map_count += 1
     k.emit("vma_complete", len(L["plan"]), L.get("what_code", 0), L.get("what", ""))
     k.ret(th, L.get("result"))
+    return cost
+
+
+def _apply_merge(
+    k: Kernel,
+    th: Thread,
+    vid: int,
+    start: int,
+    end: int,
+    pgoff: int,
+    adjust_vid: int,
+    adj_start: int,
+    removed: tuple[int, ...],
+) -> int:
+    """The body of ``vma_merge`` / ``vma_expand`` (mm/mmap.c) between ``vma_prepare``
+    and ``vma_complete``: new bounds and ``vm_pgoff`` for ``vma``, stored in the
+    tree if it grew; ``adjust``'s start moved by ``adj_start`` (stored when it
+    moved down, case 4); then each removed VMA is detached and freed.
+
+    The PTEs stay where they are; the model keeps them per VMA, so each page
+    goes to whichever surviving VMA now covers its address.
+    """
+    mm = k.mm
+    vma = mm.vmas[vid]
+    adjust = mm.vmas[adjust_vid] if adjust_vid else None
+    gone = [mm.vmas[r] for r in removed]
+    pages = {
+        v.vm_start + i * PAGE_SIZE: st
+        for v in (vma, adjust, *gone)
+        if v is not None
+        for i, st in v.pages.items()
+    }
+    cost = 0
+    k.check_modify_vma(th, vma, "vm_start/vm_end/vm_pgoff")
+    expanded = start < vma.vm_start or end > vma.vm_end
+    vma.vm_start, vma.vm_end, vma.pgoff = start, end, pgoff
+    if expanded:
+        cost += _store(k, start, end, vma)
+    if adjust is not None and adj_start:
+        k.check_modify_vma(th, adjust, "vm_start/vm_pgoff")
+        adjust.vm_start += adj_start
+        adjust.pgoff += adj_start >> PAGE_SHIFT
+        if adj_start < 0:
+            cost += _store(k, adjust.vm_start, adjust.vm_end, adjust)
+    for v in (vma, adjust):
+        if v is not None:
+            v.pages = {
+                (a - v.vm_start) >> PAGE_SHIFT: st
+                for a, st in pages.items()
+                if v.vm_start <= a < v.vm_end
+            }
+    for v in gone:
+        _detach(k, th, v)
+        mm.map_count -= 1
+        k.vm_area_free(v)
     return cost
 
 
@@ -174,8 +444,7 @@ def split_vma(k: Kernel, th: Thread, fr: Frame) -> int:
             new.vm_start = addr
             off = (addr - vma.vm_start) >> PAGE_SHIFT
             new.pages = {i - off: s for i, s in vma.pages.items() if i >= off}
-            if new.file is not None:
-                new.pgoff += off
+            new.pgoff += off  # __split_vma: new->vm_pgoff += (addr - vm_start) >> PAGE_SHIFT
             plan = [("bounds", vma.vid, vma.vm_start, addr), ("insert", new.vid)]
         fr.pc = 1
         k.emit("__split_vma:vm_area_dup", vma.vid, new.vid)
@@ -246,12 +515,21 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
             # The point of no return: clear the range from mm_mt.
             cost = _store(k, start, end, None)
             k.mm.map_count -= len(L["victims"])
+            # next = vma_next(vmi): the first VMA above the range, at any distance.
+            # A VM_GROWSDOWN next keeps the write lock: under the read lock it could
+            # grow down into the range being unmapped.  (The VM_GROWSUP prev rule is
+            # dead code on the modelled arches, where VM_GROWSUP is VM_NONE.)
             nxt = k.mm.find_vma(end)
-            grows = nxt is not None and nxt.vm_start == end and nxt.vm_flags & M.VM_GROWSDOWN
+            grows = nxt is not None and bool(nxt.vm_flags & M.VM_GROWSDOWN)
             fr.pc = 7
-            if L["downgrade"] and not grows:
-                fr.pc = 6
-            k.emit("vma_iter_clear", start, end)
+            note = ""
+            if L["downgrade"]:
+                if grows:
+                    assert nxt is not None
+                    note = f"no downgrade: next VMA {nxt.label()} grows down"
+                else:
+                    fr.pc = 6
+            k.emit("vma_iter_clear", start, end, note)
             return cost
         if pc == 6:
             L["downgraded"] = True
@@ -356,50 +634,32 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
                 flags |= M.VM_SHARED
             if a.get("growsdown"):
                 flags |= M.VM_GROWSDOWN
+            if a.get("noreserve") and not a.get("shared"):
+                # do_mmap (mm/mmap.c): MAP_NORESERVE on a private mapping sets
+                # VM_NORESERVE (overcommit is not OVERCOMMIT_NEVER in the model), so
+                # accountable_mapping is false and no VM_ACCOUNT is set.
+                flags |= M.VM_NORESERVE
+            L["flags"] = flags
+            if M.accountable_mapping(a.get("file"), flags):
+                flags |= M.VM_ACCOUNT  # mmap_region: a private writable mapping is charged
             L["flags"] = flags
             L["file"] = M.backing_file(a.get("file"), bool(a.get("shared")))
-            probe = Vma(0, "", start, end, flags, L["file"])
-            prev = k.mm.vma_at(start - 1) if start else None
-            nxt = k.mm.vma_at(end)
-            merge_prev = (
-                prev is not None
-                and prev.vm_end == start
-                and _flags_compatible(probe, prev, flags)
-                and not flags & M.VM_GROWSDOWN
-            )
-            merge_next = (
-                nxt is not None
-                and nxt.vm_start == end
-                and _flags_compatible(probe, nxt, flags)
-                and not flags & M.VM_GROWSDOWN
-                and (not merge_prev or _anon_compatible(prev, nxt))
-            )
-            if merge_prev or merge_next:
-                # vma_expand: vma_prepare locks the expanded VMA and a removed next.
-                assert prev is not None or nxt is not None
-                if merge_prev and prev is not None:
-                    target = prev
-                    new_end = nxt.vm_end if merge_next and nxt is not None else end
-                    plan: list[tuple[Any, ...]] = [("bounds", prev.vid, prev.vm_start, new_end)]
-                    lock = [prev.vid]
-                    if merge_next and nxt is not None:
-                        plan.append(("remove", nxt.vid))
-                        lock.append(nxt.vid)
-                    plan.append(("store", prev.vm_start, new_end, prev.vid))
-                else:
-                    assert nxt is not None
-                    target = nxt
-                    plan = [
-                        ("bounds", nxt.vid, start, nxt.vm_end),
-                        ("store", start, nxt.vm_end, nxt.vid),
-                    ]
-                    lock = [nxt.vid]
-                L["vid"] = target.vid
+            shared = bool(a.get("shared"))
+            pgoff = M.mmap_pgoff(a.get("file"), shared, start, int(a.get("pgoff", 0)))
+            L["pgoff"] = pgoff
+            plan = _mmap_expand_plan(k, start, end, flags, a.get("file"), pgoff)
+            if plan is not None:
+                # vma_expand: dup_anon_vma from a removed next, then vma_prepare
+                # write-locks the expanded VMA and the removed next.
+                for dst, src in plan.dups:
+                    dup_anon_vma(dst, src)
+                L["vid"] = plan.vma.vid
                 fr.pc = 5
-                k.emit("vma_expand", target.vid)
-                _commit(k, th, lock, plan, "expand")
+                k.emit("vma_expand", plan.vma.vid, len(plan.lock))
+                _commit(k, th, plan.lock, [plan.action()], "expand")
                 return k.costs["vma_modify"]
             vma = k.mm.new_vma(a["name"], start, end, flags, L["file"])
+            vma.pgoff = pgoff
             L["vid"] = vma.vid
             fr.pc = 3
             k.emit("vm_area_alloc", vma.vid)
@@ -443,10 +703,57 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
         return -1
 
 
-def _anon_compatible(a: Vma | None, b: Vma | None) -> bool:
-    if a is None or b is None:
-        return True
-    return a.anon_vma is None or b.anon_vma is None or a.anon_vma == b.anon_vma
+def _mmap_expand_plan(
+    k: Kernel, start: int, end: int, flags: int, file: str | None, pgoff: int
+) -> MergePlan | None:
+    """``mmap_region``'s "Attempt to expand an old mapping" (mm/mmap.c, 6.4.0).
+
+    ``next`` is tested first, with no anon_vma (the new range has none): it can
+    grow down over the range only if its own ``anon_vma_chain`` is singular or
+    it has no anon_vma either.  ``prev`` is then tested against the anon_vma (and
+    userfaultfd context) of what it would merge with: ``next``'s when ``next``
+    matched, so a ``prev`` without an anon_vma cannot absorb a ``next`` that has
+    one.  ``file`` is the file argument (None for shared anonymous memory, whose
+    shmem file is set up only later: it never merges here).  The result is a
+    ``vma_expand`` of the chosen VMA over ``[merge_start, merge_end)``, removing
+    ``next`` when the expansion reaches its end.
+    """
+    mm = k.mm
+    if flags & M.VM_SPECIAL:
+        return None
+    nxt = mm.find_vma(start)
+    prev = _vma_prev(mm, start)
+    pglen = (end - start) >> PAGE_SHIFT
+    vma: Vma | None = None
+    merge_start, merge_end, vm_pgoff = start, end, pgoff
+    if (
+        nxt is not None
+        and nxt.vm_start == end
+        and can_vma_merge_before(nxt, flags, None, file, pgoff + pglen, 0, None)
+    ):
+        merge_end, vma, vm_pgoff = nxt.vm_end, nxt, nxt.pgoff - pglen
+    if (
+        prev is not None
+        and prev.vm_end == start
+        and can_vma_merge_after(
+            prev,
+            flags,
+            vma.anon_vma if vma is not None else None,
+            file,
+            pgoff,
+            vma.uffd_ctx if vma is not None else 0,
+            None,
+        )
+    ):
+        merge_start, vma, vm_pgoff = prev.vm_start, prev, prev.pgoff
+    if vma is None:
+        return None
+    # vma_expand(vmi, vma, merge_start, merge_end, vm_pgoff, next)
+    plan = MergePlan(0, vma, vma, merge_start, merge_end, vm_pgoff)
+    if nxt is not None and nxt is not vma and merge_end == nxt.vm_end:
+        plan.remove = nxt
+        plan.dups.append((vma, nxt))
+    return plan
 
 
 def _get_unmapped_area(k: Kernel, size: int, hint: int | None) -> int | None:
@@ -462,138 +769,282 @@ def _get_unmapped_area(k: Kernel, size: int, hint: int | None) -> int | None:
 # =====================================================================
 
 
-@kfunc("vma_modify_flags", "mm/mprotect.c")
-def vma_modify_flags(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``mprotect_fixup`` / ``madvise_update_vma``: ``vma_merge``, else ``split_vma``, then
-    ``vm_flags_reset`` (which write-locks the VMA) over every VMA of ``[start, end)``.
-
-    Holes in the range are skipped (``madvise_walk_vmas``), or with ``stop_at_hole``
-    end the walk there (``do_mprotect_pkey``): it then returns the address of the
-    hole, else None.
+@kfunc("vma_merge", "mm/mmap.c")
+def vma_merge(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``vma_merge``: decide the case (:func:`vma_merge_plan`), ``dup_anon_vma``,
+    then ``vma_prepare`` (write-lock vma, adjust, remove, remove2) and
+    ``vma_complete``.  Returns the surviving VMA's id, or None (no merge).
     """
     L = fr.loc
-    while True:
-        pc = fr.pc
-        if pc == 0:
-            L["cursor"] = L["start"]
-            fr.pc = 1
-            continue
-        if pc == 1:
-            L.pop("ret", None)
-            cur, end = L["cursor"], L["end"]
-            vma = k.mm.find_vma(cur) if cur < end else None
-            if L.get("stop_at_hole") and cur < end and (vma is None or vma.vm_start > cur):
-                # do_mprotect_pkey: a VMA that does not start where the previous
-                # one ended, or no VMA before the end, is -ENOMEM: return the hole.
-                k.ret(th, cur)
-                return -1
-            if vma is None or vma.vm_start >= end:
-                k.ret(th)
-                return -1
-            s, e = max(cur, vma.vm_start), min(end, vma.vm_end)
-            L["cursor"] = e
-            newflags = (vma.vm_flags | L["set"]) & ~L["clear"]
-            L["vid"], L["s"], L["e"], L["newflags"] = vma.vid, s, e, newflags
-            if newflags == vma.vm_flags:
-                continue
-            plan = _merge_plan(k, vma, s, e, newflags)
-            if plan is not None:
-                lock, actions, target = plan
-                L["vid"] = target
-                fr.pc = 4
-                k.emit("vma_merge", target, len(lock))
-                _commit(k, th, lock, actions, "merge")
-                return k.costs["vma_modify"]
-            fr.pc = 2
-            if s > vma.vm_start:
-                # mprotect_fixup: split_vma(vmi, vma, start, 1): the unchanged head
-                # becomes a new VMA; the original continues from ``start``.
-                k.call(th, "__split_vma", vid=vma.vid, addr=s, new_below=True)
-                return -1
-            continue
-        if pc == 2:
-            L.pop("ret", None)
-            vma = k.mm.vmas[fr.loc["vid"]]
-            fr.pc = 3
-            if L["e"] < vma.vm_end:
-                # split_vma(vmi, vma, end, 0): the unchanged tail becomes new.
-                k.call(th, "__split_vma", vid=vma.vid, addr=L["e"], new_below=False)
-                return -1
-            continue
-        if pc == 3:
-            L.pop("ret", None)
-            fr.pc = 4
-            continue
-        if pc == 4:
-            L.pop("ret", None)
-            vma = k.mm.vmas[fr.loc["vid"]]
-            fr.pc = 5
-            # vm_flags_reset -> vma_start_write.
-            if k.patch["vm_flags_write_lock"]:
-                _start_write(k, th, vma)
-                return -1
-            continue
-        if pc == 5:
-            vma = k.mm.vmas[fr.loc["vid"]]
-            k.check_modify_vma(th, vma, "vm_flags")
-            old = vma.vm_flags
-            vma.vm_flags = L["newflags"]
-            fr.pc = 1
-            cost = k.costs["plain_load"]
-            if L.get("protect") and (old & M.VM_WRITE) and not (vma.vm_flags & M.VM_WRITE):
-                # change_protection: rewrite the PTEs of the range.
-                cost += len(vma.pages) * k.costs["change_protection_page"] + k.costs["tlb_flush"]
-            k.emit("vm_flags_reset", vma.vid, vma.vm_flags)
-            return cost
+    if fr.pc == 0:
+        mm = k.mm
+        prev = mm.vmas[L["prev"]] if L["prev"] else None
+        plan = vma_merge_plan(
+            mm,
+            prev,
+            L["addr"],
+            L["end"],
+            L["flags"],
+            L["anon_vma"],
+            L["file"],
+            L["pgoff"],
+            L["uffd_ctx"],
+            L["anon_name"],
+        )
+        if plan is None:
+            k.ret(th, None)
+            return -1
+        # dup_anon_vma runs before vma_prepare, under the mmap write lock only,
+        # as in 6.4 (a VMA-locked fault reads anon_vma only once it is set).
+        for dst, src in plan.dups:
+            dup_anon_vma(dst, src)
+        fr.pc = 1
+        k.emit("vma_merge", plan.res.vid, len(plan.lock), f"case {plan.case}")
+        _commit(k, th, plan.lock, [plan.action()], f"merge case {plan.case}", plan.res.vid)
+        return k.costs["vma_modify"]
+    res = L.pop("ret", None)
+    k.ret(th, res)
+    return -1
 
 
-def _merge_plan(
-    k: Kernel, vma: Vma, s: int, e: int, newflags: int
-) -> tuple[list[int], list[tuple[Any, ...]], int] | None:
-    """The ``vma_merge`` cases for changing ``[s, e)`` of ``vma`` to ``newflags``.
+@kfunc("vm_flags_reset", "include/linux/mm.h")
+def vm_flags_reset(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``vm_flags_reset``: ``vma_start_write``, then write the new ``vm_flags``."""
+    L = fr.loc
+    vma = k.mm.vmas[L["vid"]]
+    if fr.pc == 0:
+        fr.pc = 1
+        if k.patch["vm_flags_write_lock"]:
+            _start_write(k, th, vma)
+            return -1
+    k.check_modify_vma(th, vma, "vm_flags")
+    vma.vm_flags = L["flags"]
+    k.emit("vm_flags_reset", vma.vid, vma.vm_flags)
+    k.ret(th)
+    return k.costs["plain_load"]
 
-    Returns (VMAs ``vma_prepare`` locks, the plan, the surviving VMA) or None.
+
+def _fixup(k: Kernel, th: Thread, fr: Frame, kind: str) -> int | None:
+    """One VMA of a flag change, as ``mprotect_fixup`` (mm/mprotect.c),
+    ``madvise_update_vma`` (mm/madvise.c) and the loop body of
+    ``userfaultfd_register`` (fs/userfaultfd.c) all do it: ``vma_merge``, else
+    ``split_vma`` at ``start`` (new VMA below) and at ``end`` (new VMA above),
+    then ``vm_flags_reset`` on the VMA that covers the range.
+
+    Frame locals in: ``fvid`` (the VMA), ``s``/``e`` (the part of it to change),
+    ``newflags``, ``fprev`` (the caller's ``*pprev``).  Runs as a sub-machine
+    (``fpc``); returns a step cost, or None when done with ``pprev`` set.
     """
+    L = fr.loc
     mm = k.mm
-    prev = mm.vma_at(s - 1) if s == vma.vm_start and s else None
-    nxt = mm.vma_at(e) if e == vma.vm_end else None
-    mp = prev is not None and prev.vm_end == s and _flags_compatible(vma, prev, newflags)
-    mn = nxt is not None and nxt.vm_start == e and _flags_compatible(vma, nxt, newflags)
-    if mp and mn and not _anon_compatible(prev, nxt):
-        mn = False
-    whole = s == vma.vm_start and e == vma.vm_end
-    if mp and prev is not None and whole:
-        if mn and nxt is not None:
-            return (
-                [prev.vid, vma.vid, nxt.vid],
-                [
-                    ("bounds", prev.vid, prev.vm_start, nxt.vm_end),
-                    ("remove", vma.vid),
-                    ("remove", nxt.vid),
-                    ("store", prev.vm_start, nxt.vm_end, prev.vid),
-                ],
-                prev.vid,
+    while True:
+        fpc = L.get("fpc", 0)
+        if fpc == 0:
+            vma = mm.vmas[L["fvid"]]
+            old = vma.vm_flags
+            L["oldflags"] = old
+            newflags = L["newflags"]
+            if (
+                kind == "mprotect"
+                and newflags & M.VM_WRITE
+                and not old & (M.VM_ACCOUNT | M.VM_WRITE | M.VM_SHARED | M.VM_NORESERVE)
+            ):
+                # mprotect_fixup: a private mapping first made writable is charged
+                # (VM_ACCOUNT); nothing ever clears it again.
+                newflags |= M.VM_ACCOUNT
+                L["newflags"] = newflags
+            L["fpc"] = 1
+            k.call(
+                th,
+                "vma_merge",
+                prev=L["fprev"],
+                addr=L["s"],
+                end=L["e"],
+                flags=newflags,
+                anon_vma=vma.anon_vma,
+                file=vma.file,
+                pgoff=vma.pgoff + ((L["s"] - vma.vm_start) >> PAGE_SHIFT),
+                uffd_ctx=M.UFFD_CTX if kind == "uffd" else vma.uffd_ctx,
+                anon_name=vma.anon_name,
             )
-        return (
-            [prev.vid, vma.vid],
-            [
-                ("bounds", prev.vid, prev.vm_start, e),
-                ("remove", vma.vid),
-                ("store", prev.vm_start, e, prev.vid),
-            ],
-            prev.vid,
-        )
-    if mn and nxt is not None and whole:
-        return (
-            [nxt.vid, vma.vid],
-            [
-                ("bounds", nxt.vid, s, nxt.vm_end),
-                ("remove", vma.vid),
-                ("store", s, nxt.vm_end, nxt.vid),
-            ],
-            nxt.vid,
-        )
-    return None
+            return -1
+        if fpc == 1:
+            res = L.pop("ret", None)
+            if res:
+                L["ftarget"] = res
+                L["fpc"] = 4
+                continue
+            L["ftarget"] = L["fvid"]
+            L["fpc"] = 2
+            if L["s"] > mm.vmas[L["fvid"]].vm_start:
+                # split_vma(vmi, vma, start, 1): the unchanged head becomes a new
+                # VMA; the original continues from ``start``.
+                k.call(th, "__split_vma", vid=L["fvid"], addr=L["s"], new_below=True)
+                return -1
+            continue
+        if fpc == 2:
+            L.pop("ret", None)
+            L["fpc"] = 3
+            if L["e"] < mm.vmas[L["fvid"]].vm_end:
+                # split_vma(vmi, vma, end, 0): the unchanged tail becomes new.
+                k.call(th, "__split_vma", vid=L["fvid"], addr=L["e"], new_below=False)
+                return -1
+            continue
+        if fpc == 3:
+            L.pop("ret", None)
+            L["fpc"] = 4
+            continue
+        if fpc == 4:
+            L["fpc"] = 5
+            k.call(th, "vm_flags_reset", vid=L["ftarget"], flags=L["newflags"])
+            return -1
+        if fpc == 5:
+            L.pop("ret", None)
+            vma = mm.vmas[L["ftarget"]]
+            L["pprev"] = vma.vid
+            L["fpc"] = 6
+            if kind == "uffd":
+                # vma->vm_userfaultfd_ctx.ctx = ctx, right after the flags.
+                k.check_modify_vma(th, vma, "vm_userfaultfd_ctx")
+                vma.uffd_ctx = M.UFFD_CTX
+            if kind == "mprotect" and L["oldflags"] & M.VM_WRITE and not vma.vm_flags & M.VM_WRITE:
+                # change_protection: rewrite the PTEs of the range.
+                k.emit("change_protection", vma.vid, len(vma.pages))
+                return len(vma.pages) * k.costs["change_protection_page"] + k.costs["tlb_flush"]
+            continue
+        del L["fpc"]
+        return None
+
+
+@kfunc("mprotect_fixup", "mm/mprotect.c")
+def mprotect_fixup(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mprotect_fixup``: ``VM_ACCOUNT`` on first write, then :func:`_fixup`.
+
+    Returns (as ``*pprev``) the VMA now covering the range.
+    """
+    cost = _fixup(k, th, fr, "mprotect")
+    if cost is None:
+        k.ret(th, fr.loc["pprev"])
+        return -1
+    return cost
+
+
+@kfunc("madvise_update_vma", "mm/madvise.c")
+def madvise_update_vma(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``madvise_update_vma``: :func:`_fixup` with the advice's new flags."""
+    cost = _fixup(k, th, fr, "madvise")
+    if cost is None:
+        k.ret(th, fr.loc["pprev"])
+        return -1
+    return cost
+
+
+#: madvise advice that change ``vm_flags``: (bits set, bits cleared), as
+#: ``madvise_vma_behavior`` (mm/madvise.c) computes ``new_flags``.
+MADVISE_WRITE_FLAGS = {
+    "hugepage": (M.VM_HUGEPAGE, M.VM_NOHUGEPAGE),
+    "nohugepage": (M.VM_NOHUGEPAGE, M.VM_HUGEPAGE),
+    "dontfork": (M.VM_DONTCOPY, 0),
+    "dofork": (0, M.VM_DONTCOPY),
+    "mergeable": (M.VM_MERGEABLE, 0),
+    "unmergeable": (0, M.VM_MERGEABLE),
+    "wipeonfork": (M.VM_WIPEONFORK, 0),
+    "keeponfork": (0, M.VM_WIPEONFORK),
+    "dontdump": (M.VM_DONTDUMP, 0),
+    "dodump": (0, M.VM_DONTDUMP),
+    "random": (M.VM_RAND_READ, M.VM_SEQ_READ),
+    "sequential": (M.VM_SEQ_READ, M.VM_RAND_READ),
+    "normal": (0, M.VM_RAND_READ | M.VM_SEQ_READ),
+}
+
+
+def _walk(k: Kernel, th: Thread, fr: Frame, kind: str) -> int | None:
+    """The VMA walk of a flag change over ``[cursor, wend)``, run in the caller's frame.
+
+    ``do_mprotect_pkey`` (mm/mprotect.c), ``madvise_walk_vmas`` (mm/madvise.c)
+    and ``userfaultfd_register`` (fs/userfaultfd.c) walk alike: ``prev`` starts
+    as the VMA before the first one, or the first one itself when the range
+    starts inside it; each VMA's part of the range goes to the per-VMA fixup
+    with ``prev``; its result becomes ``prev`` and the walk resumes at its end
+    (a merge may have swallowed the next VMA).  A VMA whose flags would not
+    change is only passed over (the first test of ``mprotect_fixup`` /
+    ``madvise_update_vma``; userfaultfd's ``skip``).
+
+    mprotect stops at a hole (``L['hole']`` = its address: ``-ENOMEM``);
+    madvise skips holes; ``MADV_WIPEONFORK`` on a file or shared VMA ends the
+    walk with ``L['werror'] = 'EINVAL'``.  Returns a step cost, or None when done.
+    """
+    L = fr.loc
+    mm = k.mm
+    while True:
+        wpc = L.get("wpc", 0)
+        if wpc == 0:
+            first = mm.find_vma(L["cursor"])
+            prev = _vma_prev(mm, first.vm_start) if first is not None else None
+            if first is not None and first.vm_start < L["cursor"]:
+                prev = first
+            L["wprev"] = prev.vid if prev is not None else 0
+            L["wpc"] = 1
+            continue
+        if wpc == 1:
+            cur, end = L["cursor"], L["wend"]
+            vma = mm.find_vma(cur) if cur < end else None
+            if vma is None or vma.vm_start >= end or (kind == "mprotect" and vma.vm_start > cur):
+                if kind == "mprotect" and cur < end:
+                    L["hole"] = cur
+                del L["wpc"]
+                return None
+            s, e = max(cur, vma.vm_start), min(end, vma.vm_end)
+            if kind == "mprotect":
+                newflags = (vma.vm_flags & ~M.VM_ACCESS_FLAGS) | L["want"]
+            elif kind == "madvise":
+                anon_private = vma.file is None and not vma.vm_flags & M.VM_SHARED
+                if L["advice"] == "wipeonfork" and not anon_private:
+                    # "MADV_WIPEONFORK is only supported on anonymous memory."
+                    L["werror"] = "EINVAL"
+                    del L["wpc"]
+                    return None
+                bits = MADVISE_WRITE_FLAGS[L["advice"]]
+                newflags = (vma.vm_flags | bits[0]) & ~bits[1]
+            else:
+                newflags = (vma.vm_flags & ~M.VM_UFFD_FLAGS) | M.VM_UFFD_MISSING
+            same = newflags == vma.vm_flags
+            if kind == "uffd":
+                same = vma.uffd_ctx == M.UFFD_CTX and bool(vma.vm_flags & M.VM_UFFD_MISSING)
+            if same:
+                L["wprev"] = vma.vid
+                L["cursor"] = vma.vm_end
+                continue
+            args = {"fvid": vma.vid, "s": s, "e": e, "newflags": newflags, "fprev": L["wprev"]}
+            if kind == "uffd":
+                L.update(args)
+                L["wpc"] = 3
+                continue
+            L["wpc"] = 2
+            k.call(th, "mprotect_fixup" if kind == "mprotect" else "madvise_update_vma", **args)
+            return -1
+        if wpc == 2:
+            pprev = L.pop("ret")
+        else:
+            cost = _fixup(k, th, fr, kind)
+            if cost is not None:
+                return cost
+            pprev = L["pprev"]
+        L["wprev"] = pprev
+        L["cursor"] = max(L["cursor"], mm.vmas[pprev].vm_end)
+        L["wpc"] = 1
+
+
+@kfunc("madvise_walk_vmas", "mm/madvise.c")
+def madvise_walk_vmas(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``madvise_walk_vmas`` with ``madvise_vma_behavior`` -> ``madvise_update_vma``
+    for the flag-changing advice (see :func:`_walk`).  Returns an error or None.
+    """
+    cost = _walk(k, th, fr, "madvise")
+    if cost is None:
+        k.ret(th, fr.loc.get("werror"))
+        return -1
+    return cost
 
 
 @kfunc("do_mprotect_pkey", "mm/mprotect.c")
@@ -624,21 +1075,16 @@ def op_mprotect(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 3
                 k.emit("mprotect:enomem", start, end)
                 return k.costs["find_vma"]
-            want = M.PROT_FLAGS[a["prot"]]
+            L["want"] = M.PROT_FLAGS[a["prot"]]
+            L["cursor"], L["wend"] = start, end
             fr.pc = 2
-            k.call(
-                th,
-                "vma_modify_flags",
-                start=start,
-                end=end,
-                set=want,
-                clear=M.VM_ACCESS_FLAGS & ~want,
-                protect=True,
-                stop_at_hole=True,
-            )
-            return -1
+            continue
         if pc == 2:
-            hole = L.pop("ret", None)
+            # The loop of do_mprotect_pkey: mprotect_fixup on each VMA (_walk).
+            cost = _walk(k, th, fr, "mprotect")
+            if cost is not None:
+                return cost
+            hole = L.pop("hole", None)
             fr.pc = 3
             if hole is not None:
                 L["error"] = "ENOMEM"
@@ -665,15 +1111,7 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
     L = fr.loc
     a = L["op"].args
     advice = a["advice"]
-    write = advice in MADVISE_WRITE_FLAGS or advice in (
-        "wipeonfork",
-        "keeponfork",
-        "dontdump",
-        "dodump",
-        "random",
-        "sequential",
-        "normal",
-    )
+    write = advice in MADVISE_WRITE_FLAGS
     pc = fr.pc
     if pc == 0:
         fr.pc = 1
@@ -691,8 +1129,8 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
             L["error"] = "ENOMEM"
         fr.pc = 2
         if write:
-            bits = MADVISE_WRITE_FLAGS.get(advice, (0, 0))
-            k.call(th, "vma_modify_flags", start=start, end=end, set=bits[0], clear=bits[1])
+            bits = MADVISE_WRITE_FLAGS[advice]
+            k.call(th, "madvise_walk_vmas", cursor=start, wend=end, advice=advice)
             k.emit("madvise:write_lock_advice", bits[0], bits[1])
             return k.costs["madvise_write"]
         cost = k.costs["madvise_read"]
@@ -727,8 +1165,11 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
         k.emit("madvise:populate", vid, done)
         return done * k.costs["anon_page_alloc"]
     if pc == 2:
-        L.pop("ret", None)
-        if L.get("error") and not L.get("reported"):
+        err = L.pop("ret", None)
+        if err:
+            # An error of madvise_vma_behavior ends the walk and is returned.
+            L["error"] = err
+        if L.get("error") == "ENOMEM" and not L.get("reported"):
             L["reported"] = True
             start, end = _range_of(k, a)
             k.emit("madvise:enomem", start, end)
@@ -767,7 +1208,11 @@ def _populate(k: Kernel, fill: list[list[int]]) -> int:
 
 @kfunc("userfaultfd_register", "fs/userfaultfd.c")
 def op_uffd_register(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``UFFDIO_REGISTER``: merge/split, then ``userfaultfd_set_vm_flags`` -> ``vm_flags_reset``.
+    """``UFFDIO_REGISTER`` (``MISSING`` mode): for each VMA of the range,
+    ``vma_merge`` with the new flags and this userfaultfd's context, else
+    ``split_vma``, then ``userfaultfd_set_vm_flags`` -> ``vm_flags_reset`` and
+    ``vm_userfaultfd_ctx`` (the loop body is inline in 6.4, so it runs in this
+    frame: :func:`_walk` with :func:`_fixup`).  VMAs already registered are skipped.
 
     A range without any VMA fails with ``-EINVAL`` (``userfaultfd_register``:
     ``vma_find`` returns NULL), recorded as ``userfaultfd_register:einval``.
@@ -786,8 +1231,13 @@ def op_uffd_register(k: Kernel, th: Thread, fr: Frame) -> int:
             L["error"] = "EINVAL"
             k.emit("userfaultfd_register:einval", start, end)
             return k.costs["find_vma"]
-        k.call(th, "vma_modify_flags", start=start, end=end, set=M.VM_UFFD_MISSING, clear=0)
-        return -1
+        L["cursor"], L["wend"] = start, end
+        fr.pc = 4
+    if fr.pc == 4:
+        cost = _walk(k, th, fr, "uffd")
+        if cost is not None:
+            return cost
+        fr.pc = 2
     if fr.pc == 2:
         fr.pc = 3
         k.call(th, "mmap_write_unlock")
@@ -803,22 +1253,49 @@ def op_uffd_register(k: Kernel, th: Thread, fr: Frame) -> int:
 
 @kfunc("mremap", "mm/mremap.c")
 def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``mremap``: shrink (``do_vmi_munmap``), grow in place (``vma_expand``) or
-    ``move_vma`` (lock the source, ``copy_vma`` + lock the copy, move the page
-    tables, unmap the old range without downgrading).
+    """The ``mremap`` syscall (mm/mremap.c) with its flags as scenario fields.
 
-    The old range is the name's last range.  As in 6.4's ``mremap`` syscall it
-    fails with ``-EFAULT`` when no VMA holds the old address (``vma_lookup``) or,
-    for a grow or a move, when the range crosses the end of that VMA
-    (``vma_to_resize``), and with ``-ENOMEM`` when a move finds no free range
-    (``get_unmapped_area``).  A failed mremap leaves its new name without an
-    address (ops on it are then not issued, see ``kernel.unmapped_name``).
+    ``maymove`` is ``MREMAP_MAYMOVE``; ``move`` is ``MREMAP_MAYMOVE|MREMAP_FIXED``
+    to a free range (the model picks it, as user space would have): it always
+    moves; ``dontunmap`` is ``MREMAP_DONTUNMAP``.  The cases, in the syscall's order:
+
+    * ``MREMAP_DONTUNMAP`` without ``MREMAP_MAYMOVE``, or with a new length, is
+      ``-EINVAL`` before ``mmap_lock`` is taken (``mremap:einval``).
+    * No VMA at the old address: ``-EFAULT`` (``vma_lookup``).
+    * Without ``MREMAP_FIXED``/``MREMAP_DONTUNMAP``: a shrink (or equal size) is
+      ``do_vmi_munmap(downgrade=true)`` of the excess, which keeps or downgrades
+      the lock by :func:`do_vmi_align_munmap`'s rule.  A grow checks
+      ``vma_to_resize`` (the old range inside one VMA, else ``-EFAULT``), then
+      expands in place when the old range ends at the VMA's end and
+      ``vma_expandable`` (``vma_merge`` of the extension, locking the VMA); else
+      ``move_vma`` if ``MREMAP_MAYMOVE``, else ``-ENOMEM`` with nothing changed
+      (``mremap:enomem``).
+    * ``move_vma``: ``vma_start_write`` on the source, ``copy_vma`` (write-locks
+      the copy), ``move_page_tables``, then ``do_vmi_munmap`` of the old range
+      without downgrading.  With ``MREMAP_DONTUNMAP`` the source keeps its VMA:
+      ``VM_LOCKED`` is cleared and, when the old range is the whole VMA,
+      ``unlink_anon_vmas`` drops its ``anon_vma`` (``move_vma:dontunmap``), so its
+      next anonymous write fault needs ``mmap_lock`` again.
+    * ``get_unmapped_area`` finding no room is ``-ENOMEM``.
+
+    The old range is the name's last range.  A failed mremap leaves its new name
+    without an address (ops on it are then not issued, see
+    ``kernel.unmapped_name``).
     """
     L = fr.loc
     a = L["op"].args
+    move = bool(a.get("move"))
+    maymove = move or bool(a.get("maymove"))
+    dontunmap = bool(a.get("dontunmap"))
     while True:
         pc = fr.pc
         if pc == 0:
+            start, end = k.names[a["vma"]]
+            if dontunmap and (not maymove or int(a["new_pages"]) * PAGE_SIZE != end - start):
+                # "MREMAP_DONTUNMAP is always a move and it does not allow resizing".
+                k.emit("mremap:einval", start, end - start)
+                k.ret(th)
+                return k.costs["syscall"]
             fr.pc = 1
             k.call(th, "mmap_write_lock")
             k.emit("syscall:mremap", int(a["new_pages"]))
@@ -828,7 +1305,6 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             vma = k.mm.vma_at(start)
             new_len = int(a["new_pages"]) * PAGE_SIZE
             old_len = end - start
-            move = bool(a.get("move"))
             if vma is None:
                 # vma_lookup(mm, addr) finds no VMA at the old address: -EFAULT.
                 L["error"] = "EFAULT"
@@ -836,14 +1312,15 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
                 k.emit("mremap:efault", start, old_len)
                 return k.costs["find_vma"]
             L["vid"], L["start"], L["old_end"], L["new_end"] = vma.vid, start, end, start + new_len
-            if new_len == old_len and not move:
+            to = move or dontunmap  # the mremap_to path
+            if new_len == old_len and not to:
                 # Equal lengths take the shrink branch: unmapping an empty range
                 # fails with -EINVAL, which mremap ignores when the lengths are
                 # equal; it returns the old address and changes nothing.
                 fr.pc = 20
                 k.emit("mremap:same_size", vma.vid)
                 return k.costs["find_vma"]
-            if new_len < old_len and not move:
+            if new_len < old_len and not to:
                 fr.pc = 3
                 k.call(th, "do_vmi_align_munmap", start=start + new_len, end=end, downgrade=True)
                 k.emit("mremap:shrink", vma.vid, (old_len - new_len) >> PAGE_SHIFT)
@@ -858,22 +1335,34 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             free_after = start + new_len <= M.TASK_SIZE and not _overlapping(
                 k, end, start + new_len
             )
-            if start + new_len > end and free_after and not move and vma.vm_end == end:
+            if not to and free_after and vma.vm_end == end:
                 fr.pc = 20
                 k.names[a.get("name") or a["vma"]] = (start, start + new_len)
-                # vma_merge of the extension: the VMA keeps its start (the name may
-                # be only the tail part of it) and grows to the new end.
-                _commit(
-                    k,
+                # vma_merge(vmi, mm, vma, extension_start, extension_end, ...):
+                # case 2 (the VMA grows over the extension; the name may be only
+                # its tail part), or case 1 when the extension reaches a
+                # compatible next VMA, which is then removed.
+                k.call(
                     th,
-                    [vma.vid],
-                    [
-                        ("bounds", vma.vid, vma.vm_start, start + new_len),
-                        ("store", vma.vm_start, start + new_len, vma.vid),
-                    ],
-                    "expand",
+                    "vma_merge",
+                    prev=vma.vid,
+                    addr=end,
+                    end=start + new_len,
+                    flags=vma.vm_flags,
+                    anon_vma=vma.anon_vma,
+                    file=vma.file,
+                    pgoff=vma.pgoff + ((end - vma.vm_start) >> PAGE_SHIFT),
+                    uffd_ctx=vma.uffd_ctx,
+                    anon_name=vma.anon_name,
                 )
                 k.emit("mremap:expand_in_place", vma.vid)
+                return k.costs["find_vma"]
+            if not maymove:
+                # "We weren't able to just expand": without MREMAP_MAYMOVE, ret
+                # stays -ENOMEM and nothing has changed.
+                L["error"] = "ENOMEM"
+                fr.pc = 20
+                k.emit("mremap:enomem", vma.vid, new_len)
                 return k.costs["find_vma"]
             fr.pc = 5
             k.emit("mremap:move", vma.vid)
@@ -915,13 +1404,30 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
         if pc == 8:
             vma, new = k.mm.vmas[fr.loc["vid"]], k.mm.vmas[L["new"]]
             off = (L["start"] - vma.vm_start) >> PAGE_SHIFT
-            moved = {i - off: s for i, s in vma.pages.items() if i >= off}
-            new.pages = {i: s for i, s in moved.items() if i < new.npages}
+            # move_page_tables moves the old range (cut to new_len first when it
+            # shrinks); the source's pages outside it stay where they are.
+            n = (min(L["old_end"], L["new_end"]) - L["start"]) >> PAGE_SHIFT
+            new.pages = {i - off: s for i, s in vma.pages.items() if off <= i < off + n}
             k.check_modify_vma(th, vma, "page tables")
-            vma.pages = {i: s for i, s in vma.pages.items() if i < off}
-            fr.pc = 9
+            vma.pages = {i: s for i, s in vma.pages.items() if not off <= i < off + n}
+            fr.pc = 11 if dontunmap else 9
             k.emit("move_page_tables", vma.vid, len(new.pages))
             return k.costs["free_pgtables"] + len(new.pages) * k.costs["change_protection_page"]
+        if pc == 11:
+            # MREMAP_DONTUNMAP: vm_flags_clear(vma, VM_LOCKED_MASK) (the VMA is
+            # already write-locked by move_vma) and, when the old range is the
+            # whole VMA, unlink_anon_vmas: its page tables are gone, and so are
+            # its anon_vma links.  No munmap.
+            vma = k.mm.vmas[fr.loc["vid"]]
+            k.check_modify_vma(th, vma, "vm_flags, anon_vma")
+            vma.vm_flags &= ~M.VM_LOCKED
+            whole = vma.vm_start == L["start"] and vma.vm_end == L["old_end"]
+            if whole:
+                vma.anon_vma = None
+            fr.pc = 10
+            L["ret"] = None
+            k.emit("move_vma:dontunmap", vma.vid, int(whole))
+            return k.costs["vma_modify"]
         if pc == 9:
             fr.pc = 10
             k.call(th, "do_vmi_align_munmap", start=L["start"], end=L["old_end"], downgrade=False)
@@ -967,7 +1473,9 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 20
                 continue
             prev = mm.vma_at(old - 1) if old > mm.brk_start else None
+            # do_brk_flags: VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT.
             flags = M.VM_READ | M.VM_WRITE | M.VM_MAYREAD | M.VM_MAYWRITE | M.VM_MAYEXEC
+            flags |= M.VM_ACCOUNT
             if (
                 prev is not None
                 and prev.vm_end == old
@@ -989,6 +1497,7 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
                 k.emit("do_brk_flags:expand", prev.vid)
                 return k.costs["vma_modify"]
             vma = mm.new_vma("[heap]", old, new, flags, None)
+            vma.pgoff = old >> PAGE_SHIFT  # do_brk_flags: vm_pgoff = addr >> PAGE_SHIFT
             L["vid"] = vma.vid
             fr.pc = 3
             k.emit("do_brk_flags:new_vma", vma.vid)
@@ -1057,7 +1566,20 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
             continue
         if pc == 3:
             vma = k.mm.vmas[L["todo"].pop(0)]
+            if vma.vm_flags & M.VM_DONTCOPY:
+                # dup_mmap: "if (mpnt->vm_flags & VM_DONTCOPY) continue": the
+                # child gets no copy and the parent's PTEs stay writable.
+                fr.pc = 2
+                k.emit("dup_mmap:copy_vma", vma.vid, 0, "VM_DONTCOPY: not copied")
+                return k.costs["plain_load"]
             cost = k.costs["copy_vma_fork"]
+            if vma.vm_flags & M.VM_WIPEONFORK:
+                # The child's copy starts empty: no copy_page_range, so nothing
+                # of the parent is write-protected.
+                L["copied"] += 1
+                fr.pc = 2
+                k.emit("dup_mmap:copy_vma", vma.vid, 0, "VM_WIPEONFORK: no copy_page_range")
+                return cost
             if vma.is_anonymous and not vma.vm_flags & M.VM_SHARED and vma.pages:
                 # copy_present_pte write-protects the parent's PTEs.
                 if vma.vm_lock.readers:

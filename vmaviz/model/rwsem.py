@@ -26,6 +26,12 @@ FAILED = "failed"
 READER = "r"
 WRITER = "w"
 
+# What ``rwsem_owner_state`` (kernel/locking/rwsem.c) reads from ``sem->owner``.
+OWNER_NULL = "null"
+OWNER_WRITER = "writer"
+OWNER_READER = "reader"
+OWNER_NONSPINNABLE = "nonspinnable"
+
 # RWSEM_WAIT_TIMEOUT = DIV_ROUND_UP(HZ, 250) jiffies: about 4 ms.
 RWSEM_WAIT_TIMEOUT_NS = 4_000_000
 # rwsem_mark_wake grants at most this many readers per call.
@@ -70,6 +76,15 @@ class RwSem:
         readers: the reader count (``count >> RWSEM_READER_SHIFT``).
         writer: the owning writer's thread id, or None (the writer-locked bit).
         handoff: ``RWSEM_FLAG_HANDOFF``.
+        owner: the task in ``sem->owner``: the writer holding the lock, or the
+            last reader that took it.  Readers never clear it
+            (``rwsem_clear_reader_owned`` is a no-op without
+            ``CONFIG_DEBUG_RWSEMS``), so for a free lock it may name a stale reader.
+        reader_owned: ``RWSEM_READER_OWNED`` in ``sem->owner``.
+        nonspinnable: ``RWSEM_NONSPINNABLE`` in ``sem->owner``: set by a writer
+            whose spin on a reader-owned lock timed out; kept by every later
+            reader (``__rwsem_set_reader_owned``) until ``clear_nonspinnable`` or
+            a writer's ``rwsem_set_owner``.
         waiters: ``sem->wait_list`` in FIFO order; its non-emptiness is
             ``RWSEM_FLAG_WAITERS``.
         reader_tids: which threads hold it for read (the kernel does not track
@@ -80,6 +95,9 @@ class RwSem:
     readers: int = 0
     writer: int | None = None
     handoff: bool = False
+    owner: int | None = None
+    reader_owned: bool = False
+    nonspinnable: bool = False
     #: The FIFO wait queue.  A list rather than a deque: it is short, and lists
     #: pickle (into every keyframe) without a Python-level call per queue.
     waiters: list[Waiter] = field(default_factory=list)
@@ -93,6 +111,8 @@ class RwSem:
             "read_steal": 0,
             "queued": 0,
             "handoffs": 0,
+            "write_steal": 0,
+            "nonspinnable": 0,
         }
     )
 
@@ -115,14 +135,41 @@ class RwSem:
             "readers": self.readers,
         }
 
-    def _take_read(self, tid: int) -> None:
+    def _take_read(self, tid: int, set_owner: bool = True) -> None:
         self.readers += 1
         self.reader_tids.append(tid)
         self.stats["read_acquired"] += 1
+        if set_owner:
+            self._set_reader_owned(tid)
+
+    def _set_reader_owned(self, tid: int) -> None:
+        """``__rwsem_set_reader_owned``: the reader and READER_OWNED; NONSPINNABLE is kept."""
+        self.owner = tid
+        self.reader_owned = True
 
     def _take_write(self, tid: int) -> None:
         self.writer = tid
         self.stats["write_acquired"] += 1
+        # rwsem_set_owner stores the bare task pointer: both owner flags go.
+        self.owner = tid
+        self.reader_owned = False
+        self.nonspinnable = False
+
+    def clear_nonspinnable(self) -> None:
+        """``clear_nonspinnable``: called once the lock is free of readers and writers."""
+        self.nonspinnable = False
+
+    def set_nonspinnable(self) -> bool:
+        """``rwsem_set_nonspinnable``: only while ``sem->owner`` still says READER_OWNED.
+
+        Returns:
+            Whether the bit was newly set.
+        """
+        if not self.reader_owned or self.nonspinnable:
+            return False
+        self.nonspinnable = True
+        self.stats["nonspinnable"] += 1
+        return True
 
     # ------------------------------------------------------------ try-locks
 
@@ -174,7 +221,11 @@ class RwSem:
             raise RuntimeError(f"{self.name}: up_read by T{tid}, which holds no read lock")
         self.reader_tids.remove(tid)
         self.readers -= 1
+        # __up_read: (count & (LOCK_MASK | WAITERS)) == WAITERS -> clear the
+        # nonspinnable bit, then rwsem_wake.  Without waiters the owner word,
+        # stale reader and NONSPINNABLE included, is left as it is.
         if self.readers == 0 and self.writer is None and self.waiters:
+            self.clear_nonspinnable()
             return self._mark_wake()
         return []
 
@@ -187,45 +238,96 @@ class RwSem:
             return True
         return False
 
-    def can_spin(self, owner_running: bool) -> bool:
-        """``rwsem_can_spin_on_owner``: spin while a running writer owns it, or readers do."""
-        if self.writer is not None:
-            return owner_running
-        return self.readers > 0
+    def can_spin_on_owner(self, owner_running: bool) -> bool:
+        """``rwsem_can_spin_on_owner`` (kernel/locking/rwsem.c).
+
+        Spinning is refused only when ``sem->owner`` has NONSPINNABLE, or names
+        a writer that is not on a CPU.  A free lock (owner cleared by
+        ``up_write``) and a reader-owned one -- even a stale reader owner whose
+        readers have all left -- may be spun on; ``need_resched`` is not modelled.
+
+        Args:
+            owner_running: whether the task in ``sem->owner`` is on a CPU
+                (only consulted for a writer owner).
+        """
+        if self.nonspinnable:
+            return False
+        return not (self.owner is not None and not self.reader_owned and not owner_running)
+
+    def owner_state(self, owner_running: bool) -> str:
+        """``rwsem_owner_state``, plus ``rwsem_spin_on_owner``'s stop on an owner off its CPU.
+
+        Args:
+            owner_running: whether the task in ``sem->owner`` is on a CPU.
+
+        Returns:
+            ``OWNER_NONSPINNABLE``, ``OWNER_READER`` (possibly stale),
+            ``OWNER_WRITER`` or ``OWNER_NULL``.
+        """
+        if self.nonspinnable:
+            return OWNER_NONSPINNABLE
+        if self.reader_owned:
+            return OWNER_READER
+        if self.owner is None:
+            return OWNER_NULL
+        return OWNER_WRITER if owner_running else OWNER_NONSPINNABLE
 
     def reader_spin_limit_ns(self) -> int:
         """``rwsem_rspin_threshold``: ``(20 + min(readers, 30)) / 2`` microseconds."""
         return (20 + min(self.readers, 30)) * 1000 // 2
 
     def try_write_lock_unqueued(self, tid: int) -> bool:
-        """A spinning writer's ``rwsem_try_write_lock_unqueued``."""
+        """A spinning writer's ``rwsem_try_write_lock_unqueued`` (kernel/locking/rwsem.c).
+
+        The CAS succeeds whenever ``count`` has neither a lock holder nor
+        HANDOFF: the WAITERS bit does not stop it, so a spinner takes a free
+        lock ahead of queued waiters, even of a first waiter that
+        ``rwsem_mark_wake`` has woken but that has not run yet.
+        """
         if self.writer is None and self.readers == 0 and not self.handoff:
+            if self.waiters:
+                self.stats["write_steal"] += 1
             self._take_write(tid)
             return True
         return False
 
-    def queue_writer(self, tid: int, now: int) -> str:
-        """``rwsem_down_write_slowpath``: queue, unless the lock is free right now."""
-        if not self.waiters and self.writer is None and self.readers == 0 and not self.handoff:
-            self._take_write(tid)
-            return ACQUIRED
-        return self._queue(tid, WRITER, now)
+    def queue_writer(self, tid: int, now: int) -> tuple[str, list[Wake]]:
+        """The queueing part of ``rwsem_down_write_slowpath`` (after a failed spin).
+
+        The writer joins the tail of ``wait_list``.  If it is not the first
+        waiter, ``rwsem_cond_wake_waiter`` runs (it wakes the queue head when
+        the lock is free, or grants queued readers when readers own it).  Then,
+        before sleeping, it tries ``rwsem_try_write_lock`` once: a free lock
+        without a HANDOFF owned by the first waiter is taken even from behind
+        other waiters.
+
+        Returns:
+            ``(ACQUIRED or QUEUED, the wake-ups rwsem_cond_wake_waiter decided)``.
+        """
+        self._queue(tid, WRITER, now)
+        wakes: list[Wake] = []
+        if self.waiters[0].tid != tid:
+            wakes = self._cond_wake_waiter()
+        if self.writer_retry(tid, now):
+            return ACQUIRED, wakes
+        return QUEUED, wakes
 
     def writer_retry(self, tid: int, now: int) -> bool:
-        """A queued writer runs ``rwsem_try_write_lock``.
+        """A queued writer runs ``rwsem_try_write_lock`` (kernel/locking/rwsem.c).
 
-        Once handoff is set only the first waiter may take the lock, and it
-        inherits ``handoff_set`` (which lets it spin on the owner instead of
-        sleeping).  Any waiter that finds the lock held after waiting past
-        ``RWSEM_WAIT_TIMEOUT`` sets handoff, so that readers can no longer
-        steal and new try-locks fail.
+        With HANDOFF set and the first waiter being the one that set it
+        (``handoff_set``), every other waiter fails.  Otherwise a free lock is
+        taken (clearing HANDOFF) by whichever waiter runs this, first or not.
+        A waiter that finds the lock held after waiting past
+        ``RWSEM_WAIT_TIMEOUT`` sets HANDOFF -- first or not -- and marks the
+        first waiter ``handoff_set``; from then on readers cannot steal,
+        try-locks fail and spinning writers' ``rwsem_try_write_lock_unqueued``
+        fails, so the lock goes to that first waiter.
         """
         w = self._find(tid)
-        first = self.waiters[0] is w
-        if self.handoff:
-            if not first:
-                return False
-            w.handoff_set = True
+        first = self.waiters[0]
+        if self.handoff and first.handoff_set and w is not first:
+            return False
         if self.writer is None and self.readers == 0:
             self.waiters.remove(w)
             self.handoff = False
@@ -234,15 +336,23 @@ class RwSem:
         if self.handoff or now < w.timeout_ns:
             return False
         self.handoff = True
-        self.waiters[0].handoff_set = True
+        first.handoff_set = True
         self.stats["handoffs"] += 1
         return False
 
+    def waiter_handoff_set(self, tid: int) -> bool:
+        """``waiter.handoff_set`` of queued ``tid``: it spins on the owner instead of sleeping."""
+        return self._find(tid).handoff_set
+
     def up_write(self, tid: int) -> list[Wake]:
-        """``up_write``: clear the writer bit; wake the queue if any."""
+        """``up_write``: clear the owner word and the writer bit; wake the queue if any."""
         if self.writer != tid:
             raise RuntimeError(f"{self.name}: up_write by T{tid}, owner is {self.writer}")
         self.writer = None
+        # rwsem_clear_owner: sem->owner = 0, flags included.
+        self.owner = None
+        self.reader_owned = False
+        self.nonspinnable = False
         if self.waiters:
             return self._mark_wake()
         return []
@@ -254,8 +364,10 @@ class RwSem:
         self.writer = None
         self.readers += 1
         self.reader_tids.append(tid)
+        self._set_reader_owned(tid)
         if self.waiters and self.waiters[0].kind == READER:
-            return self._grant_readers()
+            # rwsem_downgrade_wake: RWSEM_WAKE_READ_OWNED leaves sem->owner alone.
+            return self._grant_readers(set_owner=False)
         return []
 
     # ----------------------------------------------------------- wait queue
@@ -278,9 +390,7 @@ class RwSem:
             self._take_read(tid)
             return ACQUIRED, []
         self._queue(tid, READER, now)
-        wakes: list[Wake] = []
-        if self.writer is None:
-            wakes = self._mark_wake_readers_owned() if self.readers > 0 else self._mark_wake()
+        wakes = self._cond_wake_waiter()
         mine = [w for w in wakes if w.tid == tid and w.granted]
         others = [w for w in wakes if w.tid != tid]
         return (ACQUIRED if mine else QUEUED), others
@@ -294,8 +404,26 @@ class RwSem:
     def is_queued(self, tid: int) -> bool:
         return any(w.tid == tid for w in self.waiters)
 
+    def _cond_wake_waiter(self) -> list[Wake]:
+        """``rwsem_cond_wake_waiter``: nothing under a writer; readers-only wake under readers.
+
+        On a free lock it first clears NONSPINNABLE, then wakes with RWSEM_WAKE_ANY.
+        """
+        if self.writer is not None:
+            return []
+        if self.readers > 0:
+            if self.waiters[0].kind == READER:
+                return self._grant_readers()
+            return []
+        self.clear_nonspinnable()
+        return self._mark_wake()
+
     def _mark_wake(self) -> list[Wake]:
-        """``rwsem_mark_wake`` (RWSEM_WAKE_ANY)."""
+        """``rwsem_mark_wake`` (RWSEM_WAKE_ANY).
+
+        A writer at the head is only woken: until it runs, a spinning writer
+        or a stealing reader may take the lock first.
+        """
         first = self.waiters[0]
         if first.kind == WRITER:
             return [Wake(first.tid, WRITER, granted=False)]
@@ -304,16 +432,22 @@ class RwSem:
     def _mark_wake_readers_owned(self) -> list[Wake]:
         """``rwsem_mark_wake`` (RWSEM_WAKE_READ_OWNED) from a stealing reader."""
         if self.waiters and self.waiters[0].kind == READER:
-            return self._grant_readers()
+            return self._grant_readers(set_owner=False)
         return []
 
-    def _grant_readers(self) -> list[Wake]:
-        """Phase-fair: grant every queued reader, skipping writers, which keep their order."""
+    def _grant_readers(self, set_owner: bool = True) -> list[Wake]:
+        """Phase-fair: grant every queued reader, skipping writers, which keep their order.
+
+        Args:
+            set_owner: ``rwsem_mark_wake`` for any wake type but
+                RWSEM_WAKE_READ_OWNED stores the first granted reader in
+                ``sem->owner`` (``__rwsem_set_reader_owned``).
+        """
         granted: list[Wake] = []
         keep: list[Waiter] = []
         for w in self.waiters:
             if w.kind == READER and len(granted) < MAX_READERS_WAKEUP:
-                self._take_read(w.tid)
+                self._take_read(w.tid, set_owner=set_owner and not granted)
                 granted.append(Wake(w.tid, READER, granted=True))
             else:
                 keep.append(w)

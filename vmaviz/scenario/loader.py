@@ -1228,11 +1228,21 @@ class _Loader:
         args, _ = self.fields(fields_node, item.line, fpath, specs, tmpl, depth)
         if kind == "mmap" and args["fixed"] is True and args["at"] is None:
             self.error(item.line, f"{fpath}.at", "fixed: true needs 'at' (where to map)")
-        if kind == "mremap" and isinstance(args["name"], str) and args["move"] is False:
+        if kind == "mmap" and args["pgoff"] and args["file"] is None:
+            # do_mmap ignores the offset of anonymous memory (it uses addr >>
+            # PAGE_SHIFT, or 0 when shared): a pgoff there would do nothing.
+            self.error(item.line, f"{fpath}.pgoff", "pgoff needs 'file' (anonymous has none)")
+        if (
+            kind == "mremap"
+            and isinstance(args["name"], str)
+            and args["move"] is False
+            and args["maymove"] is False
+        ):
             self.error(
                 fields_node.line if fields_node else item.line,
                 f"{fpath}.name",
-                "a new name only makes sense with move: true (the range stays in place otherwise)",
+                "a new name only makes sense with move: true or maymove: true (the range "
+                "stays in place otherwise)",
             )
         body = None
         if kind == "loop":

@@ -239,6 +239,10 @@ OPS: dict[str, dict[str, FieldSpec]] = {
         "at": _opt("at"),
         "growsdown": _opt("bool", False),
         "shared": _opt("bool", False),
+        # MAP_NORESERVE: no swap reserved (VM_NORESERVE, so no VM_ACCOUNT either).
+        "noreserve": _opt("bool", False),
+        # The file page mapped at the start (the mmap offset / PAGE_SIZE).
+        "pgoff": _opt("int", 0, lo=0, hi=MAX_PAGES - 1, limit="MAX_PAGES - 1"),
     },
     "munmap": {"vma": _req("vma"), "pages": _opt("range")},
     "mprotect": {
@@ -250,6 +254,8 @@ OPS: dict[str, dict[str, FieldSpec]] = {
         "vma": _req("vma"),
         "new_pages": _NPAGES,
         "move": _opt("bool", False),
+        "maymove": _opt("bool", False),
+        "dontunmap": _opt("bool", False),
         "name": _opt("newvma"),
     },
     "madvise": {

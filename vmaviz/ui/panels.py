@@ -328,6 +328,13 @@ def threads_panel(snap: Mapping[str, Any]) -> Component:
 # =====================================================================
 
 
+def _rcu_waiting(cb: Mapping[str, Any]) -> str:
+    """Who a pending callback's grace period still waits for."""
+    if cb.get("gp_started") is False:
+        return f"grace period {int(cb.get('gp', 0)) - 1} to end first"
+    return ", ".join(cb.get("waiting_for") or []) or "nobody (time only)"
+
+
 def rcu_panel(snap: Mapping[str, Any]) -> Component:
     """Threads in RCU read sections, callbacks waiting for a grace period, GP count."""
     rcu = snap.get("rcu") or {}
@@ -339,7 +346,8 @@ def rcu_panel(snap: Mapping[str, Any]) -> Component:
                 html.Th("VMA" if cb.get("kind") == "vma" else "maple nodes", scope="row"),
                 html.Td(str(cb.get("what", ""))),
                 html.Td(format_ns(int(cb.get("queued_ns", 0)))),
-                html.Td(", ".join(cb.get("waiting_for") or []) or "nobody (time only)"),
+                html.Td(str(cb.get("gp", ""))),
+                html.Td(_rcu_waiting(cb)),
             ]
         )
         for cb in pending
@@ -363,8 +371,14 @@ def rcu_panel(snap: Mapping[str, Any]) -> Component:
             ),
             _table(
                 f"{len(pending)} callback{'s' if len(pending) != 1 else ''} waiting for a grace "
-                "period" + (f"; dead maple nodes: {', '.join(map(str, dead))}" if dead else ""),
-                ("frees", "what", "queued at", "waiting for readers"),
+                "period"
+                + (
+                    f"; {len(dead)} dead maple node{'s' if len(dead) != 1 else ''}, ids "
+                    f"{', '.join(map(str, dead))}"
+                    if dead
+                    else ""
+                ),
+                ("frees", "what", "queued at", "grace period", "waiting for readers"),
                 rows,
                 "RCU callbacks waiting for a grace period",
                 "rcu-table",

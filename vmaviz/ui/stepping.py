@@ -54,6 +54,8 @@ VID_PREFIXES = (
     "vma_link",
     "vm_area_alloc",
     "vm_flags_reset",
+    "change_protection",
+    "vma_merge",
     "vm_flags_set",
     "vma_mark_detached",
     "vma_expand",
