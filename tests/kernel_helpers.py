@@ -233,6 +233,7 @@ OP_WEIGHTS = {
     "swap_out": 1,
     "uffd_register": 1,
     "khugepaged_collapse": 1,
+    "signal": 1,
     "mmu_notifier_register": 1,
     "tcp_zerocopy_receive": 1,
     "read_proc_maps": 1,
@@ -429,6 +430,8 @@ class _Gen:
             return kind
         if kind in ("uffd_register", "khugepaged_collapse"):
             return {kind: {"vma": v}}
+        if kind == "signal":
+            return {kind: {"thread": "T0"}}  # every generated scenario has a T0
         if kind == "tcp_zerocopy_receive":
             return {kind: {"vma": v, "pages": p.int(1, min(self.bounds[v], 40))}}
         if kind == "read_proc_maps":

@@ -293,7 +293,10 @@ def test_madvise_write_advice_locks_the_vma() -> None:
 
 
 def test_khugepaged_collapse_locks_its_vma() -> None:
-    e = one_thread([{"khugepaged_collapse": {"vma": "B"}}])
+    # hugepage_vma_check (6.4.0) needs a whole 2 MiB-aligned range in the VMA.
+    vmas = [dict(v) for v in ABC]
+    vmas[1].update(pages=512, start=0x7F0000000000)
+    e = one_thread([{"khugepaged_collapse": {"vma": "B"}}], vmas=vmas)
     (sec,) = write_sections(e, 0)
     b = vid_of(e, "B")
     assert sec["locked"] == [b]

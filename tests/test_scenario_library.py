@@ -218,6 +218,7 @@ def test_mechanism_scenarios_are_small_enough_to_step_through() -> None:
         "first-fault-anon-vma",
         "file-backed-fault",
         "swap-retry",
+        "madvise-pageout-retry",
         "uffd-armed",
         "munmap-race-miss",
         "split-bounds-recheck",
@@ -268,6 +269,37 @@ def test_swap_retry() -> None:
     assert len(find(rs, "do_swap_page:swap_in")) == 4
     # mmap_lock mode: the swap-ins happen directly.
     rs = rows(run("swap-retry", "mmap_lock"))
+    assert len(find(rs, "do_swap_page:swap_in")) == 4
+    assert not find(rs, "do_swap_page:retry_vma_lock")
+
+
+def test_madvise_pageout_retry() -> None:
+    # madvise_cold_or_pageout_pte_range -> reclaim_pages leaves 4 swap entries under
+    # mmap_read_lock; 6.4.0 do_swap_page returns VM_FAULT_RETRY under the VMA lock.
+    s = summary("madvise-pageout-retry", "per_vma")
+    assert s["vma_lock"] == {"success": 20, "abort": 0, "retry": 4, "miss": 0}
+    assert s["faults"]["via_mmap_lock"] == 4
+    assert s["mmap_lock"]["write_acquired"] == 0
+    rs = rows(run("madvise-pageout-retry", "per_vma"))
+    (reclaim,) = find(rs, "reclaim_pages")
+    assert reclaim["b"] == 4
+    retries = find(rs, "do_swap_page:retry_vma_lock")
+    assert [r["b"] for r in retries] == [0, 1, 2, 3]
+    assert all(r["i"] > reclaim["i"] for r in retries)
+    assert len(find(rs, "do_swap_page:swap_in")) == 4
+    # The reader's faults on `other` run under its VMA lock during the madvise.
+    lock = first(rs, "syscall:madvise:pageout")
+    unlock = next(r for r in rs if r["ev"] == "mmap_read_unlock" and r["i"] > lock["i"])
+    during = [
+        r
+        for r in rs
+        if r["who"] == "reader"
+        and lock["i"] < r["i"] < unlock["i"]
+        and r["ev"] == "fault:vma_lock_success"
+    ]
+    assert during
+    # mmap_lock mode: no retry, the swap-ins happen at once.
+    rs = rows(run("madvise-pageout-retry", "mmap_lock"))
     assert len(find(rs, "do_swap_page:swap_in")) == 4
     assert not find(rs, "do_swap_page:retry_vma_lock")
 

@@ -54,14 +54,14 @@ class Narration:
 _SOURCES = {
     "mas_walk": "lib/maple_tree.c",
     "find_vma": "mm/mmap.c",
-    "set_pte_at": "include/linux/pgtable.h",
+    "set_pte_at": "arch/x86/include/asm/pgtable.h",
     "do_anonymous_page": "mm/memory.c",
     "handle_pte_fault": "mm/memory.c",
     "do_swap_page": "mm/memory.c",
     "do_wp_page": "mm/memory.c",
     "do_fault": "mm/memory.c",
     "handle_userfault": "fs/userfaultfd.c",
-    "anon_vma_prepare": "mm/rmap.c",
+    "anon_vma_prepare": "include/linux/rmap.h",
     "expand_stack": "mm/mmap.c",
     "vma_mark_detached": "include/linux/mm.h",
     "vma_iter_clear": "mm/internal.h",
@@ -136,8 +136,9 @@ GLOSSARY: dict[str, str] = {
     "ends; its callbacks then run together. Freed VMAs and replaced maple nodes stay "
     "readable until then.",
     "maple tree": "The B-tree of address ranges (`mm->mm_mt`) that holds the VMAs since "
-    "Linux 6.1. Leaves (`leaf64`, 16 slots) map ranges to VMAs or NULL (free); internal "
-    "nodes (`arange64`, 10 slots) also record the largest free gap below each child for "
+    "Linux 6.1. Leaves (`maple_leaf_64`, shown as leaf64, 16 slots) map ranges to VMAs or "
+    "NULL (free); internal nodes (`maple_arange_64`, shown as arange64, 10 slots) also "
+    "record the largest free gap below each child for "
     "`get_unmapped_area`. Pivots are the last address each slot covers.",
     "dead node": "In RCU mode the maple tree never changes a node a reader may be walking: "
     "it builds a new node, publishes it, and marks the old one dead. A reader that lands on a "
@@ -1174,8 +1175,8 @@ def _mm_ops(c: _Ctx) -> _Out | None:
         ),
         "madvise:populate": (
             f"{who} populates {b} more pages of {c.vma(a)}",
-            f"`madvise` (populate/willneed advice) faults in {b} more missing pages of "
-            f"{c.vma(a)} under `mmap_read_lock`; a step maps at most 16.",
+            f"`madvise_populate` faults in {b} more pages of {c.vma(a)} through GUP "
+            "(`faultin_vma_page_range`) under `mmap_read_lock`; a step maps at most 16.",
             "populating a range maps its pages one after another",
         ),
         "no_address": (
@@ -1297,6 +1298,74 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             "`mmap_lock` nor a VMA lock.",
             "memory pressure (scenario op `swap_out`)",
         ),
+        "try_to_unmap:discard_lazyfree": (
+            f"reclaim discards lazy-free page {b} of {c.vma(a)}",
+            "`try_to_unmap_one` finds a clean lazy-free folio (`MADV_FREE`, not written "
+            "since): it clears the PTE and frees the page, no swap entry. The next touch "
+            "gets a fresh zeroed page.",
+            "MADV_FREE pages are dropped, not swapped, by reclaim",
+        ),
+        "zap_page_range_single": (
+            f"{who}: MADV_DONTNEED zaps {b} pages of {c.vma(a)}",
+            f"`madvise_dontneed_single_vma` → `zap_page_range_single` clears {b} PTEs of "
+            f"{c.vma(a)} (swap entries too) under `mmap_read_lock`; no VMA lock is taken.",
+            "`MADV_DONTNEED` throws the pages away at once",
+        ),
+        "madvise_free_pte_range": (
+            f"{who}: MADV_FREE marks {b} pages of {c.vma(a)} lazy-free",
+            f"`madvise_free_pte_range` keeps the PTEs of {b} pages of {c.vma(a)} but makes "
+            "them clean and old and puts their folios on the lazy-free list "
+            "(`folio_mark_lazyfree`): they stay mapped until reclaim discards them, and a "
+            "write before that dirties them again. Swap entries in the range are cleared "
+            "(`free_swap_and_cache`)." + (f" ({c.note})" if c.note else ""),
+            "`MADV_FREE` is lazy: freeing waits for memory pressure",
+        ),
+        "madvise_cold_or_pageout_pte_range": (
+            f"{who}: MADV_COLD deactivates {b} pages of {c.vma(a)}",
+            f"`madvise_cold_or_pageout_pte_range` clears the young bit of {b} pages of "
+            f"{c.vma(a)} and moves their folios to the inactive list; the PTEs stay.",
+            "`MADV_COLD` only makes the pages first in line for reclaim",
+        ),
+        "reclaim_pages": (
+            f"{who}: MADV_PAGEOUT reclaims {b} pages of {c.vma(a)}",
+            f"`madvise_cold_or_pageout_pte_range` isolates {b} pages of {c.vma(a)} mapped "
+            "only here and `reclaim_pages` reclaims them now: anonymous pages leave swap "
+            "entries (a later fault is `do_swap_page`), lazy-free ones are discarded, file "
+            "pages are unmapped. Only `mmap_read_lock` is held.",
+            "`MADV_PAGEOUT` is reclaim on request",
+        ),
+        "read_swap_cache_async": (
+            f"{who}: MADV_WILLNEED reads {b} swapped pages of {c.vma(a)} ahead",
+            f"`madvise_willneed` starts swap-in I/O for {b} swap entries of {c.vma(a)} "
+            "(`swapin_walk_pmd_entry`); it maps nothing, so the PTEs stay swap entries "
+            "and a later fault still goes through `do_swap_page`.",
+            "`MADV_WILLNEED` on anonymous memory only warms the swap cache",
+        ),
+        "vfs_fadvise": (
+            f"{who}: MADV_WILLNEED reads {b} pages of {c.vma(a)}'s file ahead",
+            f"`madvise_willneed` dropped `mmap_lock` and calls `vfs_fadvise` "
+            f"(`POSIX_FADV_WILLNEED`) for {b} pages of {c.vma(a)}'s file; it maps nothing.",
+            "filesystem readahead may sleep on locks, so `mmap_lock` is dropped",
+        ),
+        "vfs_fallocate": (
+            f"{who}: MADV_REMOVE punches a hole under {c.vma(a)}",
+            f"`madvise_remove` dropped `mmap_lock`; `vfs_fallocate(FALLOC_FL_PUNCH_HOLE)` "
+            f"frees the file's pages and unmaps {b} of them from {c.vma(a)}.",
+            "`MADV_REMOVE` frees the backing store",
+        ),
+        "madvise_collapse": (
+            f"{who}: MADV_COLLAPSE on {c.vma(a)} (not modelled)",
+            "`madvise_collapse` would collapse the range into huge pages; the model has no "
+            "huge pages, so nothing changes.",
+            "huge pages are outside the model",
+        ),
+        "madvise_vma_behavior:error": (
+            f"{who}: madvise fails on {c.vma(a)}",
+            f"`madvise_vma_behavior` returns -{ {22: 'EINVAL', 13: 'EACCES'}.get(b, b) } for "
+            f"{c.vma(a)} (flags or backing the "
+            "advice refuses); `madvise_walk_vmas` stops and returns the error.",
+            "an error of one VMA ends the madvise walk",
+        ),
     }
     if code in table:
         return table[code]
@@ -1400,7 +1469,7 @@ def _family_sentence(c: _Ctx, prefix: str) -> _Out:
             "reading `/proc/pid/maps`",
         ),
         "madvise": (
-            f"`madvise` read-lock advice zapped {a} pages (no VMA lock taken).",
+            f"`madvise` read-lock advice changed {a} PTEs (no VMA lock taken).",
             "scenario op `madvise`",
         ),
     }

@@ -1090,6 +1090,10 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                     cost += k.costs["anon_vma_prepare"] + k.atomic(th, "page_table_lock")
                 k.emit("do_wp_page:copy", vma.vid, idx)
                 return cost
+            if L["access"] == "write" and pte == M.PTE_LAZYFREE:
+                # The store sets the PTE's dirty bit: the lazy-free page is
+                # dirty again and reclaim keeps it (madvise_free_pte_range).
+                vma.pages[idx] = M.PTE_PRESENT
             k.emit("handle_pte_fault:spurious", vma.vid, idx)
             k.ret(th, VM_FAULT_OK)
             return k.costs["spurious_fault"]
@@ -1332,10 +1336,8 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             _tally(th)
             if th.signal_pending:
                 # fault_signal_pending(): the arch quick exit (x86/arm64/powerpc
-                # return, s390 VM_FAULT_SIGNAL); the signal is handled on return
-                # to user space and the access is retried there.
-                k.emit("fault:signal_pending_quick_exit", L["vid"])
-                return _fault_done(k, th, fr)
+                # return, s390 VM_FAULT_SIGNAL); only user faults take this path.
+                return _signal_quick_exit(k, th, fr)
             k.emit("fault:vma_lock_retry", L["vid"])
             fr.pc = 10
             return k.costs["plain_load"]
@@ -1448,6 +1450,11 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             return k.costs["access_check"]
         if pc == 15:
             res = L.pop("ret")
+            if res & VM_FAULT_RETRY and th.signal_pending and L["user"]:
+                # fault_signal_pending() after handle_mm_fault under mmap_lock: "the
+                # core mm code has unlocked the mm for us"; return instead of retrying.
+                # A kernel-mode fault needs a fatal signal here, which is not modelled.
+                return _signal_quick_exit(k, th, fr)
             if res & VM_FAULT_RETRY:
                 # The mmap_lock was dropped by the callee: set FAULT_FLAG_TRIED and
                 # go to the retry label, which is mmap_read_lock (no trylock).
@@ -1551,6 +1558,30 @@ def _tally(th: Thread) -> None:
 # The four handlers share one skeleton; dispatch straight to it on the hot path.
 for _name in ARCH_HANDLER.values():
     STEP_FN[_name] = _arch_fault
+
+
+def _signal_quick_exit(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``fault_signal_pending`` true: the handler returns, the signal is delivered, the
+    access runs again.
+
+    include/linux/sched/signal.h ``fault_signal_pending``: ``VM_FAULT_RETRY`` and a
+    pending signal (any signal for a user-mode fault); arch/x86/mm/fault.c
+    ``do_user_addr_fault``, arch/arm64/mm/fault.c ``do_page_fault``,
+    arch/powerpc/mm/fault.c ``___do_page_fault`` return, arch/s390/mm/fault.c
+    ``do_exception`` ends with ``VM_FAULT_SIGNAL``.  On the way back to user mode
+    ``exit_to_user_mode_loop`` runs ``arch_do_signal_or_restart``, which dequeues
+    the signal (the model's handler does nothing else); the faulting instruction
+    then executes again and faults anew, which the model runs in the same frame.
+    """
+    L = fr.loc
+    k.emit("fault:signal_pending_quick_exit", L.get("vid") or 0)
+    th.signal_pending = False
+    if L.get("tally", 0) > 1:
+        k.violate(11, f"T{th.tid}'s fault counted {L['tally']} of ABORT/SUCCESS/RETRY")
+    k.fault_latencies.append(k.now - L["t0"])
+    fr.loc = {key: L[key] for key in ("address", "access", "user") if key in L}
+    fr.pc = 0
+    return k.costs["plain_load"]
 
 
 def _fault_done(k: Kernel, th: Thread, fr: Frame) -> int:

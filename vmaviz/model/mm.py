@@ -64,6 +64,10 @@ PROT_FLAGS = {
 PTE_PRESENT = 1  # mapped writable (or read-only if the VMA is)
 PTE_WP = 2  # present but write-protected (COW after fork)
 PTE_SWAP = 3  # a swap entry: do_swap_page
+#: Present and clean, its folio on the lazy-free list (``madvise_free_pte_range``,
+#: mm/madvise.c): reclaim discards it instead of swapping it out, unless a write
+#: dirtied it again first.
+PTE_LAZYFREE = 4
 
 
 #: ``vm_userfaultfd_ctx.ctx`` of the one userfaultfd the model registers with

@@ -18,6 +18,7 @@ from vmaviz.model import mm as M
 from vmaviz.model.kernel import (
     OP_ENTRY,
     Kernel,
+    _anon_vma_prepare,
     _page_range,
     _start_write,
     kfunc,
@@ -1101,12 +1102,19 @@ def op_mprotect(k: Kernel, th: Thread, fr: Frame) -> int:
 
 @kfunc("do_madvise", "mm/madvise.c")
 def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``madvise``: read-lock advice runs under ``mmap_read_lock`` and locks no VMA;
-    write-lock advice changes flags under the mmap write lock (``madvise_update_vma``).
+    """``do_madvise``: ``madvise_need_mmap_write`` picks the lock, then
+    ``madvise_walk_vmas`` applies ``madvise_vma_behavior`` to each VMA of the range.
+
+    Flag-changing advice holds ``mmap_lock`` for write and goes through
+    ``madvise_update_vma`` (:func:`madvise_walk_vmas`).  The rest (``dontneed``,
+    ``dontneed_locked``, ``free``, ``cold``, ``pageout``, ``willneed``,
+    ``remove``, ``populate_read``, ``populate_write``) holds it for read, locks no
+    VMA and changes only PTEs (:func:`_madvise_read_walk`).
 
     Unmapped parts of the range are skipped and the call returns ``-ENOMEM``
     (``madvise_walk_vmas``): the trace records ``madvise:enomem`` (``a``, ``b`` =
-    the range) before the unlock.
+    the range) before the unlock.  An error of one VMA ends the walk and is
+    returned instead.
     """
     L = fr.loc
     a = L["op"].args
@@ -1133,37 +1141,31 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
             k.call(th, "madvise_walk_vmas", cursor=start, wend=end, advice=advice)
             k.emit("madvise:write_lock_advice", bits[0], bits[1])
             return k.costs["madvise_write"]
-        cost = k.costs["madvise_read"]
-        zapped = 0
-        fill = []
-        for vma in _overlapping(k, start, end):
-            lo = max(0, (start - vma.vm_start) >> PAGE_SHIFT)
-            hi = min(vma.npages, (end - vma.vm_start) >> PAGE_SHIFT)
-            if advice in ("dontneed", "dontneed_locked", "free", "remove", "pageout"):
-                # Only the mapped pages: the range may be far larger than the VMA's
-                # populated part.
-                for i in [i for i in vma.pages if lo <= i < hi]:
-                    del vma.pages[i]
-                    zapped += 1
-            elif advice in ("populate_read", "populate_write", "willneed"):
-                fill.append([vma.vid, lo, hi])
-        if fill:
-            L["fill"] = fill
-            cost += _populate(k, fill) * k.costs["anon_page_alloc"]
-            if fill:
-                fr.pc = 6
-        k.emit("madvise:read_lock_advice", zapped)
-        return cost + zapped * k.costs["zap_page"]
+        L["cursor"], L["wend"], L["changed"] = start, end, 0
+        fr.pc = 4
+        return _madvise_read_walk(k, th, fr, k.costs["madvise_read"])
+    if pc == 4:
+        return _madvise_read_walk(k, th, fr, 0)
     if pc == 6:
-        # The populate goes on, PAGES_PER_STEP pages a step (the mmap read lock
-        # is held throughout, so the VMAs stay).
+        # madvise_populate goes on, PAGES_PER_STEP pages a step (the mmap read
+        # lock is held throughout, so the VMA stays).
         fill = L["fill"]
-        vid = fill[0][0]
-        done = _populate(k, fill)
-        if not fill:
-            fr.pc = 2
+        vid = fill[0]
+        done, cost = _populate(k, th, fill)
+        L["changed"] += done
+        if fill[1] >= fill[2]:
+            del L["fill"]
+            fr.pc = 4
         k.emit("madvise:populate", vid, done)
-        return done * k.costs["anon_page_alloc"]
+        return cost
+    if pc == 8:
+        # madvise_willneed (file) / madvise_remove without mmap_lock.
+        fr.pc = 9
+        return _madvise_unlocked_io(k, L)
+    if pc == 9:
+        fr.pc = 4
+        k.call(th, "mmap_read_lock")
+        return -1
     if pc == 2:
         err = L.pop("ret", None)
         if err:
@@ -1181,29 +1183,327 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
     return -1
 
 
+def _madvise_read_walk(k: Kernel, th: Thread, fr: Frame, cost: int) -> int:
+    """One step of ``madvise_walk_vmas`` for read-lock advice, in ``do_madvise``'s frame.
+
+    Each step applies the advice to the next VMA of the range (its event names
+    what the advice did there); a populate goes on in later steps (``pc`` 6), an
+    advice that drops ``mmap_lock`` unlocks at once (``pc`` 8-9).  The last step
+    records ``madvise:read_lock_advice`` (``a`` = PTEs the call changed).
+    """
+    L = fr.loc
+    advice = L["op"].args["advice"]
+    cur, end = L["cursor"], L["wend"]
+    vma = k.mm.find_vma(cur) if cur < end else None
+    if vma is None or vma.vm_start >= end:
+        fr.pc = 2
+        k.emit("madvise:read_lock_advice", L["changed"])
+        return cost + k.costs["plain_load"]
+    s, e = max(cur, vma.vm_start), min(end, vma.vm_end)
+    L["cursor"] = e
+    err, more, changed, c = madvise_vma_behavior(k, th, vma, s, e, advice)
+    L["changed"] += changed
+    cost += c
+    if err is not None:
+        L["ret"] = err
+        fr.pc = 2
+        k.emit("madvise_vma_behavior:error", vma.vid, _ERRNO[err])
+        return cost + k.costs["plain_load"]
+    if more in ("populate", "populate_later"):
+        lo, hi = (s - vma.vm_start) >> PAGE_SHIFT, (e - vma.vm_start) >> PAGE_SHIFT
+        L["fill"] = [vma.vid, lo, hi, int(advice == "populate_write")]
+        fr.pc = 6
+        if more == "populate_later":
+            return cost  # this step was anon_vma_prepare
+        return cost + _madvise_populate_step(k, th, fr)
+    if more == "drop_lock":
+        # "*prev = NULL; tell sys_madvise we drop mmap_lock": the walk goes on
+        # with find_vma(end of this part) once the lock is back.
+        L["io"] = [advice, vma.vid, s, e]
+        fr.pc = 8
+        k.call(th, "mmap_read_unlock")
+        return -1
+    return cost
+
+
+#: The errors :func:`madvise_vma_behavior` returns, as ``b`` of its event.
+_ERRNO = {"EINVAL": 22, "EACCES": 13}
+
+
+def _madvise_populate_step(k: Kernel, th: Thread, fr: Frame) -> int:
+    """The first batch of ``madvise_populate`` in the walk's step."""
+    L = fr.loc
+    fill = L["fill"]
+    done, cost = _populate(k, th, fill)
+    L["changed"] += done
+    if fill[1] >= fill[2]:
+        del L["fill"]
+        fr.pc = 4
+    k.emit("madvise:populate", fill[0], done)
+    return cost
+
+
+def madvise_vma_behavior(
+    k: Kernel, th: Thread, vma: Vma, s: int, e: int, advice: str
+) -> tuple[str | None, str | None, int, int]:
+    """``madvise_vma_behavior`` (mm/madvise.c) for read-lock advice on ``[s, e)`` of ``vma``.
+
+    Returns ``(error, more, PTEs changed, cost)``: ``more`` is ``'populate'``
+    when :func:`_populate` is to fault the range in, ``'drop_lock'`` when the
+    advice drops ``mmap_lock`` around file I/O.
+    """
+    lo, hi = (s - vma.vm_start) >> PAGE_SHIFT, (e - vma.vm_start) >> PAGE_SHIFT
+    if advice in ("dontneed", "dontneed_locked", "free"):
+        return madvise_dontneed_free(k, vma, lo, hi, advice)
+    if advice in ("cold", "pageout"):
+        return madvise_cold_or_pageout(k, vma, lo, hi, advice == "pageout")
+    if advice == "willneed":
+        return madvise_willneed(k, vma, lo, hi)
+    if advice == "remove":
+        return madvise_remove(vma)
+    if advice in ("populate_read", "populate_write"):
+        return madvise_populate(k, th, vma, lo, hi, advice == "populate_write")
+    # MADV_COLLAPSE (madvise_collapse, mm/khugepaged.c) is not modelled: the
+    # model has no huge pages, so it changes nothing here.
+    k.emit("madvise_collapse", vma.vid, 0)
+    return None, None, 0, k.costs["plain_load"]
+
+
+def madvise_dontneed_free(
+    k: Kernel, vma: Vma, lo: int, hi: int, advice: str
+) -> tuple[str | None, str | None, int, int]:
+    """``madvise_dontneed_free`` (mm/madvise.c).
+
+    ``madvise_dontneed_free_valid_vma``: ``VM_PFNMAP`` VMAs, and ``VM_LOCKED``
+    ones unless the advice is ``DONTNEED_LOCKED``, are ``-EINVAL``.  DONTNEED
+    zaps every PTE of the range, swap entries included
+    (``madvise_dontneed_single_vma`` -> ``zap_page_range_single``); FREE is
+    :func:`madvise_free_single_vma`.
+    """
+    forbidden = M.VM_PFNMAP | (0 if advice == "dontneed_locked" else M.VM_LOCKED)
+    if vma.vm_flags & forbidden:
+        return "EINVAL", None, 0, 0
+    if advice == "free":
+        return madvise_free_single_vma(k, vma, lo, hi)
+    gone = [i for i in vma.pages if lo <= i < hi]
+    for i in gone:
+        del vma.pages[i]
+    k.emit("zap_page_range_single", vma.vid, len(gone))
+    return None, None, len(gone), len(gone) * k.costs["zap_page"] + k.costs["tlb_flush"]
+
+
+def madvise_free_single_vma(
+    k: Kernel, vma: Vma, lo: int, hi: int
+) -> tuple[str | None, str | None, int, int]:
+    """``madvise_free_single_vma`` with ``madvise_free_pte_range`` (mm/madvise.c).
+
+    Only anonymous VMAs (``vma_is_anonymous``; shmem is not): else ``-EINVAL``.
+    A swap entry is cleared (``free_swap_and_cache``: a later fault maps a fresh
+    zero-filled page instead of swapping in).  A present page *keeps its PTE*:
+    it is made clean and old and its folio goes on the lazy-free list
+    (``folio_mark_lazyfree``), so it stays mapped until reclaim discards it; a
+    write before that dirties it again and reclaim then keeps it.  The shared
+    zero page (``vm_normal_folio`` is NULL) and the model's other write-protected
+    PTEs are left alone.
+    """
+    if not vma.is_anonymous:
+        return "EINVAL", None, 0, 0
+    swapped = lazy = 0
+    for i in [i for i in vma.pages if lo <= i < hi]:
+        if vma.pages[i] == M.PTE_SWAP:
+            del vma.pages[i]
+            swapped += 1
+        elif vma.pages[i] == M.PTE_PRESENT:
+            vma.pages[i] = M.PTE_LAZYFREE
+            lazy += 1
+    note = f"free_swap_and_cache: {swapped} swap entries cleared" if swapped else ""
+    k.emit("madvise_free_pte_range", vma.vid, lazy, note)
+    cost = (swapped + lazy) * k.costs["zap_page"] + k.costs["tlb_flush"]
+    return None, None, swapped + lazy, cost
+
+
+def madvise_cold_or_pageout(
+    k: Kernel, vma: Vma, lo: int, hi: int, pageout: bool
+) -> tuple[str | None, str | None, int, int]:
+    """``madvise_cold`` / ``madvise_pageout`` with ``madvise_cold_or_pageout_pte_range``
+    (mm/madvise.c).
+
+    ``can_madv_lru_vma``: a ``VM_LOCKED`` or ``VM_PFNMAP`` VMA is ``-EINVAL``.
+    The walk looks at present PTEs only (none and swap entries are skipped),
+    passes over the zero page (``vm_normal_folio`` is NULL) and folios mapped
+    more than once (``folio_mapcount != 1``: the model's write-protected PTEs are
+    one or the other).  COLD only deactivates the folios.  PAGEOUT isolates them
+    and ``reclaim_pages`` -> ``shrink_folio_list`` reclaims them at once
+    (:func:`reclaim_pte`): an anonymous page leaves a swap entry (a later fault is
+    ``do_swap_page``), a lazy-free clean page is discarded, a file page is unmapped.
+    The model assumes the caller may page out file pages (``can_do_file_pageout``).
+    """
+    if vma.vm_flags & (M.VM_LOCKED | M.VM_PFNMAP):
+        return "EINVAL", None, 0, 0
+    chosen = [i for i in sorted(vma.pages) if lo <= i < hi and vma.pages[i] in _RECLAIMABLE]
+    if not pageout:
+        k.emit("madvise_cold_or_pageout_pte_range", vma.vid, len(chosen))
+        return None, None, 0, len(chosen) * k.costs["plain_load"] + k.costs["tlb_flush"]
+    for i in chosen:
+        reclaim_pte(vma, i)
+    k.emit("reclaim_pages", vma.vid, len(chosen))
+    return None, None, len(chosen), len(chosen) * k.costs["swap_out_page"] + k.costs["tlb_flush"]
+
+
+#: PTE states whose folio reclaim can take: mapped once and not the zero page.
+_RECLAIMABLE = (M.PTE_PRESENT, M.PTE_LAZYFREE)
+
+
+def reclaim_pte(vma: Vma, i: int) -> None:
+    """What ``shrink_folio_list`` -> ``try_to_unmap_one`` (mm/rmap.c) leaves in a PTE.
+
+    An anonymous page gets a swap entry; a lazy-free page nobody dirtied again is
+    discarded (``try_to_unmap_one``: ``!folio_test_swapbacked`` and clean); a
+    page of a file (or shmem) VMA is unmapped and stays in the page cache.
+    """
+    if vma.pages[i] == M.PTE_LAZYFREE or not vma.is_anonymous:
+        del vma.pages[i]
+    else:
+        vma.pages[i] = M.PTE_SWAP
+
+
+def madvise_willneed(
+    k: Kernel, vma: Vma, lo: int, hi: int
+) -> tuple[str | None, str | None, int, int]:
+    """``madvise_willneed`` (mm/madvise.c): schedule reads, map nothing.
+
+    Anonymous memory: ``swapin_walk_pmd_entry`` starts ``read_swap_cache_async``
+    for each swap entry; the PTEs stay swap entries, so a later fault is still
+    ``do_swap_page`` (and RETRYs under the VMA lock in 6.4).  Shmem
+    (``force_shm_swapin_readahead``) likewise changes no PTE and keeps the lock.
+    Another file: ``vfs_fadvise(POSIX_FADV_WILLNEED)`` runs with ``mmap_lock``
+    dropped (``*prev = NULL``), page-cache readahead only.
+    """
+    if vma.file is not None and vma.file != M.SHMEM_FILE:
+        return None, "drop_lock", 0, k.costs["plain_load"]
+    n = sum(1 for i, s in vma.pages.items() if lo <= i < hi and s == M.PTE_SWAP)
+    k.emit("read_swap_cache_async", vma.vid, n)
+    return None, None, 0, (n + 1) * k.costs["plain_load"]
+
+
+def madvise_remove(vma: Vma) -> tuple[str | None, str | None, int, int]:
+    """``madvise_remove`` (mm/madvise.c): punch a hole in the file with ``mmap_lock`` dropped.
+
+    ``VM_LOCKED`` is ``-EINVAL``, so is a VMA without a file (private anonymous
+    memory); a VMA not both shared and writable is ``-EACCES``.  The hole is
+    punched by ``vfs_fallocate`` after ``mmap_read_unlock`` (:func:`_madvise_unlocked_io`).
+    """
+    if vma.vm_flags & M.VM_LOCKED or vma.file is None:
+        return "EINVAL", None, 0, 0
+    if vma.vm_flags & (M.VM_SHARED | M.VM_WRITE) != M.VM_SHARED | M.VM_WRITE:
+        return "EACCES", None, 0, 0
+    return None, "drop_lock", 0, 0
+
+
+def _madvise_unlocked_io(k: Kernel, L: dict[str, Any]) -> int:
+    """The file I/O ``madvise_willneed`` (``vfs_fadvise``) and ``madvise_remove``
+    (``vfs_fallocate`` punching a hole) do without ``mmap_lock``.
+
+    The punched hole is unmapped from every VMA (``unmap_mapping_range``): the
+    model zaps the range in the VMA it was asked for, if that is still mapped there.
+    """
+    advice, vid, s, e = L.pop("io")
+    if advice == "willneed":
+        k.emit("vfs_fadvise", vid, (e - s) >> PAGE_SHIFT)
+        return k.costs["plain_load"]
+    vma = k.mm.vmas.get(vid)
+    gone: list[int] = []
+    if vma is not None and vma.state == "live" and not vma.detached:
+        lo, hi = (s - vma.vm_start) >> PAGE_SHIFT, (e - vma.vm_start) >> PAGE_SHIFT
+        gone = [i for i in vma.pages if lo <= i < hi]
+        for i in gone:
+            del vma.pages[i]
+    L["changed"] += len(gone)
+    k.emit("vfs_fallocate", vid, len(gone))
+    return len(gone) * k.costs["zap_page"] + k.costs["plain_load"]
+
+
+def madvise_populate(
+    k: Kernel, th: Thread, vma: Vma, lo: int, hi: int, write: bool
+) -> tuple[str | None, str | None, int, int]:
+    """``madvise_populate`` -> ``faultin_vma_page_range`` (mm/gup.c): the permission check.
+
+    ``check_vma_flags`` without ``FOLL_FORCE``: ``VM_IO``/``VM_PFNMAP``, a write
+    populate of a VMA without ``VM_WRITE`` and a read populate of one without
+    ``VM_READ`` are ``-EFAULT``, which ``faultin_vma_page_range`` turns into
+    ``-EINVAL``.  The faults themselves are :func:`_populate`; the first write
+    fault of an anonymous VMA without an anon_vma allocates one
+    (``do_anonymous_page`` / ``wp_page_copy`` -> ``anon_vma_prepare``), which is
+    this step (``'populate_later'``).
+    """
+    if vma.vm_flags & (M.VM_IO | M.VM_PFNMAP):
+        return "EINVAL", None, 0, 0
+    if not vma.vm_flags & (M.VM_WRITE if write else M.VM_READ):
+        return "EINVAL", None, 0, 0
+    if (
+        write
+        and vma.is_anonymous
+        and vma.anon_vma is None
+        and any(vma.pages.get(i) != M.PTE_PRESENT for i in range(lo, hi))
+    ):
+        _anon_vma_prepare(k, th, vma, False)
+        k.emit("anon_vma_prepare", vma.vid, vma.anon_vma or 0)
+        cost = k.costs["anon_vma_prepare"] + k.atomic(th, "page_table_lock")
+        return None, "populate_later", 0, cost
+    return None, "populate", 0, 0
+
+
 #: Pages one step maps at most (a populate, ``vm_insert_pages``): the work of one
 #: step stays bounded however large the range is.
 PAGES_PER_STEP = 16
 
 
-def _populate(k: Kernel, fill: list[list[int]]) -> int:
-    """Map the next (at most :data:`PAGES_PER_STEP`) missing pages of ``fill``.
+def _populate(k: Kernel, th: Thread, fill: list[int]) -> tuple[int, int]:
+    """``__get_user_pages`` for ``madvise_populate``: the next (at most
+    :data:`PAGES_PER_STEP`) pages of ``fill`` = ``[vid, next page, end page, write]``.
 
-    ``fill`` lists ``[vid, next page, end page]`` segments; it is consumed in
-    place.  Returns how many pages it mapped.
+    A page ``follow_page_mask`` finds needs no fault; the others go through
+    ``faultin_page`` -> ``handle_mm_fault`` under ``mmap_lock`` (never the VMA
+    lock), as in mm/memory.c:
+
+    * read, no PTE: anonymous private memory gets the shared zero page,
+      write-protected (``do_anonymous_page``, no anon_vma); a file or shmem VMA
+      maps its page-cache page (``do_fault``);
+    * write, no PTE: ``do_anonymous_page`` with ``anon_vma_prepare`` (the first
+      one allocates the VMA's anon_vma) and a new zeroed page;
+    * write on a write-protected PTE: ``do_wp_page`` copies (also ``anon_vma_prepare``);
+    * a swap entry: ``do_swap_page`` reads it back (under ``mmap_lock`` it does
+      not RETRY);
+    * write on a lazy-free page: ``FOLL_TOUCH | FOLL_WRITE`` dirties it again.
+
+    ``fill`` is advanced in place.  Returns (PTEs changed, cost).
     """
-    done = 0
-    while fill and done < PAGES_PER_STEP:
-        seg = fill[0]
-        pages = k.mm.vmas[seg[0]].pages
-        while seg[1] < seg[2] and done < PAGES_PER_STEP:
-            if seg[1] not in pages:
-                pages[seg[1]] = M.PTE_PRESENT
-                done += 1
-            seg[1] += 1
-        if seg[1] >= seg[2]:
-            fill.pop(0)
-    return done
+    vma = k.mm.vmas[fill[0]]
+    write = bool(fill[3])
+    anon_private = vma.is_anonymous and not vma.vm_flags & M.VM_SHARED
+    done = cost = 0
+    while fill[1] < fill[2] and done < PAGES_PER_STEP:
+        i = fill[1]
+        fill[1] += 1
+        pte = vma.pages.get(i)
+        if pte == M.PTE_SWAP:
+            cost += k.costs["swap_in"]
+        elif pte is None and not write:
+            vma.pages[i] = M.PTE_WP if anon_private else M.PTE_PRESENT
+            cost += k.costs["pte_install"]
+            done += 1
+            continue
+        elif pte is None:
+            cost += k.costs["anon_page_alloc" if vma.is_anonymous else "file_fault"]
+        elif write and pte == M.PTE_WP:
+            cost += k.costs["cow_copy"]
+        elif write and pte == M.PTE_LAZYFREE:
+            cost += k.costs["plain_load"]
+        else:
+            continue
+        vma.pages[i] = M.PTE_PRESENT
+        done += 1
+    return done, cost
 
 
 @kfunc("userfaultfd_register", "fs/userfaultfd.c")
@@ -1535,11 +1835,38 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
 # =====================================================================
 
 
+def is_cow_mapping(flags: int) -> bool:
+    """Whether a private writable mapping's pages are shared copy-on-write after fork.
+
+    Models include/linux/mm.h ``is_cow_mapping``: ``VM_MAYWRITE`` without
+    ``VM_SHARED``; ``copy_present_pte`` write-protects such PTEs in the parent.
+    """
+    return flags & (M.VM_SHARED | M.VM_MAYWRITE) == M.VM_MAYWRITE
+
+
+def vma_needs_copy(src: Vma) -> bool:
+    """Whether ``copy_page_range`` copies ``src``'s page tables into the child.
+
+    Models mm/memory.c ``vma_needs_copy`` (6.4.0): the child's copy is
+    uffd-wp armed, or ``src`` is ``VM_PFNMAP``/``VM_MIXEDMAP``, or ``src`` has an
+    ``anon_vma``; otherwise the child's faults fill its tables from the page
+    cache (or the zero page).  ``dup_userfaultfd`` clears the child's
+    ``VM_UFFD_*`` flags unless the context asked for ``UFFD_FEATURE_EVENT_FORK``,
+    which the modelled contexts never do, so the first test is always false.
+    """
+    return bool(src.vm_flags & (M.VM_PFNMAP | M.VM_MIXEDMAP)) or src.anon_vma is not None
+
+
 @kfunc("dup_mmap", "kernel/fork.c")
 def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``dup_mmap``: copy every VMA under the parent's mmap write lock; write-protect
-    private anonymous pages for COW.  6.4.0 does not write-lock the parent VMAs
-    (R-F1); ``fix_fork_lock_parent`` adds the 6.4.3 ``vma_start_write`` per VMA.
+    """``dup_mmap`` (kernel/fork.c): copy every VMA under the parent's mmap write lock.
+
+    A ``VM_DONTCOPY`` VMA is skipped; a ``VM_WIPEONFORK`` one gets an empty copy
+    (no ``anon_vma_fork``, no ``copy_page_range``); any other is copied with
+    ``copy_page_range`` (mm/memory.c), which does nothing unless
+    :func:`vma_needs_copy` and write-protects the parent's PTEs when
+    :func:`is_cow_mapping`.  6.4.0 does not write-lock the parent VMAs (R-F1);
+    ``fix_fork_lock_parent`` adds the 6.4.3 ``vma_start_write`` per VMA.
     """
     L = fr.loc
     while True:
@@ -1580,8 +1907,15 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 2
                 k.emit("dup_mmap:copy_vma", vma.vid, 0, "VM_WIPEONFORK: no copy_page_range")
                 return cost
-            if vma.is_anonymous and not vma.vm_flags & M.VM_SHARED and vma.pages:
-                # copy_present_pte write-protects the parent's PTEs.
+            if not vma_needs_copy(vma):
+                # copy_page_range returns at once: the child's faults fill its
+                # page tables, and the parent's PTEs stay as they are.
+                L["copied"] += 1
+                fr.pc = 2
+                k.emit("dup_mmap:copy_vma", vma.vid, 0, "vma_needs_copy: false")
+                return cost
+            if is_cow_mapping(vma.vm_flags) and vma.pages:
+                # copy_present_pte write-protects the parent's writable PTEs.
                 if vma.vm_lock.readers:
                     k.violate(
                         4,
@@ -1589,7 +1923,8 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
                         "VMA-locked fault (R-F1)",
                     )
                 for i, s in vma.pages.items():
-                    if s == M.PTE_PRESENT:
+                    # A lazy-free page is mapped and writable too.
+                    if s in (M.PTE_PRESENT, M.PTE_LAZYFREE):
                         vma.pages[i] = M.PTE_WP
                 cost += len(vma.pages) * k.costs["change_protection_page"]
             L["copied"] += 1
@@ -1607,9 +1942,25 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
 
 @kfunc("do_exit", "kernel/exit.c")
 def op_exit(k: Kernel, th: Thread, fr: Frame) -> int:
-    """The thread exits; the last one runs ``exit_mmap`` (no RCU for the VMAs, reference §6.3)."""
+    """The thread exits (kernel/exit.c ``do_exit``); the last one runs ``exit_mmap``.
+
+    mm/mmap.c ``exit_mmap`` (6.4.0), in its order: ``mmap_read_lock`` and
+    ``unmap_vmas`` (every VMA's pages zapped under the *read* lock),
+    ``mmap_read_unlock``; ``MMF_OOM_SKIP`` set; ``mmap_write_lock``,
+    ``mt_clear_in_rcu`` and ``free_pgtables(..., mm_wr_locked=true)``, which
+    ``vma_start_write``s each VMA as it unlinks it; then ``remove_vma(vma, true)``
+    per VMA (``__vm_area_free`` at once: nobody can reach the VMAs, so no RCU,
+    reference §6.3), ``__mt_destroy`` and ``mmap_write_unlock``.  With no VMA at
+    all it only takes and drops the read lock (the ``dup_mmap`` OOM case).
+
+    The model drops each VMA's range from the tree as ``remove_vma`` frees it
+    (its tree never holds a freed VMA); 6.4.0 leaves the stale entries to
+    ``__mt_destroy``.  Nobody can see the difference: the write lock is held and
+    the tree is out of RCU mode.
+    """
     L = fr.loc
-    if fr.pc == 0:
+    pc = fr.pc
+    if pc == 0:
         # Only here: a scan of every thread on each exit_mmap step would cost
         # O(threads) a step.
         others = [t for t in k.threads if t.tid != th.tid and t.done_ns < 0]
@@ -1619,32 +1970,72 @@ def op_exit(k: Kernel, th: Thread, fr: Frame) -> int:
             k.ret(th)
             return k.costs["syscall"]
         fr.pc = 1
-        k.call(th, "mmap_write_lock")
+        # mmu_notifier_release, then the read lock for the unmap phase.
+        k.call(th, "mmap_read_lock")
         k.emit("exit_mmap", len(k.mm.live_vmas()))
         return k.costs["syscall"]
-    if fr.pc == 1:
-        k.mm.mm_mt.in_rcu = False  # mt_clear_in_rcu
+    if pc == 1:
+        L.pop("ret", None)
         L["todo"] = [v.vid for v in k.mm.live_vmas()]
-        fr.pc = 2
-    if fr.pc == 2:
+        L["unlink"] = list(L["todo"])
+        L["free"] = list(L["todo"])
+        fr.pc = 2 if L["todo"] else 9
+        if not L["todo"]:
+            # "Can happen if dup_mmap() received an OOM": unlock and return.
+            k.call(th, "mmap_read_unlock")
+            return -1
+    if pc <= 2:
         if L["todo"]:
-            vma = k.mm.vmas[L["todo"][0]]
+            # unmap_vmas: zap one VMA's pages; the VMAs stay in the tree.
+            vma = k.mm.vmas[L["todo"].pop(0)]
+            cost = len(vma.pages) * k.costs["zap_page"] + k.costs["plain_load"]
+            vma.pages = {}
+            k.emit("exit_mmap:unmap_vmas", vma.vid)
+            return cost
+        fr.pc = 3
+        k.call(th, "mmap_read_unlock")
+        return -1
+    if pc == 3:
+        L.pop("ret", None)
+        # set_bit(MMF_OOM_SKIP): the memory is gone, the OOM reaper skips this mm.
+        fr.pc = 4
+        k.call(th, "mmap_write_lock")
+        k.emit("exit_mmap:MMF_OOM_SKIP")
+        return k.costs["plain_load"]
+    if pc == 4:
+        L.pop("ret", None)
+        k.mm.mm_mt.in_rcu = False  # mt_clear_in_rcu
+        fr.pc = 5
+    if pc <= 5:
+        if L["unlink"]:
+            vma = k.mm.vmas[L["unlink"][0]]
             if k.per_vma and not k.mm.is_write_locked(vma):
                 _start_write(k, th, vma)  # free_pgtables(..., mm_wr_locked=true)
                 return -1
-            L["todo"].pop(0)
-            cost = len(vma.pages) * k.costs["zap_page"] + k.costs["vma_modify"]
-            vma.pages = {}
+            L["unlink"].pop(0)
+            k.emit("exit_mmap:free_pgtables", vma.vid)
+            return k.costs["vma_modify"]
+        fr.pc = 6
+        # tlb_finish_mmu: the gathered pages and tables are freed.
+        return k.costs["tlb_flush"]
+    if pc == 6:
+        if L["free"]:
+            vma = k.mm.vmas[L["free"].pop(0)]
             _store(k, vma.vm_start, vma.vm_end, None)
             k.mm.map_count -= 1
             vma.detached = True
-            k._vm_area_free_rcu_cb(vma)  # __vm_area_free: immediately
+            k._vm_area_free_rcu_cb(vma)  # remove_vma(vma, true): __vm_area_free
             k.vmas_freed += 1
             k.emit("exit_mmap:remove_vma", vma.vid)
-            return cost
-        fr.pc = 3
+            return k.costs["vma_modify"]
+        fr.pc = 7
+        k.emit("exit_mmap:__mt_destroy", k.mm.map_count)
+        return k.costs["plain_load"]
+    if pc == 7:
+        fr.pc = 8
         k.call(th, "mmap_write_unlock")
         return -1
+    L.pop("ret", None)
     th.pc_stack = []
     k.ret(th)
     return -1
@@ -1677,16 +2068,102 @@ def op_swap_out(k: Kernel, th: Thread, fr: Frame) -> int:
     vma = k.mm.vmas.get(vid)
     if vma is not None and vma.state == "live" and vma.vm_start <= addr < vma.vm_end:
         i = vma.page_of(addr)
+        if vma.pages.get(i) == M.PTE_LAZYFREE:
+            # try_to_unmap_one: a clean lazy-free folio is discarded, no swap entry.
+            del vma.pages[i]
+            k.emit("try_to_unmap:discard_lazyfree", vid, i)
+            return cost
         if i in vma.pages:
             vma.pages[i] = M.PTE_SWAP
     k.emit("try_to_unmap:swap_entry", vid, i)
     return cost
 
 
+#: ``HPAGE_PMD_SIZE`` on x86-64, arm64 (4 KiB pages), powerpc radix and s390: 2 MiB.
+HPAGE_PMD_SIZE = PAGE_SIZE << 9
+
+#: ``VM_NO_KHUGEPAGED`` (include/linux/mm.h): ``VM_SPECIAL | VM_HUGETLB``; the
+#: model has no hugetlbfs VMAs, so the ``VM_SPECIAL`` part is what can be set.
+VM_NO_KHUGEPAGED = M.VM_SPECIAL
+
+
+def transhuge_vma_suitable(vma: Vma, addr: int) -> bool:
+    """Whether the huge page around ``addr`` fits inside ``vma``.
+
+    Models include/linux/huge_mm.h ``transhuge_vma_suitable`` (6.4.0; renamed
+    ``thp_vma_suitable_order`` later): a file VMA also needs its
+    ``vm_start`` and ``vm_pgoff`` congruent modulo ``HPAGE_PMD_NR``.
+    """
+    if not vma.is_anonymous and (vma.vm_start // PAGE_SIZE - vma.pgoff) % 512:
+        return False
+    haddr = addr & ~(HPAGE_PMD_SIZE - 1)
+    return vma.vm_start <= haddr and haddr + HPAGE_PMD_SIZE <= vma.vm_end
+
+
+def hugepage_vma_check(vma: Vma) -> str | None:
+    """Why khugepaged may not collapse in ``vma`` (None: it may).
+
+    Models mm/huge_memory.c ``hugepage_vma_check(vma, vm_flags, smaps=false,
+    in_pf=false, enforce_sysfs=true)`` with THP ``enabled=always`` (the model has no
+    sysfs): ``VM_NOHUGEPAGE`` or ``VM_NO_KHUGEPAGED`` refuse, the last huge page
+    must fit (``transhuge_vma_suitable(vma, vm_end - HPAGE_PMD_SIZE)``), file and
+    shmem collapse are not modelled (refused), and an anonymous VMA needs its
+    ``anon_vma``.  The returned words are the ``SCAN_*`` result it leads to.
+    """
+    if vma.vm_flags & (M.VM_NOHUGEPAGE | VM_NO_KHUGEPAGED):
+        return "SCAN_VMA_CHECK"
+    if not transhuge_vma_suitable(vma, vma.vm_end - HPAGE_PMD_SIZE):
+        return "SCAN_VMA_CHECK"
+    if not vma.is_anonymous or vma.anon_vma is None:
+        return "SCAN_VMA_CHECK"
+    return None
+
+
+def hugepage_vma_revalidate(k: Kernel, address: int) -> tuple[Vma | None, str | None]:
+    """Look the collapse address up again after ``mmap_lock`` was dropped.
+
+    Models mm/khugepaged.c ``hugepage_vma_revalidate(mm, address,
+    expect_anon=true, ...)``: ``find_vma`` must return a VMA (``SCAN_VMA_NULL``),
+    the huge page must fit in it (``SCAN_ADDRESS_RANGE``), ``hugepage_vma_check``
+    must pass (``SCAN_VMA_CHECK``) and it must be anonymous with an ``anon_vma``
+    (``SCAN_PAGE_ANON``).  Between the scan and here it may have been unmapped,
+    split, moved or replaced.
+    """
+    vma = k.mm.find_vma(address)
+    if vma is None:
+        return None, "SCAN_VMA_NULL"
+    if not transhuge_vma_suitable(vma, address):
+        return vma, "SCAN_ADDRESS_RANGE"
+    why = hugepage_vma_check(vma)
+    if why is not None:
+        return vma, why
+    if vma.anon_vma is None or not vma.is_anonymous:
+        return vma, "SCAN_PAGE_ANON"
+    return vma, None
+
+
+def _khugepaged_address(vma: Vma) -> int | None:
+    """The first ``HPAGE_PMD_SIZE``-aligned range inside ``vma`` (khugepaged_scan_mm_slot's
+    ``hstart = round_up(vm_start, HPAGE_PMD_SIZE)``), or None if none fits."""
+    hstart = -(-vma.vm_start // HPAGE_PMD_SIZE) * HPAGE_PMD_SIZE
+    return hstart if hstart + HPAGE_PMD_SIZE <= vma.vm_end else None
+
+
 @kfunc("collapse_huge_page", "mm/khugepaged.c")
 def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
-    """khugepaged: scan under the mmap read lock, allocate, then ``mmap_write_lock`` +
-    ``vma_start_write`` before the anon_vma lock and the PMD collapse ([v3 15/35]).
+    """khugepaged collapsing the first huge-page range of a VMA, as 6.4.0 does it.
+
+    mm/khugepaged.c: ``khugepaged_scan_mm_slot`` takes ``mmap_read_lock`` and
+    checks the VMA (:func:`hugepage_vma_check`) and the aligned range;
+    ``hpage_collapse_scan_pmd`` calls ``collapse_huge_page``, which drops the read
+    lock, allocates the huge page (``alloc_charge_hpage``), takes the read lock
+    and revalidates (:func:`hugepage_vma_revalidate`), drops it, takes
+    ``mmap_write_lock``, revalidates again, and only then ``vma_start_write`` the
+    VMA ([v3 15/35]) before the anon_vma lock and ``pmdp_collapse_flush``.  A
+    failed check ends the collapse (``out_up_write`` or ``out_nolock``).  The scan
+    of the PTEs (``max_ptes_none``/``max_ptes_swap``, referenced pages) is not
+    modelled: a range that passes the VMA checks is collapsed; the PTEs the model
+    keeps per page are left as they are.
     """
     L = fr.loc
     pc = fr.pc
@@ -1696,37 +2173,87 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
         k.emit("khugepaged:scan")
         return k.costs["plain_load"]
     if pc == 1:
+        L.pop("ret", None)
+        vma = k.mm.vma_at(k.resolve(L["op"].args["vma"]))
+        why = "SCAN_VMA_NULL" if vma is None else hugepage_vma_check(vma)
+        addr = None if vma is None else _khugepaged_address(vma)
+        if why is None and addr is None:
+            why = "SCAN_ADDRESS_RANGE"
+        if why is not None:
+            # khugepaged_scan_mm_slot skips the VMA: no collapse, the read lock dropped.
+            fr.pc = 9
+            k.call(th, "mmap_read_unlock")
+            k.emit("khugepaged:scan", vma.vid if vma else 0, 0, why)
+            return k.costs["find_vma"]
+        L["addr"] = addr
+        # collapse_huge_page: release the read lock before allocating.
         fr.pc = 2
         k.call(th, "mmap_read_unlock")
-        k.emit("khugepaged:hugepage_vma_revalidate")
         return k.costs["find_vma"]
     if pc == 2:
+        L.pop("ret", None)
         fr.pc = 3
-        k.call(th, "mmap_write_lock")
+        k.call(th, "mmap_read_lock")
         k.emit("khugepaged:alloc_huge_page")
         return k.costs["anon_page_alloc"] * 8
     if pc == 3:
-        vma = k.mm.vma_at(k.resolve(L["op"].args["vma"]))
-        fr.pc = 4
-        if vma is None:
-            return -1
-        L["vid"] = vma.vid
-        _start_write(k, th, vma)
-        return -1
+        L.pop("ret", None)
+        vma, why = hugepage_vma_revalidate(k, L["addr"])
+        fr.pc = 9 if why else 4
+        k.call(th, "mmap_read_unlock")
+        k.emit("khugepaged:hugepage_vma_revalidate", vma.vid if vma else 0, 0, why or "")
+        return k.costs["find_vma"]
     if pc == 4:
+        L.pop("ret", None)
         fr.pc = 5
-        if "vid" in L:
-            vma = k.mm.vmas[fr.loc["vid"]]
-            k.check_modify_vma(th, vma, "page tables (collapse)")
-            k.emit("collapse_huge_page:pmdp_collapse_flush", vma.vid)
-            return k.costs["khugepaged_collapse"]
+        k.call(th, "mmap_write_lock")
         return -1
     if pc == 5:
+        L.pop("ret", None)
+        vma, why = hugepage_vma_revalidate(k, L["addr"])
+        k.emit("khugepaged:hugepage_vma_revalidate", vma.vid if vma else 0, 1, why or "")
+        if why is not None or vma is None:
+            fr.pc = 7  # out_up_write
+            return k.costs["find_vma"]
+        L["vid"] = vma.vid
         fr.pc = 6
+        _start_write(k, th, vma)
+        return k.costs["find_vma"]
+    if pc == 6:
+        fr.pc = 7
+        vma = k.mm.vmas[L["vid"]]
+        k.check_modify_vma(th, vma, "page tables (collapse)")
+        k.emit("collapse_huge_page:pmdp_collapse_flush", vma.vid)
+        return k.costs["khugepaged_collapse"]
+    if pc == 7:
+        fr.pc = 9
         k.call(th, "mmap_write_unlock")
         return -1
+    L.pop("ret", None)
     k.ret(th)
     return -1
+
+
+@kfunc("do_tkill", "kernel/signal.c")
+def op_signal(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``tgkill(2)``: send a (non-fatal, handled) signal to another thread of the process.
+
+    kernel/signal.c ``do_tkill`` -> ``do_send_specific`` queues it and
+    ``signal_wake_up`` sets ``TIF_SIGPENDING`` on the target; a target that has
+    exited gets ``-ESRCH``.  Sleeps in ``mmap_read_lock``/``down_write`` are
+    uninterruptible in 6.4.0, so the signal wakes nothing the model has; it makes
+    ``fault_signal_pending`` true for the target's next ``VM_FAULT_RETRY``, whose
+    quick exit delivers it.
+    """
+    name = fr.loc["op"].args["thread"]
+    target = next((t for t in k.threads if t.name == name), None)
+    if target is None or target.done_ns >= 0:
+        k.emit("do_tkill", target.tid if target else 0, 0, "-ESRCH")
+    else:
+        target.signal_pending = True
+        k.emit("do_tkill", target.tid, 1)
+    k.ret(th)
+    return k.costs["syscall"]
 
 
 @kfunc("__mmu_notifier_register", "mm/mmu_notifier.c")
@@ -1849,28 +2376,94 @@ def _insert_pages(k: Kernel, L: dict[str, Any], vma: Vma, n: int) -> int:
     return (last - first) * k.costs["tcp_zc_page"]
 
 
+#: The seq_file buffer one read() of /proc/pid/maps fills (fs/seq_file.c
+#: seq_read_iter allocates ``m->size = PAGE_SIZE``; a read with a large user buffer,
+#: as cat's, returns one buffer).
+SEQ_BUF_SIZE = M.PAGE_SIZE
+#: Column where a maps line's name starts (show_vma_header_prefix:
+#: ``seq_setwidth(m, 25 + sizeof(void *) * 6 - 1)`` on 64-bit, then seq_pad's space).
+MAPS_NAME_COLUMN = 25 + 8 * 6 - 1 + 1
+#: Assumed directory of a mapped file (scenario files are bare names like lib00.so).
+MAPS_FILE_DIR = "/usr/lib/x86_64-linux-gnu/"
+#: Assumed inode number digits of a mapped file (a typical ext4 root file system).
+MAPS_INODE_DIGITS = 7
+
+
+def maps_line_bytes(vma: Vma) -> int:
+    """Bytes ``show_map_vma`` (fs/proc/task_mmu.c) writes for ``vma``.
+
+    The header (``show_vma_header_prefix``) is ``start-end perms pgoff dev ino `` with
+    addresses and pgoff at least 8 hex digits and the device ``00:00``; a file mapping
+    is padded to :data:`MAPS_NAME_COLUMN` and followed by its path (assumed
+    :data:`MAPS_FILE_DIR` + the scenario's file name, and a
+    :data:`MAPS_INODE_DIGITS`-digit inode); an anonymous VMA prints inode ``0`` and no
+    name, except a stack (``[stack]``, ``is_stack``).  Every line ends in a newline.
+    """
+    head = len(f"{vma.vm_start:08x}-{vma.vm_end:08x} rwxp ")
+    if vma.file is not None:
+        head += len(f"{vma.pgoff * M.PAGE_SIZE:08x} 00:00 ") + MAPS_INODE_DIGITS + 1
+        name = MAPS_FILE_DIR + vma.file
+    else:
+        head += len("00000000 00:00 0 ")
+        name = "[stack]" if vma.vm_flags & M.VM_GROWSDOWN else ""
+    if not name:
+        return head + 1
+    return max(head, MAPS_NAME_COLUMN) + len(name) + 1
+
+
 @kfunc("show_map", "fs/proc/task_mmu.c")
 def op_read_proc_maps(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``/proc/pid/maps``: ``m_start`` takes the mmap read lock, held while walking the VMAs."""
+    """``cat /proc/pid/maps``: read() until EOF, one seq_file buffer per read().
+
+    Models fs/seq_file.c ``seq_read_iter`` over fs/proc/task_mmu.c ``m_start`` /
+    ``show_map`` / ``m_next`` / ``m_stop``: each read() takes the mmap read lock in
+    ``m_start``, shows VMAs from the address the last read stopped at
+    (``vma_iter_init(&priv->iter, mm, last_addr)``: the first VMA ending above it,
+    whatever changed meanwhile) while their lines fit in the :data:`SEQ_BUF_SIZE`
+    buffer (a line that does not fit overflows and is shown again by the next
+    read), and drops the lock in ``m_stop`` before copying to user space.  A writer
+    can therefore get ``mmap_lock`` between two buffers.  After the last VMA,
+    ``m_start`` returns NULL before locking: the read() that returns 0 (EOF) takes
+    no lock.  The gate VMA (x86-64 ``[vsyscall]``) is not modelled.
+    """
     L = fr.loc
     pc = fr.pc
     if pc == 0:
+        # A read() syscall with more VMAs to show (m_start: mmap_read_lock_killable).
+        L.setdefault("pos", 0)
+        L["reads"] = L.get("reads", 0) + 1
         fr.pc = 1
         k.call(th, "mmap_read_lock")
-        k.emit("syscall:read:/proc/pid/maps")
+        k.emit("syscall:read:/proc/pid/maps", L["reads"])
         return k.costs["syscall"]
     if pc == 1:
-        L["todo"] = [v.vid for v in k.mm.live_vmas()]
+        L.pop("ret", None)
+        L["fill"] = 0
         fr.pc = 2
     if pc in (1, 2):
-        if L["todo"]:
-            vid = L["todo"].pop(0)
-            per = L["op"].args.get("ns_per_vma")
-            k.emit("show_map_vma", vid)
-            return int(per) if per is not None else k.costs["proc_maps_per_vma"]
-        fr.pc = 3
+        vma = k.mm.find_vma(L["pos"])
+        if vma is not None:
+            line = maps_line_bytes(vma)
+            # seq_has_overflowed: a line fits only if it leaves the buffer short of full.
+            if L["fill"] == 0 or L["fill"] + line < SEQ_BUF_SIZE:
+                L["fill"] += line
+                L["pos"] = vma.vm_end
+                per = L["op"].args.get("ns_per_vma")
+                k.emit("show_map_vma", vma.vid, L["fill"])
+                return int(per) if per is not None else k.costs["proc_maps_per_vma"]
+            # The buffer is full: m_stop, copy out, and read() again from this VMA.
+            L["pos"] = vma.vm_start
+            fr.pc = 0
+        else:
+            # The last VMA is shown: the next read() finds m_start at the end.
+            fr.pc = 3
         k.call(th, "mmap_read_unlock")
         return -1
+    if pc == 3:
+        L.pop("ret", None)
+        fr.pc = 4
+        k.emit("syscall:read:/proc/pid/maps", 0, 0, "EOF: m_start returns NULL, no lock")
+        return k.costs["syscall"]
     k.ret(th)
     return -1
 
@@ -1888,6 +2481,7 @@ OP_ENTRY.update(
         "exit": "do_exit",
         "swap_out": "shrink_folio_list",
         "khugepaged_collapse": "collapse_huge_page",
+        "signal": "do_tkill",
         "mmu_notifier_register": "__mmu_notifier_register",
         "tcp_zerocopy_receive": "tcp_zerocopy_receive",
         "read_proc_maps": "show_map",

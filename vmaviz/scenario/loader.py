@@ -294,7 +294,7 @@ _THREAD_KEYS = ("name", "count", "start_ns", "ops")
 
 # Kinds whose values are strings anyway: `${i}` in them is substituted in place
 # rather than deferring the whole check.
-_STRING_KINDS = frozenset({"str", "name", "vma", "newvma"})
+_STRING_KINDS = frozenset({"str", "name", "vma", "newvma", "thread"})
 
 
 class _Loader:
@@ -776,7 +776,7 @@ class _Loader:
                 self.error(line, path, "must not be empty")
                 return _BAD
             return value
-        if kind in ("name", "vma", "newvma"):
+        if kind in ("name", "vma", "newvma", "thread"):
             if not NAME_RE.fullmatch(value):
                 self.error(
                     line,
@@ -1395,6 +1395,7 @@ class _Loader:
                     if _is_int(pages):
                         self._bounds[name] = max(self._bounds.get(name, 0), pages)
         self._known = sorted(self._mm_names | set(self._declared_by))
+        self._thread_names = sorted(thread.name for thread, _ in expanded)
         for k, (thread, _) in enumerate(expanded):
             local: set[str] = set()  # names this thread has mmapped so far
             for op in _walk(thread.ops):
@@ -1434,6 +1435,15 @@ class _Loader:
 
     def _check_refs(self, op: Op, path: str, thread: int, local: set[str]) -> None:
         args = op.args
+        if op.kind == "signal":
+            target = args["thread"]
+            if isinstance(target, str) and target not in self._thread_names:
+                self.error(
+                    op.line,
+                    f"{path}.thread",
+                    f"unknown thread '{target}'{self.did_you_mean(target, self._thread_names)}",
+                )
+            return
         if op.kind == "hold_mmap_write" and isinstance(args["vmas"], list):
             for j, name in enumerate(args["vmas"]):
                 self._ref(name, op.line, f"{path}.vmas[{j}]", thread, local)

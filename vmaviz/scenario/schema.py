@@ -269,6 +269,8 @@ OPS: dict[str, dict[str, FieldSpec]] = {
     "swap_out": {"vma": _req("vma"), "pages": _opt("range")},
     "uffd_register": {"vma": _req("vma")},
     "khugepaged_collapse": {"vma": _req("vma")},
+    # tgkill(2) to another thread by its name (after count expansion).
+    "signal": {"thread": _req("thread")},
     "mmu_notifier_register": {},
     "tcp_zerocopy_receive": {
         "vma": _req("vma"),
