@@ -58,7 +58,7 @@ def test_copy_page_range_write_protects_only_where_vma_needs_copy() -> None:
     assert anon.pages == {0: M.PTE_WP, 1: M.PTE_WP}
     # The read fault mapped the zero page without an anon_vma; fork leaves it.
     assert noanon.anon_vma is None and noanon.pages == {0: M.PTE_WP}
-    notes = {r["a"]: r.get("note", "") for r in rows(e) if r["event"] == "dup_mmap:copy_vma"}
+    notes = {r["a"]: r.get("note", "") for r in rows(e) if r["event"] == "dup_mmap:vm_area_dup"}
     assert "vma_needs_copy" in notes[noanon.vid]
     assert "vma_needs_copy" not in notes[anon.vid]
 

@@ -108,6 +108,39 @@ def emitted_literals() -> set[str]:
     return prefixes
 
 
+def emitted_codes() -> set[str]:
+    """The literal part of every ``.emit(...)`` code (f-string holes dropped)."""
+    codes: set[str] = set()
+    for path in (ROOT / "vmaviz").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "emit"
+                and node.args
+            ):
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.JoinedStr):
+                parts = [v.value for v in arg.values if isinstance(v, ast.Constant)]
+                codes.add(":".join(str(p).strip(":") for p in parts))
+            elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                codes.add(arg.value)
+    return codes
+
+
+@functools.cache
+def traced_codes() -> frozenset[str]:
+    """Every full event code of the bundled scenarios, both modes, 6.4.0 defaults."""
+    codes: set[str] = set()
+    merged = {name: default for name, (default, _) in PATCHES.items()}
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        sc = load_scenario(path).with_overrides(patches=merged)
+        for mode in ("per_vma", "mmap_lock"):
+            codes.update(Engine(sc, mode=mode).run().trace.codes)
+    return frozenset(codes)
+
+
 def check(names: set[str] | frozenset[str], allow_later: bool = False) -> list[str]:
     known = kernel_names()
     allowed = set(known) | set(MODEL_EVENTS) | (set(LATER) if allow_later else set())
@@ -176,6 +209,92 @@ def test_later_names_appear_only_with_their_patch(name: str) -> None:
     assert name not in plain
     # At least one bundled scenario shows the patched path (else the entry is stale).
     assert name in patched
+
+
+#: Event-code details (``function:detail``) that look like function names (a
+#: lowercase identifier with an underscore) but are the model's words, and why.
+MODEL_DETAILS = {
+    "zero_page": "the shared zero page do_anonymous_page maps (ZERO_PAGE, my_zero_pfn)",
+    "retry_vma_lock": "do_swap_page's VM_FAULT_RETRY under the VMA lock (a result)",
+    "swap_in": "do_swap_page reads the page in (an outcome)",
+    "wait_monitor": "handle_userfault sleeping until the monitor resolves the page",
+    "guard_gap": "expand_stack refused by stack_guard_gap (a reason)",
+    "bad_area_sigsegv": "the fault ends in SIGSEGV via bad_area (an outcome)",
+    "discard_lazyfree": "try_to_unmap drops a clean MADV_FREE page (an outcome)",
+    "swap_entry": "try_to_unmap leaves a swap entry (an outcome)",
+    "read_lock_advice": "madvise advice that takes mmap_lock for read",
+    "write_lock_advice": "madvise advice that takes mmap_lock for write",
+    "uffdio_register": "the UFFDIO_REGISTER ioctl (syscall:uffdio_register)",
+    "new_vma": "do_brk_flags inserts a new VMA (vm_area_alloc)",
+    "expand_in_place": "mremap grows in place (an outcome)",
+    "same_size": "mremap with old_len == new_len (an outcome)",
+}
+# The fault handler's, rwsem's, VMA-lock and maple-walk steps: the model's step names
+# for branches inside one kernel function (the stack shows the function).
+MODEL_DETAILS.update(
+    dict.fromkeys(
+        [
+            "access_ok",
+            "vma_access_ok",
+            "vma_access_error",
+            "done_mmap_lock",
+            "retry_tried",
+            "mmap_read_trylock_ok",
+            "mmap_read_trylock_failed",
+            "signal_pending_quick_exit",
+            "vma_lock_retry",
+            "vma_lock_success",
+            "acquired_after_wait",
+            "acquired_spinning",
+            "retry_failed",
+            "spin_end",
+            "already_locked",
+            "seq_set",
+            "seq_unlocked",
+            "seq_ok",
+            "seq_locked",
+            "seq_locked_after_trylock",
+            "trylock_ok",
+            "anon_vma_ok",
+            "in_range",
+            "miss_retry",
+            "not_uffd",
+            "dead_node",
+            "load_root",
+        ],
+        "a branch of the function the prefix names (fault handler, rwsem, VMA lock, "
+        "lock_vma_under_rcu, maple walk), not a call",
+    )
+)
+#: Details checked although they have no underscore: function names.
+FUNCTION_DETAILS = {"fork", "mmap", "munmap", "mprotect", "mremap", "brk"}
+
+
+def details(codes: set[str] | frozenset[str]) -> set[str]:
+    """The function-like details of ``codes``: every part after the first colon that is
+    a lowercase identifier with an underscore or in :data:`FUNCTION_DETAILS`."""
+    out: set[str] = set()
+    for code in codes:
+        for part in code.split(":")[1:]:
+            if re.fullmatch(r"[a-z_][a-z0-9_]*", part) and (
+                "_" in part or part in FUNCTION_DETAILS
+            ):
+                out.add(part)
+    return out
+
+
+def test_event_code_details_are_6_4_names() -> None:
+    """``function:detail`` details that name a function exist in 6.4.0, or are listed
+    model words (do_anonymous_page's vma_alloc_zeroed_movable_folio, khugepaged's
+    alloc_charge_hpage, dup_mmap's vm_area_dup and flush_tlb_mm ...)."""
+    found = details(emitted_codes() | traced_codes())
+    assert {"vma_alloc_zeroed_movable_folio", "alloc_charge_hpage", "vm_area_dup"} <= found
+    model = set(MODEL_DETAILS) | set(narrate.ABORT_WHY) | {"mmap_lock", "vma_lock"}
+    known = kernel_names()
+    wrong = sorted(d for d in found - model if d not in known and d not in MODEL_EVENTS)
+    assert wrong == []
+    # Model words are not kernel names, or they would not need a reason.
+    assert not set(MODEL_DETAILS) & set(known)
 
 
 def test_narration_code_spans_are_6_4_names() -> None:

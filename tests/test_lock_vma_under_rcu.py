@@ -260,7 +260,7 @@ def test_uffd_armed() -> None:
     assert e.k.mm.vmas[u].vm_lock.is_free
     assert [r["a"] for r in events(e, "vma_end_read:up_read", tid=0)] == [u]
     # The userfault is then handled under mmap_lock (handle_userfault drops it: RETRY).
-    assert "handle_userfault:release_mmap_lock" in codes(e, 0)
+    assert "handle_userfault:mmap_read_unlock" in codes(e, 0)
     assert_clean(e)
 
 

@@ -284,3 +284,67 @@ def test_remove_punches_the_hole_without_mmap_lock() -> None:
         if r["a"] == 0 and "do_madvise" in r["stack"]
     ]
     assert len(down) == 2 and down[0] < fal["step"] < down[1]
+
+
+# ------------------------------------------------- MADV_COLLAPSE (mm/khugepaged.c)
+
+#: Two huge-page ranges, 2 MiB aligned.
+HUGE: list[dict[str, Any]] = [
+    {"name": "H", "start": "0x7f0000000000", "pages": 1024, "anon_vma": True}
+]
+
+
+def collapse_errno(e: Engine) -> Any:
+    """madvise_collapse's final event: ``a`` = THPs made, note = last failure."""
+    (row,) = events(e, "madvise_collapse")
+    return row
+
+
+def test_collapse_drops_the_read_lock_and_write_locks_the_vma_per_range() -> None:
+    """madvise_collapse: mmap_read_lock from do_madvise (madvise_need_mmap_write is 0);
+    hpage_collapse_scan_pmd -> collapse_huge_page drops it, takes mmap_write_lock,
+    revalidates and vma_start_write; the next range retakes the read lock and
+    hugepage_vma_revalidate runs (mmap_locked == false)."""
+    e = one([touch("0-1023", vma="H"), madvise("collapse", vma="H")], vmas=HUGE)
+    h = vid_of(e, "H")
+    assert [r["a"] for r in events(e, "collapse_huge_page:pmdp_collapse_flush")] == [h, h]
+    assert e.k.mm.mmap_lock.stats["write_acquired"] == 2
+    # Revalidation of the second range under the read lock madvise_collapse retook.
+    assert len(events(e, "madvise_collapse:hugepage_vma_revalidate")) == 1
+    assert collapse_errno(e)["b"] == 2
+    assert result(e) is None
+    assert e.k.mm.mmap_lock.is_free
+    seq = [r["event"] for r in events(e, prefix="")]
+    first_write = seq.index("vma_start_write:seq_set")
+    assert seq.index("madvise_collapse:hpage_collapse_scan_pmd") < first_write
+
+
+def test_collapse_refused_by_hugepage_vma_check_is_einval_without_a_write_lock() -> None:
+    """madvise_collapse: !hugepage_vma_check -> -EINVAL before any lock change (a VMA
+    too small for one huge page fails transhuge_vma_suitable)."""
+    e = one([touch("0-7"), madvise("collapse")])
+    assert "hugepage_vma_check" in collapse_errno(e)["note"]
+    assert events(e, "madvise_vma_behavior:error")[0]["b"] == 22
+    assert e.k.mm.mmap_lock.stats["write_acquired"] == 0
+
+
+def test_collapse_of_an_empty_range_stops_at_scan_pmd_none() -> None:
+    """find_pmd_or_thp_or_none: SCAN_PMD_NONE is not in madvise_collapse's list of
+    results to go on after, so the loop ends (out_maybelock) with -EINVAL and no
+    collapse_huge_page."""
+    e = one([madvise("collapse", vma="H")], vmas=HUGE)
+    assert events(e, "collapse_huge_page:pmdp_collapse_flush") == []
+    assert collapse_errno(e)["note"] == "SCAN_PMD_NONE"
+    assert events(e, "madvise_vma_behavior:error")[0]["b"] == 22
+    assert e.k.mm.mmap_lock.stats["write_acquired"] == 0
+
+
+def test_collapse_goes_on_after_a_read_only_range() -> None:
+    """hpage_collapse_scan_pmd: no writable PTE is SCAN_PAGE_RO, which madvise_collapse
+    goes on after: the second range collapses, the call still fails (thps != 2)."""
+    e = one([touch("0-511", access="read", vma="H"), touch("512-1023", vma="H"),
+             madvise("collapse", vma="H")], vmas=HUGE)  # fmt: skip
+    assert len(events(e, "collapse_huge_page:pmdp_collapse_flush")) == 1
+    row = collapse_errno(e)
+    assert (row["b"], row["note"]) == (1, "SCAN_PAGE_RO")
+    assert events(e, "madvise_vma_behavior:error")[0]["b"] == 22

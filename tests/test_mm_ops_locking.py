@@ -249,7 +249,7 @@ def test_fork_640_locks_no_parent_vma() -> None:
     e = one_thread(["fork"])
     (sec,) = write_sections(e, 0)
     assert sec["locked"] == []
-    assert len(events(e, "dup_mmap:copy_vma")) == 3
+    assert len(events(e, "dup_mmap:vm_area_dup")) == 3
     assert e.summary()["mm_lock_seq"] == 1
 
 
@@ -257,7 +257,7 @@ def test_fork_fix_locks_every_parent_vma_before_copying_it() -> None:
     e = one_thread(["fork"], patches={"fix_fork_lock_parent": True})
     (sec,) = write_sections(e, 0)
     assert sorted(sec["locked"]) == sorted(vid_of(e, n) for n in "ABC")
-    for copy in events(e, "dup_mmap:copy_vma"):
+    for copy in events(e, "dup_mmap:vm_area_dup"):
         locks = [r for r in events(e, "vma_start_write:seq_set") if r["a"] == copy["a"]]
         assert locks and locks[0]["step"] < copy["step"]
     assert e.summary()["mm_lock_seq"] == 1

@@ -200,7 +200,7 @@ def test_every_op_family(mode: str) -> None:
     for code in (
         "syscall:mremap",
         "syscall:brk",
-        "dup_mmap:copy_vma",
+        "dup_mmap:vm_area_dup",
         "handle_userfault:wait_monitor",
         "khugepaged:scan",
         "show_map_vma",
@@ -227,12 +227,12 @@ def test_unknown_and_empty_codes() -> None:
     assert step_function("syscall:munmap", ["__vm_munmap"]) == ("__vm_munmap", "mm/mmap.c")
     # A code the narrator has no sentence for still gets a true one from its family.
     e = run("hold-write-other-vma")
-    i = first(e, "do_anonymous_page:alloc_zeroed_page")
+    i = first(e, "do_anonymous_page:vma_alloc_zeroed_movable_folio")
     e.trace.codes[e.trace.code[i]] = "do_anonymous_page:new_fast_path"
     try:
         n = narrate(e, i)
     finally:
-        e.trace.codes[e.trace.code[i]] = "do_anonymous_page:alloc_zeroed_page"
+        e.trace.codes[e.trace.code[i]] = "do_anonymous_page:vma_alloc_zeroed_movable_folio"
     assert "first touch of anonymous memory" in n.text and "`B` (vma2)" in n.text
     assert n.function == "do_anonymous_page" and n.source == "mm/memory.c"
     # An empty code (a step that did not describe itself) still gets a sentence.

@@ -160,7 +160,7 @@ def test_vma_unmapped_under_an_rcu_reader_is_freed_only_after_it_leaves() -> Non
 
     walked = e.run_until(at("mas_walk:found", 0))
     assert walked is not None
-    free = e.run_until(at("remove_mt:vm_area_free", 1), walked)
+    free = e.run_until(at("remove_mt:remove_vma", 1), walked)
     assert free is not None
     # After vm_area_free the VMA waits for the grace period: the reader is still inside.
     k = e.state_at(free + 1)
@@ -223,7 +223,7 @@ def vma_free_delay(grace_ns: int) -> tuple[int, int]:
     """(ns from vm_area_free to the callback that frees the VMA, vmas freed at 100 us)."""
     e = run(munmap_then_compute(grace_ns))
     trace = list(rows(e))
-    queued = next(r for r in trace if r["event"] == "remove_mt:vm_area_free")
+    queued = next(r for r in trace if r["event"] == "remove_mt:remove_vma")
     freed = next(r for r in trace if r["event"] == "rcu:callbacks" and r["a"] >= 1)
     early = Engine(munmap_then_compute(grace_ns))
     early.run_until(lambda t, i: t.row(i)["time_ns"] >= 100_000)
@@ -313,7 +313,7 @@ def test_a_freed_vma_a_thread_still_holds_stays_until_released() -> None:
     # it, so A stays (state freed) for F's access to be reported as invariant 7.
     e = Engine(fault_during_munmap().with_overrides(patches={"rcu_vma_free": False}))
     a = vid_of(e, "A")
-    free = e.run_until(at("remove_mt:vm_area_free", 1))
+    free = e.run_until(at("remove_mt:remove_vma", 1))
     assert free is not None
     k = e.state_at(free + 1)
     assert k.mm.vmas[a].state == "freed"

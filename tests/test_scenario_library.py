@@ -898,7 +898,7 @@ def test_fork_stress() -> None:
     # With the fix, faults on a VMA being copied abort and wait; no race.
     assert aborts(pv).get("vma_locked", 0) >= 1
     rs = rows(run("fork-stress", "per_vma"))
-    assert len(find(rs, "dup_mmap:copy_vma", "forker")) == 10 * 100
+    assert len(find(rs, "dup_mmap:vm_area_dup", "forker")) == 10 * 100
     assert len({r["a"] for r in find(rs, "vma_start_write:seq_set", "forker")}) == 100
     # Fork pays for locking every VMA.
     assert done("fork-stress", "per_vma", "forker") > done("fork-stress", "mmap_lock", "forker")

@@ -110,7 +110,7 @@ _WRITE_ACQUIRE: dict[str, int | None] = {
 }
 _READ_RELEASE: dict[str, int | None] = {
     "mmap_read_unlock": 0,
-    "handle_userfault:release_mmap_lock": 0,
+    "handle_userfault:mmap_read_unlock": 0,
     "vma_end_read:up_read": None,
     "vma_start_read:seq_locked_after_trylock": None,
 }

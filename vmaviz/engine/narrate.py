@@ -964,10 +964,10 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             "`mmap_lock` for write and write-locks the VMAs it changes.",
             "`madvise_need_mmap_write` is true for flag-changing advice",
         ),
-        "dup_mmap:flush_tlb": (
+        "dup_mmap:flush_tlb_mm": (
             f"{who} finishes copying {a} VMAs for fork",
-            f"`dup_mmap` copied {a} VMAs; it flushes the TLB for the write-protected pages "
-            "and releases `mmap_lock`.",
+            f"`dup_mmap` copied {a} VMAs; `flush_tlb_mm` flushes the TLB for the "
+            "write-protected pages and releases `mmap_lock`.",
             "the parent's PTEs were write-protected for copy-on-write",
         ),
         "handle_pte_fault:spurious": (
@@ -983,9 +983,10 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             "no `anon_vma` is needed.",
             "reads of untouched anonymous memory all see the same page of zeros",
         ),
-        "do_anonymous_page:alloc_zeroed_page": (
+        "do_anonymous_page:vma_alloc_zeroed_movable_folio": (
             f"{who} allocates a zeroed page for {c.vma(a)}",
-            f"`do_anonymous_page` allocates and zeroes a page for page {b} of {c.vma(a)}.",
+            f"`do_anonymous_page` allocates a zeroed page (`vma_alloc_zeroed_movable_folio`) for "
+            f"page {b} of {c.vma(a)}.",
             "first touch of anonymous memory",
         ),
         "set_pte_at": (
@@ -1049,11 +1050,11 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             "and flushes the TLB" + (" under the downgraded read lock." if b else "."),
             "the memory is unmapped",
         ),
-        "remove_mt:vm_area_free": (
+        "remove_mt:remove_vma": (
             f"{who} frees {a} VMA{'s' if a != 1 else ''} after a grace period",
-            f"`remove_mt` → `vm_area_free` queues {a} VMA{'s' if a != 1 else ''} with "
-            f"`call_rcu`: an RCU reader that found {'them' if a != 1 else 'it'} may keep "
-            "reading until the grace period ends.",
+            f"`remove_mt` → `remove_vma` → `vm_area_free` queues {a} "
+            f"VMA{'s' if a != 1 else ''} with `call_rcu`: an RCU reader that found "
+            f"{'them' if a != 1 else 'it'} may keep reading until the grace period ends.",
             "lock-free readers may still hold pointers to the VMA",
         ),
         "__split_vma:vm_area_dup": (
@@ -1129,9 +1130,10 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             f"({c.note or 'bounds, tree stores'}) while the VMAs are write-locked.",
             "changes are applied only after every affected VMA is write-locked",
         ),
-        "do_vmi_munmap:find_vma": (
+        "do_vmi_munmap:vma_find": (
             f"{who} finds the first VMA to unmap: {c.vma(a)}",
-            f"`do_vmi_align_munmap` starts at {c.vma(a)}.",
+            f"`do_vmi_munmap` finds {c.vma(a)} with `vma_find`; `do_vmi_align_munmap` "
+            "starts there.",
             "`munmap` walks the VMAs of the range",
         ),
         "mprotect:enomem": (
@@ -1354,10 +1356,30 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             "`MADV_REMOVE` frees the backing store",
         ),
         "madvise_collapse": (
-            f"{who}: MADV_COLLAPSE on {c.vma(a)} (not modelled)",
-            "`madvise_collapse` would collapse the range into huge pages; the model has no "
-            "huge pages, so nothing changes.",
-            "huge pages are outside the model",
+            f"{who}: MADV_COLLAPSE made {b} huge pages in {c.vma(a)}",
+            f"`madvise_collapse` is done with {c.vma(a)}: {b} huge pages collapsed"
+            + (f", last failure {c.note}" if c.note else "")
+            + "; it returns holding `mmap_read_lock`, as `madvise_walk_vmas` expects.",
+            "`MADV_COLLAPSE` collapses synchronously, under the same locks as khugepaged",
+        ),
+        "madvise_collapse:hpage_collapse_scan_pmd": (
+            f"{who}: MADV_COLLAPSE scans a huge-page range of {c.vma(a)}",
+            "`hpage_collapse_scan_pmd` checks the 512 PTEs under `mmap_read_lock` "
+            "(none and swap PTEs allowed, as it is not khugepaged)"
+            + (
+                f": {c.note}."
+                if c.note
+                else "; `collapse_huge_page` follows: it drops the read lock, takes "
+                "`mmap_write_lock` and write-locks the VMA."
+            ),
+            "`MADV_COLLAPSE` collapses synchronously, under the same locks as khugepaged",
+        ),
+        "madvise_collapse:hugepage_vma_revalidate": (
+            f"{who}: MADV_COLLAPSE looks {c.vma(a)} up again",
+            "`collapse_huge_page` returned without `mmap_lock`, so `madvise_collapse` "
+            "retakes the read lock and `hugepage_vma_revalidate` checks the VMA again"
+            + (f": {c.note}, the call ends." if c.note else "."),
+            "`MADV_COLLAPSE` drops `mmap_lock` between huge pages",
         ),
         "madvise_vma_behavior:error": (
             f"{who}: madvise fails on {c.vma(a)}",
@@ -1397,7 +1419,7 @@ def _family_sentence(c: _Ctx, prefix: str) -> _Out:
     texts: dict[str, tuple[str, str]] = {
         "handle_userfault": (
             {
-                "release_mmap_lock": f"`handle_userfault`: page {b} of {c.vma(a)} is missing "
+                "mmap_read_unlock": f"`handle_userfault`: page {b} of {c.vma(a)} is missing "
                 "and userfaultfd is registered on it. The fault drops `mmap_lock` and hands "
                 "the page to the userfaultfd monitor.",
                 "wait_monitor": f"{who} sleeps until the userfaultfd monitor supplies page {b} "
@@ -1424,7 +1446,10 @@ def _family_sentence(c: _Ctx, prefix: str) -> _Out:
             "scenario op `brk`",
         ),
         "dup_mmap": (
-            f"`dup_mmap` copies {c.vma(a)} into the child ({b} pages write-protected for COW).",
+            f"`dup_mmap` skips {c.vma(a)} (`VM_DONTCOPY`): the child gets no copy."
+            if sub == "vm_stat_account"
+            else f"`dup_mmap` copies {c.vma(a)} into the child with `vm_area_dup` ({b} pages "
+            "write-protected for COW).",
             "`fork` copies every VMA under the mmap write lock",
         ),
         "do_exit": (
@@ -1442,8 +1467,9 @@ def _family_sentence(c: _Ctx, prefix: str) -> _Out:
                 "`mmap_read_lock`.",
                 "hugepage_vma_revalidate": "khugepaged drops the read lock to allocate, and "
                 "will look the VMA up again.",
-                "alloc_huge_page": "khugepaged allocated a huge page and takes `mmap_lock` for "
-                "write; next it write-locks the VMA (`vma_start_write`).",
+                "alloc_charge_hpage": "khugepaged allocated a huge page "
+                "(`alloc_charge_hpage`) and takes `mmap_lock` for write; next it "
+                "write-locks the VMA (`vma_start_write`).",
             }.get(sub, f"khugepaged ({sub})."),
             "khugepaged scans under the read lock, collapses under the write lock",
         ),

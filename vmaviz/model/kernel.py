@@ -1104,7 +1104,7 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
         if vma.uffd_armed and not vma_locked:
             # handle_userfault: drops mmap_lock, waits for the monitor, VM_FAULT_RETRY.
             fr.pc = 10
-            k.emit("handle_userfault:release_mmap_lock", vma.vid, idx)
+            k.emit("handle_userfault:mmap_read_unlock", vma.vid, idx)
             return _up_read(k, th, 0)
         if L["access"] != "write":
             # do_anonymous_page: a read fault maps the shared zero page,
@@ -1123,7 +1123,7 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
         return -1
     if pc == 4:
         fr.pc = 5
-        k.emit("do_anonymous_page:alloc_zeroed_page", vma.vid, idx)
+        k.emit("do_anonymous_page:vma_alloc_zeroed_movable_folio", vma.vid, idx)
         return k.costs["anon_page_alloc"]
     if pc == 5:
         if vma.state != "live" or vma.detached:

@@ -17,6 +17,7 @@ from typing import Any
 from vmaviz.model import mm as M
 from vmaviz.model.kernel import (
     OP_ENTRY,
+    STACK_GUARD_GAP,
     Kernel,
     _anon_vma_prepare,
     _page_range,
@@ -480,7 +481,7 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 1
             if first.vm_start < start:
                 k.call(th, "__split_vma", vid=first.vid, addr=start, new_below=False)
-            k.emit("do_vmi_munmap:find_vma", first.vid)
+            k.emit("do_vmi_munmap:vma_find", first.vid)
             return k.costs["find_vma"]
         if pc == 1:
             L.pop("ret", None)
@@ -550,7 +551,7 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
         # pc 8: remove_mt -> remove_vma -> vm_area_free (RCU) for each VMA.
         for vid in L["victims"]:
             k.vm_area_free(k.mm.vmas[vid])
-        k.emit("remove_mt:vm_area_free", len(L["victims"]))
+        k.emit("remove_mt:remove_vma", len(L["victims"]))
         k.ret(th, L.get("downgraded", False))
         return k.costs["vma_modify"] * max(1, len(L["victims"]))
 
@@ -1158,6 +1159,16 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 4
         k.emit("madvise:populate", vid, done)
         return cost
+    if pc == 10:
+        # Back from madvise_collapse: its error ends the walk (madvise_walk_vmas).
+        err = L.pop("ret", None)
+        if err is not None:
+            L["ret"] = err
+            fr.pc = 2
+            k.emit("madvise_vma_behavior:error", L["io_vid"], _ERRNO[err])
+            return k.costs["plain_load"]
+        fr.pc = 4
+        return _madvise_read_walk(k, th, fr, 0)
     if pc == 8:
         # madvise_willneed (file) / madvise_remove without mmap_lock.
         fr.pc = 9
@@ -1216,6 +1227,14 @@ def _madvise_read_walk(k: Kernel, th: Thread, fr: Frame, cost: int) -> int:
         if more == "populate_later":
             return cost  # this step was anon_vma_prepare
         return cost + _madvise_populate_step(k, th, fr)
+    if more == "collapse":
+        # madvise_collapse returns with mmap_read_lock held again; when it
+        # dropped the lock (*prev = NULL) madvise_walk_vmas goes on with
+        # find_vma(start), which is where the cursor already is.
+        fr.pc = 10
+        L["io_vid"] = vma.vid
+        k.call(th, "madvise_collapse", vid=vma.vid, start=s, end=e)
+        return cost
     if more == "drop_lock":
         # "*prev = NULL; tell sys_madvise we drop mmap_lock": the walk goes on
         # with find_vma(end of this part) once the lock is back.
@@ -1227,7 +1246,7 @@ def _madvise_read_walk(k: Kernel, th: Thread, fr: Frame, cost: int) -> int:
 
 
 #: The errors :func:`madvise_vma_behavior` returns, as ``b`` of its event.
-_ERRNO = {"EINVAL": 22, "EACCES": 13}
+_ERRNO = {"EINVAL": 22, "EACCES": 13, "ENOMEM": 12, "EAGAIN": 11, "EBUSY": 16}
 
 
 def _madvise_populate_step(k: Kernel, th: Thread, fr: Frame) -> int:
@@ -1263,10 +1282,9 @@ def madvise_vma_behavior(
         return madvise_remove(vma)
     if advice in ("populate_read", "populate_write"):
         return madvise_populate(k, th, vma, lo, hi, advice == "populate_write")
-    # MADV_COLLAPSE (madvise_collapse, mm/khugepaged.c) is not modelled: the
-    # model has no huge pages, so it changes nothing here.
-    k.emit("madvise_collapse", vma.vid, 0)
-    return None, None, 0, k.costs["plain_load"]
+    # MADV_COLLAPSE: madvise_collapse (mm/khugepaged.c) runs as its own frame,
+    # since it drops and retakes mmap_lock (see op_madvise_collapse).
+    return None, "collapse", 0, 0
 
 
 def madvise_dontneed_free(
@@ -1746,10 +1764,42 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
 # =====================================================================
 
 
+def vm_start_gap(vma: Vma) -> int:
+    """``vm_start_gap`` (include/linux/mm.h): the lowest address ``vma`` may claim.
+
+    A ``VM_GROWSDOWN`` VMA keeps ``stack_guard_gap`` free below its start (clamped to
+    0 where the subtraction would wrap); any other VMA claims only its own start.
+    """
+    if vma.vm_flags & M.VM_GROWSDOWN:
+        return max(0, vma.vm_start - STACK_GUARD_GAP)
+    return vma.vm_start
+
+
+def _brk_next_too_close(mm: M.Mm, oldbrk: int, newbrk: int) -> Vma | None:
+    """``brk`` (mm/mmap.c ``SYSCALL_DEFINE1(brk)``): the VMA that refuses a growth.
+
+    6.4.0 looks only at the first VMA found from ``oldbrk`` up to ``newbrk +
+    PAGE_SIZE + stack_guard_gap`` (``vma_find``) and refuses when ``newbrk +
+    PAGE_SIZE > vm_start_gap(next)``: one page must stay free above the new break,
+    and a stack above keeps its whole guard gap.  Returns that VMA, or ``None``
+    when the heap may grow.
+    """
+    limit = newbrk + PAGE_SIZE + STACK_GUARD_GAP - 1
+    # items() walks in address order: the first non-NULL range is vma_find's answer.
+    nxt = next((e for _, _, e in mm.mm_mt.items(oldbrk, limit) if e is not None), None)
+    if nxt is None:
+        return None
+    return nxt if newbrk + PAGE_SIZE > vm_start_gap(nxt) else None
+
+
 @kfunc("brk", "mm/mmap.c")
 def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
     """``brk``: grow with ``do_brk_flags`` (expand the brk VMA or insert a new one,
     then ``vm_flags_set``), shrink with ``do_vma_munmap(downgrade=true)``.
+
+    Growth first passes 6.4.0's own guard-gap check (mm/mmap.c ``SYSCALL_DEFINE1(brk)``
+    with ``vm_start_gap``, see :func:`_brk_next_too_close`); a refused growth leaves
+    ``mm->brk`` as it was (``brk:vm_start_gap``).
     """
     L = fr.loc
     delta = int(L["op"].args["pages"]) * PAGE_SIZE
@@ -1769,9 +1819,16 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
                 k.call(th, "do_vmi_align_munmap", start=new, end=old, downgrade=True)
                 k.emit("brk:shrink", old - new)
                 return k.costs["find_vma"]
-            if new == old or _overlapping(k, old, new):
+            if new == old:
                 fr.pc = 20
                 continue
+            # The kernel checks vm_start_gap(next), not just overlap: a growth that
+            # ends right below a VMA, or inside a stack's guard gap, is refused.
+            nxt = _brk_next_too_close(mm, old, new)
+            if nxt is not None:
+                fr.pc = 20
+                k.emit("brk:vm_start_gap", nxt.vid, new)
+                return k.costs["find_vma"]
             prev = mm.vma_at(old - 1) if old > mm.brk_start else None
             # do_brk_flags: VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT.
             flags = M.VM_READ | M.VM_WRITE | M.VM_MAYREAD | M.VM_MAYWRITE | M.VM_MAYEXEC
@@ -1895,9 +1952,10 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
             vma = k.mm.vmas[L["todo"].pop(0)]
             if vma.vm_flags & M.VM_DONTCOPY:
                 # dup_mmap: "if (mpnt->vm_flags & VM_DONTCOPY) continue": the
-                # child gets no copy and the parent's PTEs stay writable.
+                # child gets no copy (no vm_area_dup), only vm_stat_account takes
+                # its pages off the child's counts; the parent's PTEs stay writable.
                 fr.pc = 2
-                k.emit("dup_mmap:copy_vma", vma.vid, 0, "VM_DONTCOPY: not copied")
+                k.emit("dup_mmap:vm_stat_account", vma.vid, 0, "VM_DONTCOPY: not copied")
                 return k.costs["plain_load"]
             cost = k.costs["copy_vma_fork"]
             if vma.vm_flags & M.VM_WIPEONFORK:
@@ -1905,14 +1963,14 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
                 # of the parent is write-protected.
                 L["copied"] += 1
                 fr.pc = 2
-                k.emit("dup_mmap:copy_vma", vma.vid, 0, "VM_WIPEONFORK: no copy_page_range")
+                k.emit("dup_mmap:vm_area_dup", vma.vid, 0, "VM_WIPEONFORK: no copy_page_range")
                 return cost
             if not vma_needs_copy(vma):
                 # copy_page_range returns at once: the child's faults fill its
                 # page tables, and the parent's PTEs stay as they are.
                 L["copied"] += 1
                 fr.pc = 2
-                k.emit("dup_mmap:copy_vma", vma.vid, 0, "vma_needs_copy: false")
+                k.emit("dup_mmap:vm_area_dup", vma.vid, 0, "vma_needs_copy: false")
                 return cost
             if is_cow_mapping(vma.vm_flags) and vma.pages:
                 # copy_present_pte write-protects the parent's writable PTEs.
@@ -1929,12 +1987,12 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
                 cost += len(vma.pages) * k.costs["change_protection_page"]
             L["copied"] += 1
             fr.pc = 2
-            k.emit("dup_mmap:copy_vma", vma.vid, len(vma.pages))
+            k.emit("dup_mmap:vm_area_dup", vma.vid, len(vma.pages))
             return cost
         if pc == 4:
             fr.pc = 5
             k.call(th, "mmap_write_unlock")
-            k.emit("dup_mmap:flush_tlb", L["copied"])
+            k.emit("dup_mmap:flush_tlb_mm", L["copied"])
             return k.costs["tlb_flush"]
         k.ret(th)
         return -1
@@ -2167,6 +2225,13 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
     """
     L = fr.loc
     pc = fr.pc
+    if pc == 0 and "addr" in L:
+        # Called by madvise_collapse (through hpage_collapse_scan_pmd) with
+        # mmap_read_lock held and the range scanned: collapse_huge_page starts
+        # by dropping the read lock.
+        fr.pc = 2
+        k.call(th, "mmap_read_unlock")
+        return k.costs["plain_load"]
     if pc == 0:
         fr.pc = 1
         k.call(th, "mmap_read_lock")
@@ -2194,12 +2259,13 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
         L.pop("ret", None)
         fr.pc = 3
         k.call(th, "mmap_read_lock")
-        k.emit("khugepaged:alloc_huge_page")
+        k.emit("khugepaged:alloc_charge_hpage")
         return k.costs["anon_page_alloc"] * 8
     if pc == 3:
         L.pop("ret", None)
         vma, why = hugepage_vma_revalidate(k, L["addr"])
         fr.pc = 9 if why else 4
+        L["why"] = why
         k.call(th, "mmap_read_unlock")
         k.emit("khugepaged:hugepage_vma_revalidate", vma.vid if vma else 0, 0, why or "")
         return k.costs["find_vma"]
@@ -2213,6 +2279,7 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
         vma, why = hugepage_vma_revalidate(k, L["addr"])
         k.emit("khugepaged:hugepage_vma_revalidate", vma.vid if vma else 0, 1, why or "")
         if why is not None or vma is None:
+            L["why"] = why
             fr.pc = 7  # out_up_write
             return k.costs["find_vma"]
         L["vid"] = vma.vid
@@ -2230,8 +2297,153 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
         k.call(th, "mmap_write_unlock")
         return -1
     L.pop("ret", None)
-    k.ret(th)
+    # The SCAN_* result (None: SCAN_SUCCEED) for madvise_collapse; mmap_lock is
+    # not held on return either way.
+    k.ret(th, L.get("why"))
     return -1
+
+
+#: mm/khugepaged.c ``madvise_collapse``'s switch: results after which the
+#: loop goes on to the next huge-page range (the rest end it).
+_COLLAPSE_CONTINUE = frozenset({
+    "SCAN_PMD_NULL", "SCAN_PTE_NON_PRESENT", "SCAN_PTE_UFFD_WP", "SCAN_PAGE_RO",
+    "SCAN_LACK_REFERENCED_PAGE", "SCAN_PAGE_NULL", "SCAN_PAGE_COUNT",
+    "SCAN_PAGE_LOCK", "SCAN_PAGE_COMPOUND", "SCAN_PAGE_LRU", "SCAN_DEL_PAGE_LRU",
+})  # fmt: skip
+
+
+def madvise_collapse_errno(why: str) -> str:
+    """mm/khugepaged.c ``madvise_collapse_errno``: the errno a ``SCAN_*`` result gives."""
+    if why == "SCAN_ALLOC_HUGE_PAGE_FAIL":
+        return "ENOMEM"
+    if why in ("SCAN_CGROUP_CHARGE_FAIL", "SCAN_EXCEED_NONE_PTE"):
+        return "EBUSY"
+    if why in ("SCAN_PAGE_COUNT", "SCAN_PAGE_LOCK", "SCAN_PAGE_LRU", "SCAN_DEL_PAGE_LRU"):
+        return "EAGAIN"
+    return "EINVAL"
+
+
+def hpage_collapse_scan_pmd(vma: Vma, addr: int) -> str | None:
+    """The PTE scan of one huge-page range for ``MADV_COLLAPSE`` (None: SCAN_SUCCEED).
+
+    Models mm/khugepaged.c ``hpage_collapse_scan_pmd`` with
+    ``cc->is_khugepaged == false``: ``max_ptes_none``, ``max_ptes_swap`` and the
+    referenced-page test do not apply.  The model keeps PTEs, not page-table
+    pages: a range without any PTE stands for a PMD with no page table under it
+    (``find_pmd_or_thp_or_none``: ``SCAN_PMD_NONE``, which 6.4.0's
+    ``madvise_collapse`` does not list among the results to go on after); a
+    range none of whose PTEs is writable is ``SCAN_PAGE_RO``.
+    """
+    lo = (addr - vma.vm_start) >> PAGE_SHIFT
+    ptes = [s for i, s in vma.pages.items() if lo <= i < lo + 512]
+    if not ptes:
+        return "SCAN_PMD_NONE"
+    writable = vma.vm_flags & M.VM_WRITE and any(s in (M.PTE_PRESENT, M.PTE_LAZYFREE) for s in ptes)
+    return None if writable else "SCAN_PAGE_RO"
+
+
+@kfunc("madvise_collapse", "mm/khugepaged.c")
+def op_madvise_collapse(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``madvise_collapse``: MADV_COLLAPSE on ``[start, end)`` of one VMA, as 6.4.0 does it.
+
+    Called from ``madvise_vma_behavior`` with ``mmap_read_lock`` held
+    (``madvise_need_mmap_write`` is 0 for ``MADV_COLLAPSE``).
+    ``hugepage_vma_check(vma, vm_flags, false, false, enforce_sysfs=false)``
+    failing is ``-EINVAL`` (:func:`hugepage_vma_check`; the model assumes THP
+    ``enabled=always``, so sysfs changes nothing).  Then for each
+    ``HPAGE_PMD_SIZE``-aligned range inside ``[start, end)``: when an earlier
+    range dropped the lock, ``mmap_read_lock`` and ``hugepage_vma_revalidate``
+    (failure: ``out_nolock``, with the read lock held) and ``hend`` clipped to
+    the VMA; :func:`hpage_collapse_scan_pmd`; on ``SCAN_SUCCEED``,
+    ``collapse_huge_page`` (:func:`op_khugepaged`, entered with the read lock
+    held), which drops it, takes ``mmap_write_lock``, revalidates and
+    ``vma_start_write`` s the VMA, and returns with no lock: ``mmap_locked =
+    false`` and ``*prev = NULL``.  A result outside the continue-list ends the
+    loop (``out_maybelock`` retakes the read lock).  Returns ``(error, ...)`` to
+    ``do_madvise``: None when every range collapsed, else
+    :func:`madvise_collapse_errno` of the last failure.
+    """
+    L = fr.loc
+    pc = fr.pc
+    if pc == 0:
+        vma = k.mm.vmas[L["vid"]]
+        why = hugepage_vma_check(vma)
+        if why is not None:
+            k.emit("madvise_collapse", vma.vid, 0, f"hugepage_vma_check: {why}")
+            k.ret(th, "EINVAL")
+            return k.costs["plain_load"]
+        hstart = -(-L["start"] // HPAGE_PMD_SIZE) * HPAGE_PMD_SIZE
+        hend = L["end"] // HPAGE_PMD_SIZE * HPAGE_PMD_SIZE
+        L.update(addr=hstart, hstart=hstart, hend=hend, thps=0, last="SCAN_FAIL", locked=True)
+        fr.pc = 1
+        # lru_add_drain_all before the loop.
+        return k.costs["plain_load"]
+    if pc == 1:
+        if L["addr"] >= L["hend"]:
+            fr.pc = 5  # loop done: out_maybelock
+            return 0
+        if not L["locked"]:
+            fr.pc = 2
+            k.call(th, "mmap_read_lock")
+            return -1
+        fr.pc = 3
+        return 0
+    if pc == 2:
+        L.pop("ret", None)
+        L["locked"] = True
+        found, why = hugepage_vma_revalidate(k, L["addr"])
+        k.emit("madvise_collapse:hugepage_vma_revalidate", found.vid if found else 0, 0, why or "")
+        if why is not None or found is None:
+            L["last"] = why or "SCAN_VMA_NULL"
+            fr.pc = 6  # out_nolock: the read lock was just taken
+            return k.costs["find_vma"]
+        L["vid"] = found.vid
+        L["hend"] = min(L["hend"], found.vm_end // HPAGE_PMD_SIZE * HPAGE_PMD_SIZE)
+        fr.pc = 3
+        return k.costs["find_vma"]
+    if pc == 3:
+        vma = k.mm.vmas[L["vid"]]
+        why = hpage_collapse_scan_pmd(vma, L["addr"])
+        k.emit("madvise_collapse:hpage_collapse_scan_pmd", vma.vid, L["addr"], why or "")
+        if why is None:
+            fr.pc = 4
+            k.call(th, "collapse_huge_page", addr=L["addr"])
+            return k.costs["find_vma"]
+        L["scan"] = why
+        fr.pc = 4
+        return k.costs["find_vma"]
+    if pc == 4:
+        if "scan" in L:
+            why = L.pop("scan")
+        else:
+            # collapse_huge_page returned without mmap_lock: "*prev = NULL".
+            why = L.pop("ret", None)
+            L["locked"] = False
+        if why is None or why == "SCAN_PMD_MAPPED":
+            L["thps"] += 1
+        else:
+            L["last"] = why
+            if why not in _COLLAPSE_CONTINUE:
+                fr.pc = 5  # "Other error, exit": out_maybelock
+                return 0
+        L["addr"] += HPAGE_PMD_SIZE
+        fr.pc = 1
+        return 0
+    if pc == 5:
+        if not L["locked"]:
+            fr.pc = 6
+            k.call(th, "mmap_read_lock")
+            return -1
+        fr.pc = 6
+        return 0
+    L.pop("ret", None)
+    # The kernel's count is unsigned: hend below hstart (no aligned range fits)
+    # wraps and never equals thps, so that call fails with -EINVAL.
+    n = (L["hend"] - L["hstart"]) // HPAGE_PMD_SIZE if L["hend"] >= L["hstart"] else -1
+    ok = L["thps"] == n
+    k.emit("madvise_collapse", L["vid"], L["thps"], "" if ok else L["last"])
+    k.ret(th, None if ok else madvise_collapse_errno(L["last"]))
+    return k.costs["plain_load"]
 
 
 @kfunc("do_tkill", "kernel/signal.c")

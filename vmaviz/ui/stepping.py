@@ -71,11 +71,11 @@ VID_PREFIXES = (
     "move_page_tables",
     "do_brk_flags",
     "exit_mmap:remove_vma",
-    "dup_mmap:copy_vma",
+    "dup_mmap:vm_area_dup",
     "try_to_unmap",
     "down_read",
     "down_write",
-    "do_vmi_munmap:find_vma",
+    "do_vmi_munmap:vma_find",
 )
 NO_VID = ("lock_vma_under_rcu:rcu_read_lock",)
 
