@@ -483,3 +483,73 @@ def test_flags_text_shows_the_merge_flags() -> None:
     assert text == "r--p account,dontdump,softdirty"
     assert "wipeonfork" in M.flags_text(M.VM_WIPEONFORK)
     assert "dontcopy" in M.flags_text(M.VM_DONTCOPY)
+
+
+# ------------------------------------------- copy_vma: the mremap destination
+
+#: Where ``arch_get_unmapped_area_topdown`` puts a 4-page move when the 4 pages
+#: below ``MMAP_BASE`` are taken: the top-most free gap, right below them.
+TOP = M.MMAP_BASE - 4 * PAGE
+DEST = TOP - 4 * PAGE
+
+
+def top_vma(name: str, **kw: Any) -> dict[str, Any]:
+    """A 4-page VMA ending at ``MMAP_BASE``."""
+    return {"name": name, "start": hex(TOP), "pages": 4, **kw}
+
+
+def test_copy_vma_merges_an_unfaulted_move_into_the_next_vma() -> None:
+    # mm/mmap.c copy_vma: S has no anon_vma, so pgoff = DEST >> PAGE_SHIFT, which
+    # is contiguous with N's (a private anonymous mmap has vm_pgoff = addr >>
+    # PAGE_SHIFT); find_vma_prev gives S (not adjacent), so vma_merge is case 3:
+    # N grows down over the destination, and vma_prepare write-locks N only (S
+    # was write-locked by move_vma).  No vm_area_dup; do_vmi_munmap then frees S.
+    e = go(
+        [vma("S", 0), top_vma("N")],
+        [{"mremap": {"vma": "S", "new_pages": 4, "move": True}}],
+    )
+    s, n = vid_of(e, "S"), vid_of(e, "N")
+    assert merge_case(e) == ["case 3"]
+    assert [(v.vid, v.vm_start, v.vm_end) for v in e.k.mm.live_vmas()] == [(n, DEST, M.MMAP_BASE)]
+    assert e.k.mm.vmas[n].pgoff == DEST >> M.PAGE_SHIFT
+    assert e.k.mm.vmas[s].detached
+    assert prepare_locked(e) == [n]
+    assert s in locked_by_last_op(e) and n in locked_by_last_op(e)
+    assert not events(e, "copy_vma:vm_area_dup")
+    (merged,) = events(e, "copy_vma:vma_merge")
+    assert merged["a"] == n
+    assert e.k.names["S"] == (DEST, DEST + 4 * PAGE)
+
+
+def test_copy_vma_of_a_faulted_vma_keeps_its_pgoff_and_does_not_merge() -> None:
+    # With an anon_vma, copy_vma keeps new_pgoff = vm_pgoff + offset (S's own
+    # BASE >> PAGE_SHIFT): not contiguous with N, so vm_area_dup + vma_link.
+    e = go(
+        [vma("S", 0, anon_vma=True), top_vma("N")],
+        [{"mremap": {"vma": "S", "new_pages": 4, "move": True}}],
+    )
+    s, n = vid_of(e, "S"), vid_of(e, "N")
+    assert merge_case(e) == []
+    (dup,) = events(e, "copy_vma:vm_area_dup")
+    copy = e.k.mm.vmas[dup["a"]]
+    assert (copy.vm_start, copy.vm_end) == (DEST, TOP)
+    assert copy.pgoff == BASE >> M.PAGE_SHIFT
+    assert [v.vid for v in e.k.mm.live_vmas()] == [copy.vid, n]
+    assert e.k.mm.vmas[s].detached
+
+
+def test_copy_vma_source_merged_into_itself_moves_on_with_the_merged_vma() -> None:
+    # "Source vma may have been merged into new_vma": an unfaulted S just below
+    # MMAP_BASE moved to the gap right below itself.  vma_merge(prev, DEST) is
+    # case 3 with next = S (S grows down); S is already write-locked by
+    # move_vma, so vma_prepare takes no lock.  move_vma goes on with S; the
+    # munmap of the old range splits S (__split_vma, new VMA above) and frees
+    # the upper part: S is left at DEST with vm_pgoff = DEST >> PAGE_SHIFT.
+    e = go([top_vma("S")], [{"mremap": {"vma": "S", "new_pages": 4, "move": True}}])
+    s = vid_of(e, "S")
+    assert merge_case(e) == ["case 3"]
+    assert [(v.vid, v.vm_start, v.vm_end) for v in e.k.mm.live_vmas()] == [(s, DEST, TOP)]
+    assert e.k.mm.vmas[s].pgoff == DEST >> M.PAGE_SHIFT
+    assert prepare_locked(e) == []
+    assert not events(e, "copy_vma:vm_area_dup")
+    assert e.k.names["S"] == (DEST, TOP)

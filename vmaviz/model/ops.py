@@ -1588,9 +1588,16 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
       ``vma_expandable`` (``vma_merge`` of the extension, locking the VMA); else
       ``move_vma`` if ``MREMAP_MAYMOVE``, else ``-ENOMEM`` with nothing changed
       (``mremap:enomem``).
-    * ``move_vma``: ``vma_start_write`` on the source, ``copy_vma`` (write-locks
-      the copy), ``move_page_tables``, then ``do_vmi_munmap`` of the old range
-      without downgrading.  With ``MREMAP_DONTUNMAP`` the source keeps its VMA:
+    * ``move_vma``: ``vma_start_write`` on the source, ``copy_vma``, then
+      ``move_page_tables`` and ``do_vmi_munmap`` of the old range without
+      downgrading.  ``copy_vma`` (mm/mmap.c) first tries ``vma_merge`` of the
+      destination with its neighbours (``prev`` from ``find_vma_prev``), with
+      ``vm_pgoff`` reset to ``dest >> PAGE_SHIFT`` when the source is anonymous
+      without an ``anon_vma``; ``vma_prepare`` write-locks what the merge
+      changes.  Only when nothing merges does it ``vm_area_dup``, write-lock
+      and ``vma_link`` a copy.  When the merge swallowed the source's range (an
+      unfaulted VMA merging with itself) ``move_vma`` goes on with the merged
+      VMA.  With ``MREMAP_DONTUNMAP`` the source keeps its VMA:
       ``VM_LOCKED`` is cleared and, when the old range is the whole VMA,
       ``unlink_anon_vmas`` drops its ``anon_vma`` (``move_vma:dontunmap``), so its
       next anonymous write fault needs ``mmap_lock`` again.
@@ -1705,9 +1712,51 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
                 fr.pc = 20
                 k.emit("get_unmapped_area:enomem", new_len)
                 return k.costs["get_unmapped_area"]
+            # move_vma: new_pgoff = vm_pgoff + the old range's offset; copy_vma
+            # resets it to dest >> PAGE_SHIFT for an anonymous VMA that has not
+            # faulted yet (no anon_vma), so that the copy may merge by address.
+            pgoff = vma.pgoff + ((L["start"] - vma.vm_start) >> PAGE_SHIFT)
+            if vma.is_anonymous and vma.anon_vma is None:
+                pgoff = dest >> PAGE_SHIFT
+            L["dest"], L["new_pgoff"], L["src_start"] = dest, pgoff, vma.vm_start
+            # copy_vma: find_vma_prev(addr) then vma_merge of the destination
+            # with its neighbours before any vm_area_dup.
+            prev = _vma_prev(k.mm, dest)
+            fr.pc = 12
+            k.call(
+                th,
+                "vma_merge",
+                prev=prev.vid if prev is not None else 0,
+                addr=dest,
+                end=dest + new_len,
+                flags=vma.vm_flags,
+                anon_vma=vma.anon_vma,
+                file=vma.file,
+                pgoff=pgoff,
+                uffd_ctx=vma.uffd_ctx,
+                anon_name=vma.anon_name,
+            )
+            return k.costs["get_unmapped_area"]
+        if pc == 12:
+            merged = L.pop("ret", None)
+            if merged is not None:
+                new = k.mm.vmas[merged]
+                L["new"] = new.vid
+                if new.vm_start <= L["src_start"] < new.vm_end:
+                    # "Source vma may have been merged into new_vma": only an
+                    # unfaulted anonymous VMA (its pgoff was reset above) can
+                    # merge with itself; move_vma then works on new_vma
+                    # (*vmap = new_vma), which may be a neighbour that absorbed
+                    # the source (case 1).
+                    L["vid"] = new.vid
+                fr.pc = 8
+                k.emit("copy_vma:vma_merge", new.vid, L["dest"])
+                return k.costs["plain_load"]
+            vma = k.mm.vmas[fr.loc["vid"]]
+            dest, new_len = L["dest"], L["new_end"] - L["start"]
             new = k.mm.vma_dup(vma, a.get("name") or vma.name)
-            new.vm_start, new.vm_end = dest, dest + new_len
-            L["new"], L["dest"] = new.vid, dest
+            new.vm_start, new.vm_end, new.pgoff = dest, dest + new_len, L["new_pgoff"]
+            L["new"] = new.vid
             fr.pc = 7
             k.emit("copy_vma:vm_area_dup", new.vid, dest)
             _start_write(k, th, new)
@@ -1721,16 +1770,25 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             return cost
         if pc == 8:
             vma, new = k.mm.vmas[fr.loc["vid"]], k.mm.vmas[L["new"]]
-            off = (L["start"] - vma.vm_start) >> PAGE_SHIFT
             # move_page_tables moves the old range (cut to new_len first when it
-            # shrinks); the source's pages outside it stay where they are.
-            n = (min(L["old_end"], L["new_end"]) - L["start"]) >> PAGE_SHIFT
-            new.pages = {i - off: s for i, s in vma.pages.items() if off <= i < off + n}
+            # shrinks); the source's pages outside it stay where they are.  By
+            # address: after a copy_vma merge, new_vma may be a neighbour with
+            # pages of its own, or the source itself.
+            lo, hi = L["start"], min(L["old_end"], L["new_end"])
+            moved = {
+                vma.vm_start + i * PAGE_SIZE: s
+                for i, s in vma.pages.items()
+                if lo <= vma.vm_start + i * PAGE_SIZE < hi
+            }
             k.check_modify_vma(th, vma, "page tables")
-            vma.pages = {i: s for i, s in vma.pages.items() if not off <= i < off + n}
+            vma.pages = {
+                i: s for i, s in vma.pages.items() if not lo <= vma.vm_start + i * PAGE_SIZE < hi
+            }
+            for addr, st in moved.items():
+                new.pages[(L["dest"] + addr - lo - new.vm_start) >> PAGE_SHIFT] = st
             fr.pc = 11 if dontunmap else 9
-            k.emit("move_page_tables", vma.vid, len(new.pages))
-            return k.costs["free_pgtables"] + len(new.pages) * k.costs["change_protection_page"]
+            k.emit("move_page_tables", vma.vid, len(moved))
+            return k.costs["free_pgtables"] + len(moved) * k.costs["change_protection_page"]
         if pc == 11:
             # MREMAP_DONTUNMAP: vm_flags_clear(vma, VM_LOCKED_MASK) (the VMA is
             # already write-locked by move_vma) and, when the old range is the
@@ -1739,7 +1797,10 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             vma = k.mm.vmas[fr.loc["vid"]]
             k.check_modify_vma(th, vma, "vm_flags, anon_vma")
             vma.vm_flags &= ~M.VM_LOCKED
-            whole = vma.vm_start == L["start"] and vma.vm_end == L["old_end"]
+            # unlink_anon_vmas only when new_vma != vma (not after a self-merge).
+            whole = (
+                L["new"] != vma.vid and vma.vm_start == L["start"] and vma.vm_end == L["old_end"]
+            )
             if whole:
                 vma.anon_vma = None
             fr.pc = 10
@@ -1752,8 +1813,8 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             return -1
         if pc == 10:
             L.pop("ret", None)
-            new = k.mm.vmas[L["new"]]
-            k.names[a.get("name") or a["vma"]] = (new.vm_start, new.vm_end)
+            # The name covers the destination, not all of a VMA it merged into.
+            k.names[a.get("name") or a["vma"]] = (L["dest"], L["new_end"] - L["start"] + L["dest"])
             fr.pc = 20
             continue
         return _unlock_and_return(k, th, fr)
