@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,27 @@ def pytest_setup_options() -> Options:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private ``redis-server`` on a loopback port (scripts/test.sh installs it)."""
+    import subprocess
+
+    from vmaviz.bench.browser import free_port, wait_for_port
+
+    assert Path(REDIS).exists(), "redis-server is missing: run bash scripts/test.sh"
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    args = [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)]
+    args += ["--appendonly", "no"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for_port(port, 20, poll=0.1), "redis-server did not start"
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -8,50 +8,14 @@ port; scripts/test.sh installs it).
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vmaviz.bench.browser import free_port, wait_for_port
 from vmaviz.ui.app_factory import create_app
 from vmaviz.ui.session import Config
 from vmaviz.ui.testing import Browser
-
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    assert Path(REDIS).exists(), "redis-server is missing: run bash scripts/test.sh"
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            REDIS,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert wait_for_port(port, 20, poll=0.1), "redis-server did not start"
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _cache(backend: str, tmp_path: Path, redis_url: str) -> dict[str, Any]:

@@ -14,15 +14,12 @@ import os
 import pickle
 import shutil
 import struct
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vmaviz.bench.browser import free_port, wait_for_port
 from vmaviz.ui.app_factory import create_app
 from vmaviz.ui.cache import (
     MAGIC,
@@ -36,7 +33,6 @@ from vmaviz.ui.cache import (
 from vmaviz.ui.session import Config
 from vmaviz.ui.testing import Browser
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 SECRET = b"0123456789abcdef0123456789abcdef"
 SMALL = """\
 name: small
@@ -139,21 +135,6 @@ def test_entries_signed_with_another_secret_are_misses(tmp_path: Path) -> None:
     assert mine.loads(blob) is None
     assert theirs.loads(blob) == {"x": 1}
     assert mine.loads(mine.dumps([1, 2])) == [1, 2]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    assert Path(REDIS).exists(), "redis-server is missing: run bash scripts/test.sh"
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    args = [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert wait_for_port(port, 20, poll=0.1), "redis-server did not start"
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_a_value_planted_in_redis_is_never_unpickled(tmp_path: Path, redis_url: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,44 +89,39 @@ def traced_names() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     return frozenset(stacks), frozenset(plain), frozenset(patched)
 
 
-def emitted_literals() -> set[str]:
-    """The prefix of every event code written as a literal in a ``.emit(...)`` call."""
-    prefixes: set[str] = set()
+def _emit_codes() -> Iterator[ast.expr]:
+    """The code argument of every ``.emit(...)`` call under ``vmaviz/``."""
     for path in (ROOT / "vmaviz").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if not (
+            if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "emit"
                 and node.args
             ):
-                continue
-            arg = node.args[0]
-            if isinstance(arg, ast.JoinedStr) and arg.values:
-                arg = arg.values[0]
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                prefixes.add(arg.value.split(":")[0])
+                yield node.args[0]
+
+
+def emitted_literals() -> set[str]:
+    """The prefix of every event code written as a literal in a ``.emit(...)`` call."""
+    prefixes: set[str] = set()
+    for arg in _emit_codes():
+        if isinstance(arg, ast.JoinedStr) and arg.values:
+            arg = arg.values[0]
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            prefixes.add(arg.value.split(":")[0])
     return prefixes
 
 
 def emitted_codes() -> set[str]:
     """The literal part of every ``.emit(...)`` code (f-string holes dropped)."""
     codes: set[str] = set()
-    for path in (ROOT / "vmaviz").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "emit"
-                and node.args
-            ):
-                continue
-            arg = node.args[0]
-            if isinstance(arg, ast.JoinedStr):
-                parts = [v.value for v in arg.values if isinstance(v, ast.Constant)]
-                codes.add(":".join(str(p).strip(":") for p in parts))
-            elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                codes.add(arg.value)
+    for arg in _emit_codes():
+        if isinstance(arg, ast.JoinedStr):
+            parts = [v.value for v in arg.values if isinstance(v, ast.Constant)]
+            codes.add(":".join(str(p).strip(":") for p in parts))
+        elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            codes.add(arg.value)
     return codes
 
 
