@@ -412,6 +412,29 @@ def test_a_queued_job_waits_for_another_workers_recompute(
     assert R.progress_view(cache.get(R.status_key(JOB)), clock()).finished
 
 
+def test_a_cache_failure_in_the_queue_thread_does_not_stop_the_queue_for_good(
+    committed: dict[str, list[dict[str, Any]]],
+) -> None:
+    cache, clock = simple_cache(), Clock()
+    spawned: list[Callable[[], None]] = []
+    queue = R.RecomputeQueue(cache, fake_runner(committed), clock=clock, spawn=spawned.append)
+    assert queue.submit(JOB) == "queued"
+    real_add = cache.add
+
+    def broken_add(*_args: Any, **_kwargs: Any) -> bool:
+        raise OSError("disk gone")
+
+    cache.add = broken_add  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        spawned[0]()
+    cache.add = real_add  # type: ignore[method-assign]
+    # The job is still queued; the next click starts a new thread, which runs it.
+    assert queue.submit("e" * 32) == "queued" and len(spawned) == 2
+    spawned[1]()
+    for job in (JOB, "e" * 32):
+        assert R.progress_view(cache.get(R.status_key(job)), clock()).finished
+
+
 def test_a_dead_jobs_status_does_not_block_it_forever(
     committed: dict[str, list[dict[str, Any]]],
 ) -> None:

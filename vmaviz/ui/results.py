@@ -1048,6 +1048,16 @@ class RecomputeQueue:
                 self._mark_queued(job, ahead, now, elsewhere)
 
     def _drain(self) -> None:
+        try:
+            self._drain_jobs()
+        except BaseException:
+            # The cache failed under us (or the server is stopping): let the next
+            # click start a new thread for the jobs still queued.
+            with self._mutex:
+                self._draining = False
+            raise
+
+    def _drain_jobs(self) -> None:
         while True:
             with self._mutex:
                 if not self._jobs:
