@@ -6,7 +6,7 @@ log. Here:
 
 * a callback request whose body is not the JSON shape the renderer sends (or names
   a callback this app does not have, or holds ``NaN``/``Infinity``) gets 400 before
-  Dash parses it;
+  Dash runs anything (the body is parsed once, and Dash reuses the parse);
 * an unknown ``/_dash-component-suites/`` path gets 404;
 * a callback that still fails on a value no page of this app could send (a wrong
   type or an absurd number in a store) gets 400; the log keeps the traceback, so a
@@ -15,13 +15,13 @@ log. Here:
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import dash
 from dash.exceptions import CallbackException, DependencyException
 from flask import Flask, Response, request
+from flask.json.provider import DefaultJSONProvider
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,13 @@ def _dep_list(body: dict[str, Any], key: str) -> None:
                 raise BadPayload(f"each of {key} needs an id and a property")
 
 
-def check_update_body(raw: bytes, outputs: set[str]) -> None:
-    """Raise :class:`BadPayload` unless ``raw`` is a callback request of this app.
+def check_update_body(body: Any, outputs: set[str]) -> None:
+    """Raise :class:`BadPayload` unless ``body`` is a callback request of this app.
 
     Args:
-        raw: The request body.
+        body: The parsed request body (None: it was not JSON).
         outputs: The output specs of the app's server callbacks (``callback_map``).
     """
-    try:
-        body = json.loads(raw, parse_constant=_no_constants)
-    except (ValueError, RecursionError) as exc:
-        raise BadPayload(f"not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadPayload("the body must be a JSON object")
     output = body.get("output")
@@ -78,6 +74,18 @@ def check_update_body(raw: bytes, outputs: set[str]) -> None:
         raise BadPayload("changedPropIds must be a list of strings")
 
 
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing ``NaN`` and ``Infinity`` (not JSON; no page sends them).
+
+    The server parses each request body once with it (``request.get_json`` caches
+    the result for Dash), so the guard below checks the parsed body, not a copy.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("parse_constant", _no_constants)
+        return super().loads(s, **kwargs)
+
+
 def _bad_request(message: str) -> Response:
     return Response(message + "\n", status=400, mimetype="text/plain")
 
@@ -85,6 +93,7 @@ def _bad_request(message: str) -> Response:
 def install(app: dash.Dash) -> None:
     """Guard ``app``'s Flask server (call after every callback is registered)."""
     server: Flask = app.server
+    server.json = StrictJSONProvider(server)
     outputs = set(app.callback_map)
 
     @server.before_request
@@ -92,7 +101,12 @@ def install(app: dash.Dash) -> None:
         if request.method != "POST" or request.path != UPDATE_PATH:
             return None
         try:
-            check_update_body(request.get_data(cache=True), outputs)
+            # A body nested too deep for the parser is as bad as one that is not JSON.
+            body = request.get_json(silent=True)
+        except RecursionError:
+            body = None
+        try:
+            check_update_body(body, outputs)
         except BadPayload as exc:
             return _bad_request(f"bad callback request: {exc}")
         return None
