@@ -218,7 +218,21 @@ class SignedSerializer:
         return self.loads(f.read())
 
 
-class PrivateFileCache(FileSystemCache):
+class _SecretFactory:
+    """flask-caching's ``factory`` with this installation's secret added.
+
+    ``VMAVIZ_SECRET`` in the cache settings (tests) or :func:`cache_secret`.
+    """
+
+    @classmethod
+    def factory(
+        cls, app: Any, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        kwargs["secret"] = config.get("VMAVIZ_SECRET") or cache_secret()
+        return super().factory(app, config, args, kwargs)  # type: ignore[misc]
+
+
+class PrivateFileCache(_SecretFactory, FileSystemCache):
     """flask-caching's file cache in a private directory, with signed entries.
 
     A deleted directory is recreated (privately) by the next write, with a warning
@@ -229,13 +243,6 @@ class PrivateFileCache(FileSystemCache):
         private_dir(cache_dir)
         self.serializer = SignedSerializer(secret)  # type: ignore[assignment]
         super().__init__(cache_dir, *args, **kwargs)
-
-    @classmethod
-    def factory(
-        cls, app: Any, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]
-    ) -> PrivateFileCache:
-        kwargs["secret"] = config.get("VMAVIZ_SECRET") or cache_secret()
-        return super().factory(app, config, args, kwargs)  # type: ignore[return-value]
 
     def _ensure_dir(self) -> None:
         if os.path.isdir(self._path):
@@ -253,19 +260,12 @@ class PrivateFileCache(FileSystemCache):
         return bool(super().add(key, value, timeout))
 
 
-class SignedRedisCache(RedisCache):
+class SignedRedisCache(_SecretFactory, RedisCache):
     """flask-caching's Redis cache with signed entries (never unpickles a forged value)."""
 
     def __init__(self, *args: Any, secret: bytes, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.serializer = SignedSerializer(secret)  # type: ignore[assignment]
-
-    @classmethod
-    def factory(
-        cls, app: Any, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]
-    ) -> SignedRedisCache:
-        kwargs["secret"] = config.get("VMAVIZ_SECRET") or cache_secret()
-        return super().factory(app, config, args, kwargs)  # type: ignore[return-value]
 
 
 #: What a plain flask-caching type becomes in :func:`secure_config`.
