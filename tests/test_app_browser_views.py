@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from browser_helpers import (
+    ROOT,
     TIMEOUT,
     file_cache_app,
     settle,
@@ -28,8 +29,6 @@ from vmaviz.scenario import load_scenario
 from vmaviz.ui.session import Config
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def js(dash_duo: Any, script: str, *args: Any) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from vmaviz.bench.browser import free_port, wait_for_port
+from vmaviz.bench.browser import free_port, serving
 from vmaviz.ui.testing import Browser, HttpClient
 
-ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 
@@ -31,25 +29,10 @@ GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 def gunicorn(tmp_path: Path, *extra: str) -> Iterator[tuple[str, int]]:
     """A gunicorn master with the bundled settings; yields its URL and pid."""
     port = free_port()
-    env = dict(os.environ, VMAVIZ_CACHE_DIR=str(tmp_path / "cache"))
-    env.pop("VMAVIZ_REDIS_URL", None)
     args = [GUNICORN, "-c", "python:vmaviz.ui.gunicorn_conf", "-b", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(
-        [*args, *extra, "app:server"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert wait_for_port(port, 60), "gunicorn did not start"
+    env = {"VMAVIZ_CACHE_DIR": str(tmp_path / "cache")}
+    with serving([*args, *extra, "app:server"], port, env, stop_seconds=20) as proc:
         yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def stall(stack: ExitStack, url: str, header_only: bool) -> None:

@@ -146,29 +146,42 @@ def wait_for_port(port: int, timeout: float, poll: float = 0.2) -> bool:
 
 
 @contextmanager
-def app_server(cache_dir: str) -> Iterator[str]:
-    """``python app.py`` on a free loopback port with its own cache; yields its URL."""
-    port = free_port()
-    env = dict(os.environ)
-    env.update(VMAVIZ_PORT=str(port), VMAVIZ_HOST="127.0.0.1", VMAVIZ_CACHE_DIR=cache_dir)
-    env.pop("VMAVIZ_REDIS_URL", None)
+def serving(
+    argv: list[str], port: int, env: dict[str, str], stop_seconds: float = 10
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server (``argv``, from the repository root) until the block ends.
+
+    ``env`` is added to this process's environment, without ``VMAVIZ_REDIS_URL``
+    (the server gets its own cache). Yields once ``port`` accepts connections;
+    stops it with SIGTERM (then SIGKILL after ``stop_seconds``).
+
+    Raises:
+        RuntimeError: nothing listened on ``port`` within 60 s.
+    """
+    full = {k: v for k, v in os.environ.items() if k != "VMAVIZ_REDIS_URL"}
+    full.update(env)
     proc = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "app.py")],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        argv, cwd=REPO_ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_port(port, 60)
-        yield url
+        if not wait_for_port(port, 60):
+            raise RuntimeError(f"{argv[0]} did not listen on port {port} within 60 s")
+        yield proc
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def app_server(cache_dir: str) -> Iterator[str]:
+    """``python app.py`` on a free loopback port with its own cache; yields its URL."""
+    port = free_port()
+    env = {"VMAVIZ_PORT": str(port), "VMAVIZ_HOST": "127.0.0.1", "VMAVIZ_CACHE_DIR": cache_dir}
+    with serving([sys.executable, str(REPO_ROOT / "app.py")], port, env):
+        yield f"http://127.0.0.1:{port}"
 
 
 def chromium() -> Any:
