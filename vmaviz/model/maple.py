@@ -2054,6 +2054,16 @@ class MapleTree:
                 )
         return "\n".join(lines)
 
+    def _root_node(self, errors: list[str]) -> Node | None:
+        """The root node to walk, or None (an empty tree or a single entry).
+
+        An empty tree must have height 0; that problem goes into ``errors``.
+        """
+        root = self.root
+        if root is None and self.height:
+            errors.append(f"empty tree with height {self.height}")
+        return root if isinstance(root, Node) else None
+
     def validate(self) -> list[str]:
         """``mt_validate``: the structural checks of reference §11.9.
 
@@ -2063,12 +2073,8 @@ class MapleTree:
         Returns a list of problems (empty when the tree is valid).
         """
         errors: list[str] = []
-        root = self.root
+        root = self._root_node(errors)
         if root is None:
-            if self.height:
-                errors.append(f"empty tree with height {self.height}")
-            return errors
-        if not isinstance(root, Node):
             return errors
         leaf_depths: set[int] = set()
         # The last range seen so far, in index order: [its last index, is it NULL].
@@ -2240,12 +2246,8 @@ class MapleTree:
             The problems found (empty when this part of the tree is valid).
         """
         errors: list[str] = []
-        root = self.root
+        root = self._root_node(errors)
         if root is None:
-            if self.height:
-                errors.append(f"empty tree with height {self.height}")
-            return errors
-        if not isinstance(root, Node):
             return errors
         # Mark every ancestor of a touched node so that the walk below goes
         # through it.  The climb is bounded: a broken parent chain must not loop.
