@@ -232,6 +232,7 @@ OP_WEIGHTS = {
     "fork": 1,
     "swap_out": 1,
     "uffd_register": 1,
+    "set_anon_name": 1,
     "khugepaged_collapse": 1,
     "signal": 1,
     "mmu_notifier_register": 1,
@@ -428,10 +429,22 @@ class _Gen:
             return {"brk": {"pages": p.choice([-1, 1]) * self.big(p.int(0, 6))}}
         if kind in ("fork", "mmu_notifier_register"):
             return kind
-        if kind in ("uffd_register", "khugepaged_collapse"):
+        if kind == "uffd_register":
+            # A second userfaultfd context now and then: -EBUSY on VMAs the first owns.
+            return {kind: {"vma": v, "uffd": p.choice([1, 1, 2])}}
+        if kind == "khugepaged_collapse":
             return {kind: {"vma": v}}
+        if kind == "set_anon_name":
+            args = {"vma": v}
+            if p.choice([False, True]):
+                args["pages"] = self.page_range(v)
+            name = p.choice(["heap", "heap", "jit", None])
+            if name is not None:
+                args["name"] = name
+            return {kind: args}
         if kind == "signal":
-            return {kind: {"thread": "T0"}}  # every generated scenario has a T0
+            # every generated scenario has a T0; SIGKILL ends the whole process.
+            return {kind: {"thread": "T0", "sig": p.choice(["SIGUSR1", "SIGUSR1", "SIGKILL"])}}
         if kind == "tcp_zerocopy_receive":
             return {kind: {"vma": v, "pages": p.int(1, min(self.bounds[v], 40))}}
         if kind == "read_proc_maps":

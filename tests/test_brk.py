@@ -94,3 +94,34 @@ def test_refused_brk_holds_mmap_lock_for_write_and_locks_no_vma() -> None:
     assert sec["locked"] == []
     assert "brk:vm_start_gap" in sec["events"]
     assert e.k.mm.map_count == 1
+
+
+def test_brk_below_min_brk_returns_the_old_break_and_changes_nothing() -> None:
+    # SYSCALL_DEFINE1(brk), 6.4.0: min_brk = mm->start_brk; "if (brk < min_brk) goto
+    # out" returns origbrk: no clamping to start_brk, no unmap, no VMA touched.
+    sc = make_scenario(
+        vmas=[],
+        threads=[{"name": "T", "ops": [{"brk": {"pages": 2}}, {"brk": {"pages": -3}}]}],
+    )
+    e = run(sc)
+    assert e.finished
+    # start_brk = brk = BRK; +2 grows a 2-page heap, -3 asks for BRK - 1 page, below
+    # start_brk: refused, the break stays at BRK + 2 pages.
+    assert e.k.mm.brk_start == BRK
+    assert e.k.mm.brk == BRK + 2 * PAGE
+    (ev,) = events(e, "brk:out")
+    assert (ev["a"], ev["b"]) == (BRK - PAGE, BRK)
+    assert not events(e, "brk:shrink")
+    vmas = sorted((v.vm_start, v.vm_end) for v in e.k.mm.live_vmas())
+    assert vmas == [(BRK, BRK + 2 * PAGE)]
+
+
+def test_brk_down_to_exactly_min_brk_shrinks() -> None:
+    # brk == min_brk is not below it: the shrink goes ahead (do_vma_munmap).
+    ops = [{"brk": {"pages": 3}}, {"brk": {"pages": -3}}]
+    sc = make_scenario(vmas=[], threads=[{"name": "T", "ops": ops}])
+    e = run(sc)
+    assert e.finished
+    assert e.k.mm.brk == BRK
+    assert events(e, "brk:shrink") and not events(e, "brk:out")
+    assert not list(e.k.mm.live_vmas())

@@ -148,6 +148,9 @@ mm:
 threads:
   - name: K
     ops:
+      # hpage_collapse_scan_pmd needs a page table (find_pmd_or_thp_or_none:
+      # pmd_none is SCAN_PMD_NONE) and a writable, young PTE.
+      - touch: {vma: heap, pages: "0-15", access: write}
       - khugepaged_collapse: {vma: heap}
 """
 
@@ -158,6 +161,10 @@ def khuge(start: str = "0x7f0000000000", pages: int = 512, anon: bool = True) ->
         .replace("PAGES", str(pages))
         .replace("ANON", "true" if anon else "false")
     )
+    if not anon:
+        # A read fault maps the zero page without anon_vma_prepare, so the VMA
+        # keeps no anon_vma for hugepage_vma_check to refuse.
+        text = text.replace("access: write", "access: read")
     return run(text)
 
 
@@ -197,7 +204,13 @@ def test_no_collapse_and_no_vma_lock_when_the_vma_fails_the_checks(kw: Any, why:
 def test_transhuge_vma_suitable_for_an_unaligned_but_large_vma() -> None:
     """transhuge_vma_suitable: 1024 pages from an unaligned start contain one 2 MiB
     range (the next boundary), so the collapse goes ahead."""
-    e = khuge(start="0x7f0000001000", pages=1024)
+    e = run(
+        KHUGE.replace("START", "0x7f0000001000")
+        .replace("PAGES", "1024")
+        .replace("ANON", "true")
+        # Pages 511-526 lie in the huge-page range at the 2 MiB boundary.
+        .replace('pages: "0-15"', 'pages: "511-526"')
+    )
     assert "collapse_huge_page:pmdp_collapse_flush" in codes(e)
 
 

@@ -296,7 +296,9 @@ def test_khugepaged_collapse_locks_its_vma() -> None:
     # hugepage_vma_check (6.4.0) needs a whole 2 MiB-aligned range in the VMA.
     vmas = [dict(v) for v in ABC]
     vmas[1].update(pages=512, start=0x7F0000000000)
-    e = one_thread([{"khugepaged_collapse": {"vma": "B"}}], vmas=vmas)
+    # A written page: an empty range is SCAN_PMD_NONE (find_pmd_or_thp_or_none).
+    ops = [{"touch": {"vma": "B", "pages": "0-3", "access": "write"}}]
+    e = one_thread([*ops, {"khugepaged_collapse": {"vma": "B"}}], vmas=vmas)
     (sec,) = write_sections(e, 0)
     b = vid_of(e, "B")
     assert sec["locked"] == [b]

@@ -137,9 +137,11 @@ def test_unlock_outside_a_section_is_an_error() -> None:
 D = 100_000  # ns: how long the faulting thread stays between its walk and its checks
 
 
-def fault_during_munmap(grace_ns: int = 20_000):
+def fault_during_munmap(grace_ns: int = 20_000, also_unmap_b: bool = False):
     """T0 faults on A and stalls inside lock_vma_under_rcu (a slow maple walk) while
-    T1 munmaps A completely (lock, detach, clear, downgrade, vm_area_free)."""
+    T1 munmaps A completely (lock, detach, clear, downgrade, vm_area_free), and
+    then B when ``also_unmap_b``."""
+    w_ops = [{"munmap": {"vma": "A"}}] + ([{"munmap": {"vma": "B"}}] if also_unmap_b else [])
     return make_scenario(
         vmas=[
             {"name": "A", "pages": 4, "anon_vma": True},
@@ -147,7 +149,7 @@ def fault_during_munmap(grace_ns: int = 20_000):
         ],
         threads=[
             {"name": "F", "ops": [{"fault": {"vma": "A", "page": 1, "access": "read"}}]},
-            {"name": "W", "start_ns": D + 5000, "ops": [{"munmap": {"vma": "A"}}]},
+            {"name": "W", "start_ns": D + 5000, "ops": w_ops},
         ],
         kernel={"rcu_grace_ns": grace_ns},
         costs={"maple_level": D},
@@ -187,8 +189,39 @@ def test_vma_unmapped_under_an_rcu_reader_is_freed_only_after_it_leaves() -> Non
     e.run()
     assert is_freed(e.k, a)
     assert e.k.violations == []
-    # The reader touched the pending VMA, never the freed one; it saw garbage bounds.
+    # The reader touched the pending VMA, never the freed one.  A's callback was
+    # the last one W queued on its CPU, so rcu_head.next (read as vm_start) is
+    # NULL and [0, func) holds the address: the bounds check passes and the
+    # detached check sends the fault to a MISS retry, which finds no VMA
+    # (mm/memory.c lock_vma_under_rcu: bounds check, then vma->detached).
+    assert e.k.vma_lock["miss"] == 1
+    assert e.k.abort_reasons["no_vma"] == 1
+    assert e.k.abort_reasons["out_of_range"] == 0
+
+
+def test_rcu_head_next_is_null_only_for_the_last_callback_of_its_cpu() -> None:
+    # kernel/rcu/rcu_segcblist.c rcu_segcblist_enqueue: the new rcu_head gets
+    # next = NULL and is linked behind its CPU's tail.
+    rcu = Rcu()
+    rcu.call_rcu("vma", 1, now=0, cpu=0)
+    assert rcu.rcu_head_next_is_null("vma", 1)
+    rcu.call_rcu("vma", 2, now=1, cpu=1)  # another CPU's list: 1's next stays NULL
+    assert rcu.rcu_head_next_is_null("vma", 1)
+    rcu.call_rcu("maple_node", "n", now=2, cpu=0)  # queued behind 1 on CPU 0
+    assert not rcu.rcu_head_next_is_null("vma", 1)
+    assert rcu.rcu_head_next_is_null("vma", 2)
+    assert not rcu.rcu_head_next_is_null("vma", 99)  # not queued at all
+
+
+def test_stale_reader_with_a_callback_queued_behind_sees_out_of_range_bounds() -> None:
+    # W frees A, then munmaps B too while the reader is still in its walk: B's
+    # (and its maple nodes') callbacks follow A's on W's CPU, so A's
+    # rcu_head.next is a kernel pointer, above every user address:
+    # lock_vma_under_rcu's bounds check fails (VMA_LOCK_ABORT, no MISS).
+    e = run(fault_during_munmap(also_unmap_b=True))
+    assert e.k.violations == []
     assert e.k.abort_reasons["out_of_range"] == 1
+    assert e.k.vma_lock["miss"] == 0
 
 
 def test_rcu_callback_runs_right_after_the_reader_leaves_when_grace_is_over() -> None:

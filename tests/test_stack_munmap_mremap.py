@@ -140,6 +140,71 @@ def test_growth_one_page_into_the_gap_is_refused_with_sigsegv(
     assert c.index("expand_stack:guard_gap") < c.index("fault:bad_area_sigsegv")
 
 
+# =====================================================================
+# expand_downwards -> acct_stack_growth: RLIMIT_STACK
+# =====================================================================
+
+
+def one_with_rlimit(ops: list[dict[str, Any]], rlimit: int, patches: dict[str, bool], mode: str):
+    sc = make_scenario(
+        vmas=stack_vmas(),
+        threads=[{"name": "T", "ops": ops}],
+        kernel={"patches": patches, "rlimit_stack": rlimit},
+    )
+    e = run(sc, mode=mode, keep_freed=True)
+    assert e.finished
+    assert_clean(e)
+    return e
+
+
+@pytest.mark.parametrize(("patches", "mode"), PATHS)
+def test_growth_to_exactly_rlimit_stack_is_allowed(patches: dict[str, bool], mode: str) -> None:
+    # mm/mmap.c acct_stack_growth: "if (size > rlimit(RLIMIT_STACK)) return -ENOMEM"
+    # with size = vma->vm_end - address: a stack of exactly the limit may exist.
+    page = ROOM_PAGES - 2  # the stack grows by 2 pages to 10 pages
+    ops = [{"munmap": {"vma": "room"}}, fault_below_stack(page)]
+    e = one_with_rlimit(ops, 10 * PAGE, patches, mode)
+    (grow,) = events(e, "expand_stack")
+    assert grow["b"] == 2
+    assert e.summary()["faults"]["sigsegv"] == 0
+    assert not events(e, "expand_stack:acct_stack_growth")
+
+
+@pytest.mark.parametrize(("patches", "mode"), PATHS)
+def test_growth_past_rlimit_stack_is_refused_with_sigsegv(
+    patches: dict[str, bool], mode: str
+) -> None:
+    # One page more than the limit: acct_stack_growth's -ENOMEM, so
+    # expand_downwards fails and the arch handler goes to bad_area (SIGSEGV); the
+    # stack keeps its start.
+    page = ROOM_PAGES - 3  # 11 pages would be needed
+    ops = [{"munmap": {"vma": "room"}}, fault_below_stack(page)]
+    e = one_with_rlimit(ops, 10 * PAGE, patches, mode)
+    (refused,) = events(e, "expand_stack:acct_stack_growth")
+    assert refused["a"] == vid_of(e, "stack") and refused["b"] == 11 * PAGE
+    assert not events(e, "expand_stack")
+    assert e.k.mm.vmas[vid_of(e, "stack")].vm_start == STACK
+    assert e.summary()["faults"]["sigsegv"] == 1
+    c = codes(e, 0)
+    assert c.index("expand_stack:acct_stack_growth") < c.index("fault:bad_area_sigsegv")
+
+
+def test_the_default_rlimit_stack_is_8_mib() -> None:
+    # include/uapi/linux/resource.h: _STK_LIM (8 MiB), the default soft limit.
+    sc = make_scenario(vmas=stack_vmas(), threads=[{"name": "T", "ops": []}])
+    assert sc.kernel.rlimit_stack == 8 << 20
+    assert Engine(sc).k.mm.rlimit_stack == 8 << 20
+
+
+@pytest.mark.parametrize("bad", ["0", "4095", "-1", "1e9", "yes", str(1 << 48)])
+def test_a_bad_rlimit_stack_is_a_schema_error(bad: str) -> None:
+    text = f"name: r\nkernel: {{rlimit_stack: {bad}}}\nmm: {{vmas: []}}\nthreads: []\n"
+    with pytest.raises(ScenarioErrors) as info:
+        load_scenario_text(text, "r.yaml")
+    msg = str(info.value)
+    assert "r.yaml:2" in msg and "rlimit_stack" in msg
+
+
 def test_a_one_page_growth_far_from_the_vma_below_is_allowed() -> None:
     # The old model kept one page of gap; 299 pages is above 256 either way, but
     # 255 pages (above) was allowed by it and is refused by 6.4.

@@ -18,6 +18,7 @@ from vmaviz.engine.view import snapshot
 from vmaviz.model.kernel import ARCHES
 from vmaviz.scenario import load_scenario
 from vmaviz.ui.figures import (
+    BOX_W,
     address_space_figure,
     counters_figure,
     dead_nodes,
@@ -98,6 +99,24 @@ def test_address_space_lock_states(hold: Engine) -> None:
     # Both VMAs are on the main lane and the figure serialises.
     assert list(w.y) == [0.0] and list(r.y) == [0.0]
     json.loads(fig.to_json())
+
+
+def test_maple_tree_hover_is_one_point_per_row_reaching_the_whole_row(munmap: Engine) -> None:
+    k = munmap.state_at(first(munmap, "vma_iter_clear") + 1)
+    snap = snapshot(k)
+    dead = dead_nodes(k)
+    boxes = tree_layout(snap, dead)
+    fig = maple_tree_figure(snap, dead)
+    details = trace_named(fig, "details")
+    # A header point and one point per slot row, each at its box's centre line.
+    assert len(details.x) == sum(1 + len(b.rows) for b in boxes)
+    centres = {b.cx for b in boxes}
+    assert set(details.x) <= centres
+    # hovermode "closest" picks the nearest point within hoverdistance pixels (the
+    # axes are pixels): the centre must reach both ends of its row, and the
+    # next row's centre is farther from any point of a row than the row's own.
+    assert fig.layout.hovermode == "closest"
+    assert fig.layout.hoverdistance >= BOX_W / 2
 
 
 def test_address_space_detached_lane_and_compressed_gaps(munmap: Engine) -> None:

@@ -316,6 +316,7 @@ def build_kernel(
     mm.mm_mt.rcu_free = k.maple_nodes_retired
     heap = k.names.get("[heap]")
     mm.brk_start = mm.brk = heap[1] if heap else 0x5555_5556_0000
+    mm.rlimit_stack = kc.rlimit_stack
     sizes: dict[str, int] = {}
     for tid, ts in enumerate(sc.threads):
         th = Thread(tid, ts.name, list(ts.ops), ts.start_ns)
@@ -762,7 +763,7 @@ def _run_steps(eng: Engine, n: int, stop: int) -> int:
             # ---- one step of ``th`` (Kernel.step_thread).
             k.now = at
             k.steps += 1
-            cpu = th.cpu
+            cpu = k.cur_cpu = th.cpu
             frames = th.frames
             jitter = 0
             while True:
@@ -952,7 +953,7 @@ def _run_step(k: Kernel, th: Thread, time: int) -> None:
     k.now = time
     k.steps += 1
     k.step_tid = th.tid
-    k.step_cpu = th.cpu
+    k.step_cpu = k.cur_cpu = th.cpu
     k.step_op = th.op_no
     cost = k.step_thread(th)
     if cost < 0:

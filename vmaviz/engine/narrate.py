@@ -71,6 +71,8 @@ _SOURCES = {
     "vma_link": "mm/mmap.c",
     "vm_flags_set": "include/linux/mm.h",
     "vm_flags_reset": "include/linux/mm.h",
+    "replace_anon_vma_name": "mm/madvise.c",
+    "madvise_vma_anon_name": "mm/madvise.c",
     "change_protection": "mm/mprotect.c",
     "get_unmapped_area": "mm/mmap.c",
     "vma_complete": "mm/mmap.c",
@@ -796,6 +798,13 @@ def _rwsem(c: _Ctx, fn: str, sub: str) -> _Out:
                 "(optimistic spinning) rather than queue, betting it frees up soon.",
                 "no RWSEM_NONSPINNABLE and no sleeping writer owner: spinning beats sleeping",
             ),
+            "rwsem_down_write_slowpath": (
+                f"{who} cannot spin on {lock}: slow path",
+                f"The fast path failed on {lock}{held} and `rwsem_can_spin_on_owner` says no "
+                "(the owner is a writer that is not running, or RWSEM_NONSPINNABLE is set), "
+                f"so {who} goes straight to `rwsem_down_write_slowpath` to queue.",
+                "spinning only pays while the owner runs",
+            ),
             "spinning": (
                 f"{who} keeps spinning on {lock}",
                 f"{who} polls {lock} again; it is still held{held}.",
@@ -939,6 +948,47 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             f"`{name}` reads or changes the VMAs, which `mmap_lock` protects",
         )
     table: dict[str, _Out] = {
+        "do_tkill": (
+            f"{who} sends {c.note or 'a signal'} to {c.tname(a)}" if b else f"{who}'s tgkill fails",
+            (
+                f"`do_tkill` queues {c.note or 'a handled signal'} for {c.tname(a)}."
+                if b
+                else "`do_tkill` finds no live thread: -ESRCH."
+            ),
+            "tgkill(2), from the scenario's signal op",
+        ),
+        "complete_signal": (
+            f"SIGKILL kills the thread group: {a} threads marked, {b} woken",
+            f"`complete_signal` sets `SIGNAL_GROUP_EXIT` and SIGKILL pending in {a} threads; "
+            f"`signal_wake_up(t, 1)` woke {b} in killable or interruptible sleeps. "
+            "Threads asleep in `mmap_read_lock`/`down_write` (uninterruptible) sleep on; "
+            "each thread dies at its next return to user mode.",
+            "a fatal signal to one thread takes the whole group down",
+        ),
+        "rwsem_down_write_slowpath:eintr": (
+            f"{who} leaves the write queue: -EINTR",
+            f"{who} slept in `down_write_killable` with SIGKILL pending: "
+            "`rwsem_del_wake_waiter` takes it off the wait list (waking the new first "
+            f"waiters if it was first) and the lock returns -EINTR (HANDOFF now {b}).",
+            "a TASK_KILLABLE sleeper gives up the wait on a fatal signal",
+        ),
+        "rwsem_down_read_slowpath:eintr": (
+            f"{who} leaves the read queue: -EINTR",
+            f"{who} slept in `down_read_killable` with SIGKILL pending and was not granted "
+            "the lock: `rwsem_del_wake_waiter` takes it off the wait list and the lock "
+            f"returns -EINTR (HANDOFF now {b}).",
+            "a TASK_KILLABLE sleeper gives up the wait on a fatal signal",
+        ),
+        "mmap_write_lock_killable:eintr": (
+            f"{who}'s syscall returns -EINTR",
+            f"`mmap_write_lock_killable` failed, so {c.note or 'the syscall'}: nothing changed.",
+            "`if (mmap_write_lock_killable(mm)) return -EINTR;`",
+        ),
+        "mmap_read_lock_killable:eintr": (
+            f"{who}'s syscall returns -EINTR",
+            f"`mmap_read_lock_killable` failed, so {c.note or 'the syscall'}: nothing changed.",
+            "`m_start` returns -EINTR when `mmap_read_lock_killable` fails",
+        ),
         "find_vma": (
             f"{who}: find_vma → {c.vma(a) if a else 'no VMA'}",
             f"Under `mmap_lock`, `find_vma` looks up `{b:#x}`: "
@@ -1171,9 +1221,57 @@ def _mm_ops(c: _Ctx) -> _Out | None:
         ),
         "userfaultfd_register:einval": (
             f"{who}: UFFDIO_REGISTER fails with EINVAL",
-            f"`userfaultfd_register` finds no VMA in `[{a:#x}, {b:#x})` (`vma_find` returns "
-            "NULL): the ioctl returns `-EINVAL` and registers nothing.",
-            "userfaultfd can only be registered on mapped memory",
+            f"`userfaultfd_register` finds no VMA it may register in `[{a:#x}, {b:#x})`: "
+            "none at all (`vma_find` returns NULL), or one that `vma_can_userfault` refuses "
+            "(a file mapping: MISSING mode needs anonymous memory, shmem or hugetlb). "
+            "The ioctl returns `-EINVAL` and registers nothing.",
+            "userfaultfd checks every VMA of the range before changing any",
+        ),
+        "userfaultfd_register:eperm": (
+            f"{who}: UFFDIO_REGISTER fails with EPERM",
+            f"{c.vma(a)} lacks `VM_MAYWRITE`: `userfaultfd_register` returns `-EPERM` "
+            "before changing any VMA.",
+            "UFFDIO_COPY could write a mapping the process may not write",
+        ),
+        "userfaultfd_register:ebusy": (
+            f"{who}: UFFDIO_REGISTER fails with EBUSY",
+            f"{c.vma(a)} already belongs to userfaultfd context {b}: a VMA has one owner, "
+            "so `userfaultfd_register` returns `-EBUSY` and changes nothing.",
+            "the kernel must know which userfaultfd gets each fault",
+        ),
+        "prctl_set_vma:einval": (
+            f"{who}: PR_SET_VMA_ANON_NAME fails with EINVAL",
+            f"The name ({a} characters) is too long or has a character "
+            "`is_valid_name_char` refuses: `prctl_set_vma` returns `-EINVAL` before "
+            "taking `mmap_lock`.",
+            "names are checked before any lock is taken",
+        ),
+        "prctl_set_vma:enomem": (
+            f"{who}: PR_SET_VMA_ANON_NAME returns ENOMEM",
+            f"Part of `[{a:#x}, {b:#x})` is not mapped: `madvise_walk_vmas` named the "
+            "mapped VMAs, skipped the holes and returns `-ENOMEM`.",
+            "naming walks VMAs like madvise",
+        ),
+        "madvise_vma_anon_name:ebadf": (
+            f"{who}: PR_SET_VMA_ANON_NAME fails with EBADF",
+            f"{c.vma(a)} maps a file: `madvise_vma_anon_name` returns `-EBADF` (only "
+            "anonymous memory and anonymous shmem can be named); VMAs before it keep their "
+            "new name.",
+            "a file mapping is named by its file",
+        ),
+        "replace_anon_vma_name": (
+            f"{who} names {c.vma(a)}",
+            f"`madvise_update_vma`: after `vm_flags_reset` write-locked {c.vma(a)}, "
+            "`replace_anon_vma_name` sets its `anon_vma_name`; /proc/pid/maps shows it as "
+            "`[anon:NAME]`.",
+            "the name is a VMA field that `vma_merge` compares, so it is changed under "
+            "the VMA's write lock",
+        ),
+        "brk:out": (
+            f"{who}: brk below the heap's start is ignored",
+            f"The new break `{a:#x}` is below `mm->start_brk` (`{b:#x}`): `brk` returns the "
+            "old break and changes nothing.",
+            "the heap cannot shrink below where it starts",
         ),
         "madvise:populate": (
             f"{who} populates {b} more pages of {c.vma(a)}",
@@ -1260,6 +1358,14 @@ def _mm_ops(c: _Ctx) -> _Out | None:
             f"`stack_guard_gap` (256 pages) above {c.vma(b)}, an accessible VMA that does "
             "not grow down: `expand_downwards` returns `-ENOMEM` and the fault is SIGSEGV.",
             "a stack keeps 256 pages of unmapped guard gap above the mapping below it",
+        ),
+        "expand_stack:acct_stack_growth": (
+            f"{who}: stack would pass RLIMIT_STACK",
+            f"Growing {c.vma(a)} down to the faulting page would make it {b:,} bytes, more "
+            "than `rlimit(RLIMIT_STACK)` (the scenario's `kernel.rlimit_stack`, 8 MiB by "
+            "default): `acct_stack_growth` returns `-ENOMEM`, `expand_downwards` fails and "
+            "the fault is SIGSEGV.",
+            "a stack grows only up to RLIMIT_STACK",
         ),
         "anon_vma_prepare:expand_stack": (
             f"{who} creates the stack's anon_vma ({c.vma(a)})",
@@ -1514,6 +1620,8 @@ FUNCTION_ROLE = {
     "vma_end_read": "releasing a VMA read lock",
     "down_read": "taking an rw_semaphore for read",
     "down_write": "taking an rw_semaphore for write",
+    "down_read_killable": "taking an rw_semaphore for read, in a sleep SIGKILL can end",
+    "down_write_killable": "taking an rw_semaphore for write, in a sleep SIGKILL can end",
     "do_anonymous_page": "the first touch of anonymous memory",
     "do_swap_page": "bringing a swapped-out page back",
     "do_wp_page": "a write to a write-protected (copy-on-write) page",

@@ -180,6 +180,7 @@ def snapshot(k: Kernel) -> dict[str, Any]:
                 "flags": M.flags_text(v.vm_flags),
                 "anonymous": v.is_anonymous,
                 "file": v.file,
+                "anon_name": v.anon_name,
                 "anon_vma": v.anon_vma,
                 "vm_lock_seq": v.vm_lock_seq if k.per_vma else None,
                 "write_locked": mm.is_write_locked(v),

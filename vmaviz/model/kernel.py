@@ -103,6 +103,20 @@ PATCHES: dict[str, tuple[bool, str]] = {
         False,
         "6.4.1 StackRot fix: stack expansion under the mmap write lock + vma_start_write",
     ),
+    "maple_rcu_mode": (
+        True,
+        "[v3 8/35] 3dd4432549415: mm_mt is created in maple RCU mode (MM_MT_FLAGS has "
+        "MT_FLAGS_USE_RCU); off, stores rewrite nodes in place and free nodes at once",
+    ),
+    "fix_anon_vma_check_under_lock": (
+        False,
+        "6.5-rc/6.4.y (Jann Horn): lock_vma_under_rcu checks vma->anon_vma after "
+        "vma_start_read (R-A1)",
+    ),
+    "fix_dup_anon_vma_lock": (
+        False,
+        "6.4.8 (Jann Horn): dup_anon_vma write-locks dst before setting dst->anon_vma (R-D1)",
+    ),
     "tcp_zerocopy_vma_lock": (
         False,
         "6.5 7a7f0946: tcp_zerocopy_receive tries lock_vma_under_rcu (find_tcp_vma) "
@@ -175,6 +189,7 @@ class Kernel(MachineBase):
         "barrier_sizes",
         "barriers",
         "check_maple",
+        "dup_anon_vma_unlocked",
         "fault_latencies",
         "fault_stats",
         "forget_at",
@@ -223,6 +238,12 @@ class Kernel(MachineBase):
         self.patch.update(patches)
         self.rcu = Rcu(grace_ns=rcu_grace_ns)
         self.mm = Mm(per_vma=per_vma, rcu_free=self.maple_nodes_retired)
+        # mm_init (kernel/fork.c): mt_init_flags(&mm->mm_mt, MM_MT_FLAGS); only
+        # [v3 8/35] put MT_FLAGS_USE_RCU into MM_MT_FLAGS.
+        self.mm.mm_mt.in_rcu = self.patch["maple_rcu_mode"]
+        #: R-D1: VMA id -> mm_lock_seq of the write epoch in which 6.4.0's
+        #: dup_anon_vma set its anon_vma before vma_prepare write-locked it.
+        self.dup_anon_vma_unlocked: dict[int, int] = {}
         self.names: dict[str, tuple[int, int]] = {}
         self.vma_lock = {"success": 0, "abort": 0, "retry": 0, "miss": 0}
         self.abort_reasons = dict.fromkeys(ABORT_REASONS, 0)
@@ -316,7 +337,7 @@ class Kernel(MachineBase):
     def maple_nodes_retired(self, nodes: list[Node]) -> None:
         """The maple tree's RCU-free callback: dead nodes wait for a grace period."""
         if self.mm.mm_mt.in_rcu:
-            self.rcu.call_rcu("maple_node", nodes, self.now)
+            self.rcu.call_rcu("maple_node", nodes, self.now, self.cur_cpu)
             self._arm_rcu_timer()
         else:
             for n in nodes:
@@ -448,7 +469,7 @@ class Kernel(MachineBase):
         """``vm_area_free`` (kernel/fork.c): RCU-deferred with CONFIG_PER_VMA_LOCK."""
         if self.per_vma and self.patch["rcu_vma_free"]:
             vma.state = "rcu_pending"
-            self.rcu.call_rcu("vma", vma.vid, self.now)
+            self.rcu.call_rcu("vma", vma.vid, self.now, self.cur_cpu)
             self._arm_rcu_timer()
         else:
             self._vm_area_free_rcu_cb(vma)
@@ -485,7 +506,16 @@ class Kernel(MachineBase):
             # A negative cost is a pure control transfer (call/return): keep going.
 
     def _next_op(self, th: Thread) -> bool:
-        """Fetch the thread's next scenario op and push its kernel entry point."""
+        """Fetch the thread's next scenario op and push its kernel entry point.
+
+        A thread with SIGKILL pending runs no further op: on its return to user
+        mode (``exit_to_user_mode_loop`` -> ``arch_do_signal_or_restart`` ->
+        ``get_signal``) it calls ``do_group_exit`` -> ``do_exit``.
+        """
+        if th.sigkill and not th.exiting:
+            th.pc_stack = []
+            self.call(th, "do_exit")
+            return True
         while th.pc_stack:
             top = th.pc_stack[-1]
             ops, idx, remaining = top
@@ -516,9 +546,16 @@ class Kernel(MachineBase):
 # =====================================================================
 
 
+@kfunc("down_read_killable", "kernel/locking/rwsem.c")
 @kfunc("down_read", "kernel/locking/rwsem.c")
 def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``down_read``: fast path, reader stealing, or queue and sleep (reference §8.2)."""
+    """``down_read``: fast path, reader stealing, or queue and sleep (reference §8.2).
+
+    ``down_read_killable`` is the same with ``TASK_KILLABLE``: the wait loop of
+    ``rwsem_down_read_slowpath`` checks ``signal_pending_state`` before each
+    sleep, and a waiter not yet granted leaves by ``out_nolock`` with ``-EINTR``
+    (the frame returns False).
+    """
     key = fr.loc["key"]
     sem = k.sem(key)
     if fr.pc == 0:
@@ -532,9 +569,15 @@ def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
             return cost
         fr.pc = 1
         fr.loc["since"] = k.now
+        if th.sigkill and fr.fn == "down_read_killable":
+            return _out_nolock(k, th, key, False, cost)
         k.emit("down_read:queued", key, len(sem.waiters))
         k.block(th, f"{sem.name} (read)", cost)
         return cost
+    if sem.is_queued(th.tid):
+        # Woken but not granted: only a fatal signal wakes a killable reader so
+        # ("if (waiter.task) goto out_nolock").
+        return _out_nolock(k, th, key, False, k.costs["plain_load"])
     # Woken: readers are woken only once granted.
     waited = k.now - fr.loc["since"]
     if key == 0:
@@ -545,6 +588,7 @@ def down_read(k: Kernel, th: Thread, fr: Frame) -> int:
     return k.costs["plain_load"]
 
 
+@kfunc("down_write_killable", "kernel/locking/rwsem.c")
 @kfunc("down_write", "kernel/locking/rwsem.c")
 def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
     """``down_write``: ``rwsem_write_trylock``, then ``rwsem_down_write_slowpath``.
@@ -557,6 +601,11 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
     try after a wake-up; pc 4 is the slow path's spin on a running writer
     owner once this waiter's ``handoff_set`` is true.  ``need_resched`` is
     modelled as the end of a time slice.
+
+    ``down_write_killable`` runs the same steps in ``TASK_KILLABLE``: after
+    each failed ``rwsem_try_write_lock`` a pending SIGKILL
+    (``signal_pending_state``) sends it to ``out_nolock`` (``-EINTR``, the
+    frame returns False), and ``schedule`` does not put it to sleep.
     """
     key = fr.loc["key"]
     # Kernel.sem, inlined: a contended run is mostly spin polls.
@@ -611,7 +660,10 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 1
             k.emit("down_write:spin", key, sem.readers)
             return cost
+        # rwsem_can_spin_on_owner refused (a sleeping writer owns it, or
+        # NONSPINNABLE): straight to the queueing slow path.
         fr.pc = 2
+        k.emit("down_write:rwsem_down_write_slowpath", key, sem.readers)
         return cost
     if pc == 2:
         cost = k.atomic(th, key)
@@ -624,6 +676,8 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
             k.ret(th, True)
             return cost
         fr.pc = 3
+        if th.sigkill and fr.fn == "down_write_killable":
+            return _out_nolock(k, th, key, True, cost)
         k.emit("down_write:queued", key, len(sem.waiters))
         k.block(th, f"{sem.name} (write)", cost)
         return cost
@@ -645,7 +699,10 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
             k.emit("down_write:spin_end", key)
             return cost
         k.emit("down_write:spin_end", key)
-        k.block(th, f"{sem.name} (write)", cost)
+        if not (th.sigkill and fr.fn == "down_write_killable"):
+            # With SIGKILL pending a TASK_KILLABLE schedule() returns at once:
+            # the next rwsem_try_write_lock fails into out_nolock.
+            k.block(th, f"{sem.name} (write)", cost)
         return cost
     # pc 3: woken (or first attempt after queueing) -> rwsem_try_write_lock.
     cost = k.atomic(th, key)
@@ -655,6 +712,8 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
         _wait_done(k, fr, key, write=True)
         k.ret(th, True)
         return cost
+    if th.sigkill and fr.fn == "down_write_killable":
+        return _out_nolock(k, th, key, True, cost)
     k.emit("down_write:retry_failed", key, int(sem.handoff))
     if sem.waiter_handoff_set(th.tid) and sem.owner_state(_owner_running(k, sem)) == OWNER_WRITER:
         # handoff_set: spin on the running writer owner rather than sleep.
@@ -664,6 +723,24 @@ def down_write(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 4
         return cost
     k.block(th, f"{sem.name} (write)", cost)
+    return cost
+
+
+def _out_nolock(k: Kernel, th: Thread, key: int, write: bool, cost: int) -> int:
+    """The ``out_nolock`` path of ``rwsem_down_{read,write}_slowpath``: ``-EINTR``.
+
+    kernel/locking/rwsem.c: a ``TASK_KILLABLE`` waiter with SIGKILL pending takes
+    itself off ``wait_list`` with ``rwsem_del_wake_waiter`` (see
+    :meth:`RwSem.del_wake_waiter`) and returns ``ERR_PTR(-EINTR)``; it holds
+    nothing.  ``a`` = lock key, ``b`` = HANDOFF afterwards.
+    """
+    sem = k.sem(key)
+    k.wake_all(sem.del_wake_waiter(th.tid, k.now), key)
+    if write:
+        k.emit("rwsem_down_write_slowpath:eintr", key, int(sem.handoff))
+    else:
+        k.emit("rwsem_down_read_slowpath:eintr", key, int(sem.handoff))
+    k.ret(th, False)
     return cost
 
 
@@ -771,6 +848,59 @@ def mmap_write_lock(k: Kernel, th: Thread, fr: Frame) -> int:
 def mmap_read_lock(k: Kernel, th: Thread, fr: Frame) -> int:
     """``mmap_read_lock``: ``down_read(&mm->mmap_lock)``."""
     return _tail_call(k, th, fr, "down_read", key=0)
+
+
+def _killable_lock(k: Kernel, th: Thread, fr: Frame, fn: str) -> bool | None:
+    """The body of ``mmap_{write,read}_lock_killable``: ``fn`` on ``mmap_lock``.
+
+    Returns:
+        None while the lock call is to be made or has succeeded (the wrapper has
+        then returned), True when it failed with ``-EINTR``: the caller then
+        unwinds with :func:`_eintr_return`.
+    """
+    if fr.pc == 0:
+        fr.pc = 1
+        k.call(th, fn, key=0)
+        return None
+    if fr.loc.pop("ret", None) is False:
+        return True
+    k.ret(th)
+    return None
+
+
+def _eintr_return(k: Kernel, th: Thread) -> None:
+    """The syscall returns ``-EINTR`` at once: ``if (mmap_write_lock_killable(mm))
+    return -EINTR;`` at each 6.4.0 call site, which took the lock before changing
+    anything.  Pops the wrapper and the syscall's frame (nothing to undo)."""
+    th.frames.pop()
+    k.ret(th, "EINTR")
+
+
+@kfunc("mmap_write_lock_killable", "include/linux/mmap_lock.h")
+def mmap_write_lock_killable(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mmap_write_lock_killable``: ``down_write_killable(&mm->mmap_lock)``.
+
+    On ``-EINTR`` (SIGKILL while queued) the calling syscall returns ``-EINTR``
+    with nothing changed (``a`` = 0, the note names the syscall's function).
+    """
+    return _mmap_lock_killable(k, th, fr, "down_write_killable", "mmap_write_lock_killable")
+
+
+@kfunc("mmap_read_lock_killable", "include/linux/mmap_lock.h")
+def mmap_read_lock_killable(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``mmap_read_lock_killable``: ``down_read_killable(&mm->mmap_lock)``; see
+    :func:`mmap_write_lock_killable` for ``-EINTR``."""
+    return _mmap_lock_killable(k, th, fr, "down_read_killable", "mmap_read_lock_killable")
+
+
+def _mmap_lock_killable(k: Kernel, th: Thread, fr: Frame, down: str, name: str) -> int:
+    """The body of both killable mmap_lock wrappers: ``down`` on mmap_lock, and on
+    ``-EINTR`` the ``name:eintr`` event and the syscall's return."""
+    if not _killable_lock(k, th, fr, down):
+        return -1
+    k.emit(f"{name}:eintr", 0, 0, f"{th.frames[-2].fn} returns -EINTR")
+    _eintr_return(k, th)
+    return k.costs["plain_load"]
 
 
 @kfunc("mmap_read_unlock", "include/linux/mmap_lock.h")
@@ -962,7 +1092,14 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             return k.costs["vma_check"]
         if pc == 3:
             vma = k.mm.vmas[fr.loc["vid"]]
-            if vma.anon_vma is None and k.patch["anon_vma_fallback"] and not vma_is_tcp(k, vma):
+            # 6.4.0 tests anon_vma here, before the VMA is locked (R-A1); the
+            # fix moves the test after vma_start_read (pc 5).
+            if (
+                vma.anon_vma is None
+                and k.patch["anon_vma_fallback"]
+                and not k.patch["fix_anon_vma_check_under_lock"]
+                and not vma_is_tcp(k, vma)
+            ):
                 return _lvur_inval(k, th, fr, "no_anon_vma")
             fr.pc = 4
             k.emit("lock_vma_under_rcu:anon_vma_ok", vma.vid)
@@ -976,6 +1113,21 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
             why = L.pop("ret")
             if why is not None:
                 return _lvur_inval(k, th, fr, why)
+            vma = k.mm.vmas[fr.loc["vid"]]
+            _check_dup_anon_vma_window(k, th, vma)
+            if (
+                k.patch["fix_anon_vma_check_under_lock"]
+                and k.patch["anon_vma_fallback"]
+                and vma.anon_vma is None
+                and not vma_is_tcp(k, vma)
+            ):
+                # The fix: under the VMA lock a concurrent mremap(MREMAP_DONTUNMAP)
+                # can no longer take the anon_vma away between test and use.
+                L["inval"] = "no_anon_vma"
+                fr.pc = 20
+                k.call(th, "vma_end_read", vid=vma.vid)
+                k.emit("lock_vma_under_rcu:no_anon_vma", vma.vid)
+                return k.costs["vma_check"]
             fr.pc = 6
             continue
         if pc == 6:
@@ -992,8 +1144,16 @@ def lock_vma_under_rcu(k: Kernel, th: Thread, fr: Frame) -> int:
         if pc == 7:
             vma = k.mm.vmas[fr.loc["vid"]]
             addr = L["address"]
-            # A VMA queued for RCU freeing has its bounds overwritten by the rcu_head.
-            bad = vma.state != "live" or not (vma.vm_start <= addr < vma.vm_end)
+            if vma.state == "live":
+                bad = not (vma.vm_start <= addr < vma.vm_end)
+            else:
+                # Queued for RCU freeing: the rcu_head overlays the bounds, so
+                # "vm_start" is rcu_head.next and "vm_end" the callback address
+                # (kernel text).  A kernel pointer in next puts every user
+                # address below vm_start; a NULL next (no callback queued behind
+                # it on that CPU) makes [0, func) hold every user address, and
+                # only the detached check below stops the fault.
+                bad = not k.rcu.rcu_head_next_is_null("vma", vma.vid)
             if bad and k.patch["lock_vma_bounds_check"]:
                 L["inval"] = "out_of_range"
                 fr.pc = 20
@@ -1040,6 +1200,20 @@ def _lvur_inval(k: Kernel, th: Thread, fr: Frame, reason: str) -> int:
     k.emit(f"lock_vma_under_rcu:abort:{reason}", fr.loc.get("vid", 0))
     k.ret(th, None)
     return k.costs["rcu_read_lock"]
+
+
+def _check_dup_anon_vma_window(k: Kernel, th: Thread, vma: Vma) -> None:
+    """Invariant 3 for R-D1: a fault VMA-locked a VMA whose ``anon_vma`` 6.4.0's
+    ``dup_anon_vma`` (mm/mmap.c) set in this write epoch before ``vma_prepare``
+    write-locked it, so the fault passed the anon_vma test on an unlocked change.
+    """
+    seq = k.dup_anon_vma_unlocked.get(vma.vid)
+    if seq is not None and seq == k.mm.mm_lock_seq:
+        k.violate(
+            3,
+            f"dup_anon_vma set {vma.label()}'s anon_vma without its write lock and "
+            f"T{th.tid} VMA-locked it in that window (R-D1)",
+        )
 
 
 def _check_locked_vma(k: Kernel, th: Thread, vma: Vma, address: int) -> None:
@@ -1334,7 +1508,7 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 return _fault_done(k, th, fr)
             k.vma_lock["retry"] += 1
             _tally(th)
-            if th.signal_pending:
+            if th.signal_pending or th.sigkill:
                 # fault_signal_pending(): the arch quick exit (x86/arm64/powerpc
                 # return, s390 VM_FAULT_SIGNAL); only user faults take this path.
                 return _signal_quick_exit(k, th, fr)
@@ -1450,10 +1624,10 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             return k.costs["access_check"]
         if pc == 15:
             res = L.pop("ret")
-            if res & VM_FAULT_RETRY and th.signal_pending and L["user"]:
+            if res & VM_FAULT_RETRY and (th.sigkill or (th.signal_pending and L["user"])):
                 # fault_signal_pending() after handle_mm_fault under mmap_lock: "the
                 # core mm code has unlocked the mm for us"; return instead of retrying.
-                # A kernel-mode fault needs a fatal signal here, which is not modelled.
+                # A kernel-mode fault takes it only for a fatal signal.
                 return _signal_quick_exit(k, th, fr)
             if res & VM_FAULT_RETRY:
                 # The mmap_lock was dropped by the callee: set FAULT_FLAG_TRIED and
@@ -1488,6 +1662,20 @@ def _arch_fault(k: Kernel, th: Thread, fr: Frame) -> int:
 STACK_GUARD_GAP = 256 << PAGE_SHIFT
 
 
+def acct_stack_growth(mm: M.Mm, vma: Vma, size: int) -> bool:
+    """``acct_stack_growth`` (mm/mmap.c): may ``vma`` grow to ``size`` bytes?
+
+    6.4.0 tests, in order, ``may_expand_vm`` (RLIMIT_AS and RLIMIT_DATA: the
+    model's limits are unlimited, so it passes), the stack limit ``size >
+    rlimit(RLIMIT_STACK)`` (``Mm.rlimit_stack``, the scenario's
+    ``kernel.rlimit_stack``), ``mlock_future_check`` (only ``VM_LOCKED``
+    stacks; RLIMIT_MEMLOCK is not modelled), ``is_hugepage_only_range`` (false
+    on every modelled arch) and the overcommit charge (never refused in the
+    model).  Only the stack limit can refuse here.
+    """
+    return size <= mm.rlimit_stack
+
+
 def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int, fail_pc: int) -> int:
     """``expand_downwards`` (mm/mmap.c, via ``expand_stack``): move ``vm_start`` down.
 
@@ -1505,10 +1693,13 @@ def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int, fail_pc: int) 
        ``find_vma``) stays as it is (``expand_stack:raced``); otherwise
        ``vm_start`` moves down and the maple tree entry is overwritten.
 
+    Between the two, as 6.4.0 does after ``anon_vma_lock_write``: ``grow <=
+    vm_pgoff`` (the page offset must not wrap below 0) and
+    :func:`acct_stack_growth`; either failing is ``-ENOMEM``
+    (``expand_stack:acct_stack_growth``) and sends the caller to ``fail_pc``.
+
     Not modelled: the ``-EPERM`` below ``mmap_min_addr`` (no scenario name lies
-    there, so no fault can ask for it), the ``grow <= vm_pgoff`` check and
-    ``acct_stack_growth`` (RLIMIT_STACK, overcommit); with the default limits the
-    last two refuse no stack below 8 MiB.
+    there, so no fault can ask for it).
     """
     L = fr.loc
     vma = k.mm.vmas[fr.loc["vid"]]
@@ -1538,8 +1729,12 @@ def _expand_stack(k: Kernel, th: Thread, fr: Frame, next_pc: int, fail_pc: int) 
     if new_start >= vma.vm_start:
         k.emit("expand_stack:raced", vma.vid, L["address"])
         return k.costs["vma_check"]
-    k.check_modify_vma(th, vma, "vm_start (stack expansion)")
     grow = (vma.vm_start - new_start) >> PAGE_SHIFT
+    if grow > vma.pgoff or not acct_stack_growth(k.mm, vma, vma.vm_end - new_start):
+        fr.pc = fail_pc
+        k.emit("expand_stack:acct_stack_growth", vma.vid, vma.vm_end - new_start)
+        return k.costs["vma_check"]
+    k.check_modify_vma(th, vma, "vm_start (stack expansion)")
     vma.pages = {i + grow: s for i, s in vma.pages.items()}
     vma.vm_start = new_start
     k.tree_store(new_start, vma.vm_end, vma)
@@ -1572,13 +1767,32 @@ def _signal_quick_exit(k: Kernel, th: Thread, fr: Frame) -> int:
     ``exit_to_user_mode_loop`` runs ``arch_do_signal_or_restart``, which dequeues
     the signal (the model's handler does nothing else); the faulting instruction
     then executes again and faults anew, which the model runs in the same frame.
+
+    With SIGKILL pending (``fatal_signal_pending``) nothing runs again: a user
+    fault returns to user mode and the thread dies there; a kernel-mode fault
+    (``b`` = 1) goes to the exception fixup (x86 ``kernelmode_fixup_or_oops``,
+    arm64 ``no_context``, powerpc ``SIGBUS`` -> ``bad_page_fault``, s390
+    ``VM_FAULT_SIGNAL`` -> ``do_no_context``), which makes the uaccess return
+    ``-EFAULT`` to its syscall.  Either way the fault op ends here.
     """
     L = fr.loc
-    k.emit("fault:signal_pending_quick_exit", L.get("vid") or 0)
-    th.signal_pending = False
     if L.get("tally", 0) > 1:
         k.violate(11, f"T{th.tid}'s fault counted {L['tally']} of ABORT/SUCCESS/RETRY")
     k.fault_latencies.append(k.now - L["t0"])
+    if th.sigkill:
+        user = bool(L["user"])
+        k.emit(
+            "fault:signal_pending_quick_exit",
+            L.get("vid") or 0,
+            1,
+            "fatal signal: back to user mode to die"
+            if user
+            else "fatal signal, kernel mode: fixup_exception, the uaccess returns -EFAULT",
+        )
+        k.ret(th)
+        return k.costs["plain_load"]
+    k.emit("fault:signal_pending_quick_exit", L.get("vid") or 0)
+    th.signal_pending = False
     fr.loc = {key: L[key] for key in ("address", "access", "user") if key in L}
     fr.pc = 0
     return k.costs["plain_load"]
@@ -1648,7 +1862,8 @@ def op_touch(k: Kernel, th: Thread, fr: Frame) -> int:
         lo, hi = _page_range(a.get("pages"), (end - start) >> PAGE_SHIFT)
         fr.loc["next"], fr.loc["last"] = lo, hi
         fr.pc = 1
-    if fr.loc["next"] > fr.loc["last"]:
+    if fr.loc["next"] > fr.loc["last"] or th.sigkill:
+        # Each page's fault returns to user mode, where a SIGKILL ends the loop.
         k.ret(th)
         return -1
     page = fr.loc["next"]

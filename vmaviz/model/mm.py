@@ -244,6 +244,8 @@ class Mm:
     freed_held: list[int] = field(default_factory=list)
     brk_start: int = 0
     brk: int = 0
+    #: ``rlimit(RLIMIT_STACK)`` of the process, in bytes (``acct_stack_growth``).
+    rlimit_stack: int = 8 << 20
     mm_mt: MapleTree = field(init=False)
 
     def __post_init__(self) -> None:

@@ -25,7 +25,7 @@ from vmaviz.model.kernel import (
     kfunc,
 )
 from vmaviz.model.mm import PAGE_SHIFT, PAGE_SIZE, Vma
-from vmaviz.model.sched import Frame, Thread
+from vmaviz.model.sched import BARRIER, BLOCKED, DONE, EV_TIMER, SLEEPING, Frame, Thread
 
 
 def _range_of(k: Kernel, args: dict[str, Any]) -> tuple[int, int]:
@@ -265,13 +265,41 @@ def vma_merge_plan(
     return plan
 
 
-def dup_anon_vma(dst: Vma, src: Vma) -> None:
+def dup_anon_vma(k: Kernel, th: Thread, dst: Vma, src: Vma) -> None:
     """``dup_anon_vma`` (mm/mmap.c): the growing VMA takes the shrinking one's
     anon_vma (``anon_vma_clone``) if it has none, to cover the pages it imports.
+
+    6.4.0 sets ``dst->anon_vma`` here, before ``vma_prepare`` write-locks ``dst``
+    (R-D1): the change is recorded so that a fault which VMA-locks ``dst`` in
+    that window reports invariant 3 (``_check_dup_anon_vma_window``).  With
+    ``fix_dup_anon_vma_lock`` (6.4.8) the caller has already run
+    ``vma_start_write(dst)`` (:func:`_dup_anon_vma_lock_target`).
     """
     if src.anon_vma is not None and dst.anon_vma is None:
+        if k.patch["fix_dup_anon_vma_lock"]:
+            k.check_modify_vma(th, dst, "anon_vma")
+        elif k.per_vma and not k.mm.is_write_locked(dst):
+            seq = k.mm.mm_lock_seq
+            # Entries of older write epochs can never match again: drop them.
+            stale = [v for v, s in k.dup_anon_vma_unlocked.items() if s != seq]
+            for v in stale:
+                del k.dup_anon_vma_unlocked[v]
+            k.dup_anon_vma_unlocked[dst.vid] = seq
         dst.anon_vma = src.anon_vma
         dst.anon_vma_forked = src.anon_vma_forked
+
+
+def _dup_anon_vma_lock_target(k: Kernel, dups: list[tuple[Vma, Vma]]) -> Vma | None:
+    """With ``fix_dup_anon_vma_lock``: the first ``dst`` that ``dup_anon_vma`` must
+    ``vma_start_write`` before setting its anon_vma (6.4.8 mm/mmap.c
+    ``dup_anon_vma``), or None once every such ``dst`` is write-locked.
+    """
+    if not (k.per_vma and k.patch["fix_dup_anon_vma_lock"]):
+        return None
+    for dst, src in dups:
+        if src.anon_vma is not None and dst.anon_vma is None and not k.mm.is_write_locked(dst):
+            return dst
+    return None
 
 
 def _unlock_and_return(k: Kernel, th: Thread, fr: Frame) -> int:
@@ -568,7 +596,7 @@ def op_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
     if fr.pc == 0:
         L["start"], L["end"] = _range_of(k, L["op"].args)
         fr.pc = 1
-        k.call(th, "mmap_write_lock")
+        k.call(th, "mmap_write_lock_killable")
         k.emit("syscall:munmap", L["start"], L["end"])
         return k.costs["syscall"]
     if fr.pc == 1:
@@ -601,7 +629,7 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
         pc = fr.pc
         if pc == 0:
             fr.pc = 1
-            k.call(th, "mmap_write_lock")
+            k.call(th, "mmap_write_lock_killable")
             k.emit("syscall:mmap", int(a["pages"]))
             return k.costs["syscall"]
         if pc == 1:
@@ -653,8 +681,14 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
             if plan is not None:
                 # vma_expand: dup_anon_vma from a removed next, then vma_prepare
                 # write-locks the expanded VMA and the removed next.
+                lock_dst = _dup_anon_vma_lock_target(k, plan.dups)
+                if lock_dst is not None:
+                    # 6.4.8: dup_anon_vma's vma_start_write(dst); this pc runs
+                    # again (same plan: the mmap write lock is held) once it returns.
+                    _start_write(k, th, lock_dst)
+                    return -1
                 for dst, src in plan.dups:
-                    dup_anon_vma(dst, src)
+                    dup_anon_vma(k, th, dst, src)
                 L["vid"] = plan.vma.vid
                 fr.pc = 5
                 k.emit("vma_expand", plan.vma.vid, len(plan.lock))
@@ -796,10 +830,17 @@ def vma_merge(k: Kernel, th: Thread, fr: Frame) -> int:
         if plan is None:
             k.ret(th, None)
             return -1
-        # dup_anon_vma runs before vma_prepare, under the mmap write lock only,
-        # as in 6.4 (a VMA-locked fault reads anon_vma only once it is set).
+        lock_dst = _dup_anon_vma_lock_target(k, plan.dups)
+        if lock_dst is not None:
+            # 6.4.8: dup_anon_vma starts with vma_start_write(dst); pc 0 runs
+            # again afterwards and finds the same plan (mmap write lock held).
+            _start_write(k, th, lock_dst)
+            return -1
+        # 6.4.0: dup_anon_vma runs before vma_prepare, under the mmap write lock
+        # only; a fault can VMA-lock dst between this step and vma_prepare's
+        # vma_start_write(dst) (R-D1).
         for dst, src in plan.dups:
-            dup_anon_vma(dst, src)
+            dup_anon_vma(k, th, dst, src)
         fr.pc = 1
         k.emit("vma_merge", plan.res.vid, len(plan.lock), f"case {plan.case}")
         _commit(k, th, plan.lock, [plan.action()], f"merge case {plan.case}", plan.res.vid)
@@ -866,8 +907,8 @@ def _fixup(k: Kernel, th: Thread, fr: Frame, kind: str) -> int | None:
                 anon_vma=vma.anon_vma,
                 file=vma.file,
                 pgoff=vma.pgoff + ((L["s"] - vma.vm_start) >> PAGE_SHIFT),
-                uffd_ctx=M.UFFD_CTX if kind == "uffd" else vma.uffd_ctx,
-                anon_name=vma.anon_name,
+                uffd_ctx=L["uffd_ctx"] if kind == "uffd" else vma.uffd_ctx,
+                anon_name=L["new_name"] if kind == "anon_name" else vma.anon_name,
             )
             return -1
         if fpc == 1:
@@ -908,7 +949,15 @@ def _fixup(k: Kernel, th: Thread, fr: Frame, kind: str) -> int | None:
             if kind == "uffd":
                 # vma->vm_userfaultfd_ctx.ctx = ctx, right after the flags.
                 k.check_modify_vma(th, vma, "vm_userfaultfd_ctx")
-                vma.uffd_ctx = M.UFFD_CTX
+                vma.uffd_ctx = L["uffd_ctx"]
+            if kind == "anon_name" and (vma.file is None or vma.file == M.SHMEM_FILE):
+                # madvise_update_vma: replace_anon_vma_name comes after
+                # vm_flags_reset, so the VMA is already write-locked here.
+                k.check_modify_vma(th, vma, "anon_name")
+                vma.anon_name = L["new_name"]
+                shown = "NULL" if L["new_name"] is None else repr(L["new_name"])
+                k.emit("replace_anon_vma_name", vma.vid, 0, f"name {shown}")
+                return k.costs["plain_load"]
             if kind == "mprotect" and L["oldflags"] & M.VM_WRITE and not vma.vm_flags & M.VM_WRITE:
                 # change_protection: rewrite the PTEs of the range.
                 k.emit("change_protection", vma.vid, len(vma.pages))
@@ -991,6 +1040,9 @@ def _walk(k: Kernel, th: Thread, fr: Frame, kind: str) -> int | None:
         if wpc == 1:
             cur, end = L["cursor"], L["wend"]
             vma = mm.find_vma(cur) if cur < end else None
+            if kind == "anon_name" and cur < end and (vma is None or vma.vm_start > cur):
+                # madvise_walk_vmas skips a hole but returns -ENOMEM at the end.
+                L["unmapped"] = True
             if vma is None or vma.vm_start >= end or (kind == "mprotect" and vma.vm_start > cur):
                 if kind == "mprotect" and cur < end:
                     L["hole"] = cur
@@ -1008,17 +1060,29 @@ def _walk(k: Kernel, th: Thread, fr: Frame, kind: str) -> int | None:
                     return None
                 bits = MADVISE_WRITE_FLAGS[L["advice"]]
                 newflags = (vma.vm_flags | bits[0]) & ~bits[1]
+            elif kind == "anon_name":
+                if vma.file is not None and vma.file != M.SHMEM_FILE:
+                    # madvise_vma_anon_name: "Only anonymous mappings can be named".
+                    L["werror"] = "EBADF"
+                    k.emit("madvise_vma_anon_name:ebadf", vma.vid)
+                    del L["wpc"]
+                    return None
+                newflags = vma.vm_flags
             else:
                 newflags = (vma.vm_flags & ~M.VM_UFFD_FLAGS) | M.VM_UFFD_MISSING
             same = newflags == vma.vm_flags
             if kind == "uffd":
-                same = vma.uffd_ctx == M.UFFD_CTX and bool(vma.vm_flags & M.VM_UFFD_MISSING)
+                # userfaultfd_register's skip: this context, the mode's flags set.
+                same = vma.uffd_ctx == L["uffd_ctx"] and bool(vma.vm_flags & M.VM_UFFD_MISSING)
+            elif kind == "anon_name":
+                # madvise_update_vma's first test: same flags and anon_vma_name_eq.
+                same = vma.anon_name == L["new_name"]
             if same:
                 L["wprev"] = vma.vid
                 L["cursor"] = vma.vm_end
                 continue
             args = {"fvid": vma.vid, "s": s, "e": e, "newflags": newflags, "fprev": L["wprev"]}
-            if kind == "uffd":
+            if kind in ("uffd", "anon_name"):
                 L.update(args)
                 L["wpc"] = 3
                 continue
@@ -1066,7 +1130,7 @@ def op_mprotect(k: Kernel, th: Thread, fr: Frame) -> int:
         pc = fr.pc
         if pc == 0:
             fr.pc = 1
-            k.call(th, "mmap_write_lock")
+            k.call(th, "mmap_write_lock_killable")
             k.emit("syscall:mprotect", *_range_of(k, a))
             return k.costs["syscall"]
         if pc == 1:
@@ -1124,7 +1188,7 @@ def op_madvise(k: Kernel, th: Thread, fr: Frame) -> int:
     pc = fr.pc
     if pc == 0:
         fr.pc = 1
-        k.call(th, "mmap_write_lock" if write else "mmap_read_lock")
+        k.call(th, "mmap_write_lock_killable" if write else "mmap_read_lock")
         k.emit(f"syscall:madvise:{advice}", int(write))
         return k.costs["syscall"]
     if pc == 1:
@@ -1526,29 +1590,59 @@ def _populate(k: Kernel, th: Thread, fill: list[int]) -> tuple[int, int]:
 
 @kfunc("userfaultfd_register", "fs/userfaultfd.c")
 def op_uffd_register(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``UFFDIO_REGISTER`` (``MISSING`` mode): for each VMA of the range,
-    ``vma_merge`` with the new flags and this userfaultfd's context, else
-    ``split_vma``, then ``userfaultfd_set_vm_flags`` -> ``vm_flags_reset`` and
-    ``vm_userfaultfd_ctx`` (the loop body is inline in 6.4, so it runs in this
-    frame: :func:`_walk` with :func:`_fixup`).  VMAs already registered are skipped.
+    """``UFFDIO_REGISTER`` (``MISSING`` mode) with userfaultfd context ``uffd``.
 
-    A range without any VMA fails with ``-EINVAL`` (``userfaultfd_register``:
-    ``vma_find`` returns NULL), recorded as ``userfaultfd_register:einval``.
+    6.4.0's ``userfaultfd_register`` under ``mmap_write_lock`` (not killable):
+
+    * ``vma_find(&vmi, end)`` finds no VMA in ``[start, end)``: ``-EINVAL``.
+    * The first loop checks every VMA of the range before anything changes
+      (holes between them are allowed): ``vma_can_userfault`` (MISSING mode
+      needs ``vma_is_anonymous``, hugetlb or shmem: a file mapping is
+      ``-EINVAL``), ``VM_MAYWRITE`` (``-EPERM``), and a VMA already owned by
+      another userfaultfd context is ``-EBUSY``.  Any error returns with no VMA
+      changed (``userfaultfd_register:einval|eperm|ebusy``).
+    * The second loop (inline in 6.4, so it runs in this frame: :func:`_walk`
+      with :func:`_fixup`) skips a VMA already registered with this context and
+      ``VM_UFFD_MISSING``; each other VMA gets ``vma_merge`` with the new flags and
+      context (its part starts at ``max(start, vm_start)``), else ``split_vma``,
+      then ``userfaultfd_set_vm_flags`` -> ``vm_flags_reset`` and
+      ``vm_userfaultfd_ctx``.
+
+    Not modelled: hugetlb alignment checks (no hugetlb VMAs), the WP/MINOR modes
+    and ``validate_range`` (scenario ranges are always page-aligned and inside
+    ``TASK_SIZE``).
     """
     L = fr.loc
     if fr.pc == 0:
         fr.pc = 1
+        L["uffd_ctx"] = int(L["op"].args.get("uffd") or M.UFFD_CTX)
         k.call(th, "mmap_write_lock")
-        k.emit("syscall:uffdio_register")
+        k.emit("syscall:uffdio_register", L["uffd_ctx"])
         return k.costs["syscall"]
     if fr.pc == 1:
         start, end = k.names[L["op"].args["vma"]]
         fr.pc = 2
-        if not _overlapping(k, start, end):
+        vmas = _overlapping(k, start, end)
+        if not vmas:
             # userfaultfd_register: vma_find(&vmi, end) finds nothing: -EINVAL.
             L["error"] = "EINVAL"
             k.emit("userfaultfd_register:einval", start, end)
             return k.costs["find_vma"]
+        for cur in vmas:
+            if cur.file is not None and cur.file != M.SHMEM_FILE:
+                # vma_can_userfault: neither anonymous nor shmem (nor hugetlb).
+                L["error"] = "EINVAL"
+                k.emit("userfaultfd_register:einval", cur.vm_start, cur.vm_end, "vma_can_userfault")
+                return len(vmas) * k.costs["vma_check"]
+            if not cur.vm_flags & M.VM_MAYWRITE:
+                L["error"] = "EPERM"
+                k.emit("userfaultfd_register:eperm", cur.vid)
+                return len(vmas) * k.costs["vma_check"]
+            if cur.uffd_ctx and cur.uffd_ctx != L["uffd_ctx"]:
+                # "We can't allow more than one userfaultfd to own a single vma".
+                L["error"] = "EBUSY"
+                k.emit("userfaultfd_register:ebusy", cur.vid, cur.uffd_ctx)
+                return len(vmas) * k.costs["vma_check"]
         L["cursor"], L["wend"] = start, end
         fr.pc = 4
     if fr.pc == 4:
@@ -1556,6 +1650,86 @@ def op_uffd_register(k: Kernel, th: Thread, fr: Frame) -> int:
         if cost is not None:
             return cost
         fr.pc = 2
+    if fr.pc == 2:
+        fr.pc = 3
+        k.call(th, "mmap_write_unlock")
+        return -1
+    k.ret(th, L.get("error"))
+    return -1
+
+
+#: ``ANON_VMA_NAME_INVALID_CHARS`` (kernel/sys.c): printable characters
+#: ``is_valid_name_char`` (kernel/sys.c) still refuses in a VMA name.
+ANON_VMA_NAME_INVALID_CHARS = "\\`$[]"
+#: ``ANON_VMA_NAME_MAX_LEN`` (kernel/sys.c): ``strndup_user`` takes at
+#: most this many bytes with the terminating NUL, so a name has at most 79 chars.
+ANON_VMA_NAME_MAX_LEN = 80
+
+
+def anon_vma_name_valid(name: str) -> bool:
+    """Whether ``prctl_set_vma`` (kernel/sys.c) accepts ``name``: short enough for
+    ``strndup_user`` and every character ``is_valid_name_char`` (printable ASCII
+    outside :data:`ANON_VMA_NAME_INVALID_CHARS`).
+    """
+    return len(name) < ANON_VMA_NAME_MAX_LEN and all(
+        0x1F < ord(ch) < 0x7F and ch not in ANON_VMA_NAME_INVALID_CHARS for ch in name
+    )
+
+
+@kfunc("prctl_set_vma", "kernel/sys.c")
+def op_prctl_set_vma(k: Kernel, th: Thread, fr: Frame) -> int:
+    """``prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, start, len, name)`` over the range.
+
+    6.4.0's ``prctl_set_vma`` checks the name first (an invalid character or a
+    name too long: ``-EINVAL`` before any lock, ``prctl_set_vma:einval``), then
+    takes ``mmap_write_lock`` (not killable) for ``madvise_set_anon_name`` ->
+    ``madvise_walk_vmas`` with ``madvise_vma_anon_name`` on each VMA (run in this
+    frame by :func:`_walk`):
+
+    * a file VMA that is not anonymous shmem ends the walk with ``-EBADF``
+      (``madvise_vma_anon_name:ebadf``); VMAs before it are already renamed;
+    * a VMA whose name already equals the new one is passed over
+      (``madvise_update_vma``'s first test: the flags do not change);
+    * otherwise ``madvise_update_vma`` with the VMA's own flags and the new
+      name: ``vma_merge`` (which compares names, ``is_mergeable_vma``), else
+      ``split_vma`` at the range's ends, then ``vm_flags_reset`` (which
+      write-locks the VMA) and only then ``replace_anon_vma_name``
+      (``replace_anon_vma_name`` event).  A merge that swallowed the range still
+      gets ``vm_flags_reset`` and the name, as case 8 needs.
+
+    Holes in the range are skipped and the call returns ``-ENOMEM`` at the end
+    (``prctl_set_vma:enomem``).  Without ``name`` the VMAs' names are cleared.
+    """
+    L = fr.loc
+    a = L["op"].args
+    if fr.pc == 0:
+        name = a.get("name")
+        L["new_name"] = name
+        k.emit("syscall:prctl", 0, 0, f"PR_SET_VMA_ANON_NAME {name!r}")
+        if name is not None and not anon_vma_name_valid(name):
+            L["error"] = "EINVAL"
+            fr.pc = 3
+            k.emit("prctl_set_vma:einval", len(name))
+            return k.costs["syscall"]
+        fr.pc = 1
+        k.call(th, "mmap_write_lock")
+        return k.costs["syscall"]
+    if fr.pc == 1:
+        L["cursor"], L["wend"] = _range_of(k, a)
+        fr.pc = 4
+    if fr.pc == 4:
+        cost = _walk(k, th, fr, "anon_name")
+        if cost is not None:
+            return cost
+        fr.pc = 2
+        if "werror" in L:
+            # The step that found the file VMA (madvise_vma_anon_name:ebadf).
+            L["error"] = L["werror"]
+            return k.costs["vma_check"]
+        if L.get("unmapped"):
+            L["error"] = "ENOMEM"
+            k.emit("prctl_set_vma:enomem", L["cursor"], L["wend"])
+            return k.costs["vma_check"]
     if fr.pc == 2:
         fr.pc = 3
         k.call(th, "mmap_write_unlock")
@@ -1622,7 +1796,7 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
                 k.ret(th)
                 return k.costs["syscall"]
             fr.pc = 1
-            k.call(th, "mmap_write_lock")
+            k.call(th, "mmap_write_lock_killable")
             k.emit("syscall:mremap", int(a["new_pages"]))
             return k.costs["syscall"]
         if pc == 1:
@@ -1860,7 +2034,13 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
 
     Growth first passes 6.4.0's own guard-gap check (mm/mmap.c ``SYSCALL_DEFINE1(brk)``
     with ``vm_start_gap``, see :func:`_brk_next_too_close`); a refused growth leaves
-    ``mm->brk`` as it was (``brk:vm_start_gap``).
+    ``mm->brk`` as it was (``brk:vm_start_gap``).  A request below ``min_brk``
+    returns the old break with nothing changed (``brk:out``); ``min_brk`` is
+    ``mm->start_brk`` (the model has no ``end_data``, so the ``CONFIG_COMPAT_BRK``
+    choice of ``end_data`` without brk randomization is not modelled).  Not
+    modelled either: ``check_data_rlimit`` (RLIMIT_DATA; the model has no data
+    segment, so the default unlimited ``RLIMIT_DATA`` never refuses) and the
+    sub-page break (scenario deltas are whole pages).
     """
     L = fr.loc
     delta = int(L["op"].args["pages"]) * PAGE_SIZE
@@ -1869,12 +2049,18 @@ def op_brk(k: Kernel, th: Thread, fr: Frame) -> int:
         pc = fr.pc
         if pc == 0:
             fr.pc = 1
-            k.call(th, "mmap_write_lock")
+            k.call(th, "mmap_write_lock_killable")
             k.emit("syscall:brk", delta)
             return k.costs["syscall"]
         if pc == 1:
-            old, new = mm.brk, max(mm.brk_start, mm.brk + delta)
+            old, new = mm.brk, mm.brk + delta
             L["old"], L["new"] = old, new
+            if new < mm.brk_start:
+                # brk < min_brk (mm->start_brk): "goto out", the old break is
+                # returned and nothing changes; the request is not clamped.
+                fr.pc = 20
+                k.emit("brk:out", new, mm.brk_start)
+                return k.costs["vma_check"]
             if new < old:
                 fr.pc = 2
                 k.call(th, "do_vmi_align_munmap", start=new, end=old, downgrade=True)
@@ -1991,7 +2177,7 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
         pc = fr.pc
         if pc == 0:
             fr.pc = 1
-            k.call(th, "mmap_write_lock")
+            k.call(th, "mmap_write_lock_killable")
             k.emit("syscall:fork")
             return k.costs["syscall"]
         if pc == 1:
@@ -2082,7 +2268,10 @@ def op_exit(k: Kernel, th: Thread, fr: Frame) -> int:
     if pc == 0:
         # Only here: a scan of every thread on each exit_mmap step would cost
         # O(threads) a step.
-        others = [t for t in k.threads if t.tid != th.tid and t.done_ns < 0]
+        # mmput: the last thread to drop mm_users (every other thread has
+        # finished or is in do_exit already) runs exit_mmap.
+        th.exiting = True
+        others = [t for t in k.threads if t.tid != th.tid and t.done_ns < 0 and not t.exiting]
         if others:
             k.emit("do_exit", len(others))
             th.pc_stack = []
@@ -2279,10 +2468,14 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
     and revalidates (:func:`hugepage_vma_revalidate`), drops it, takes
     ``mmap_write_lock``, revalidates again, and only then ``vma_start_write`` the
     VMA ([v3 15/35]) before the anon_vma lock and ``pmdp_collapse_flush``.  A
-    failed check ends the collapse (``out_up_write`` or ``out_nolock``).  The scan
-    of the PTEs (``max_ptes_none``/``max_ptes_swap``, referenced pages) is not
-    modelled: a range that passes the VMA checks is collapsed; the PTEs the model
-    keeps per page are left as they are.
+    failed check ends the collapse (``out_up_write`` or ``out_nolock``).  Under
+    the first read lock :func:`hpage_collapse_scan_pmd` checks the PTEs with
+    khugepaged's limits; after the read-lock revalidation
+    :func:`__collapse_huge_page_swapin` reads swap entries back in; under the
+    write lock :func:`__collapse_huge_page_isolate` checks the PTEs again and
+    :func:`collapse_huge_page_set_pmd` leaves the range mapped by one huge page.
+    Entered from ``madvise_collapse`` (``madvise=True``) the khugepaged-only
+    limits do not apply (``cc->is_khugepaged`` false).
     """
     L = fr.loc
     pc = fr.pc
@@ -2311,11 +2504,15 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
             k.call(th, "mmap_read_unlock")
             k.emit("khugepaged:scan", vma.vid if vma else 0, 0, why)
             return k.costs["find_vma"]
+        assert vma is not None and addr is not None
         L["addr"] = addr
-        # collapse_huge_page: release the read lock before allocating.
-        fr.pc = 2
+        why, L["unmapped"] = hpage_collapse_scan_pmd(vma, addr, is_khugepaged=True)
+        k.emit("khugepaged:hpage_collapse_scan_pmd", vma.vid, addr, why or "SCAN_SUCCEED")
+        fr.pc = 9 if why else 2
+        # A refused range: khugepaged_scan_mm_slot drops the read lock.  A
+        # scanned one: collapse_huge_page releases it before allocating.
         k.call(th, "mmap_read_unlock")
-        return k.costs["find_vma"]
+        return k.costs["find_vma"] + 512 * k.costs["plain_load"]
     if pc == 2:
         L.pop("ret", None)
         fr.pc = 3
@@ -2325,11 +2522,24 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
     if pc == 3:
         L.pop("ret", None)
         vma, why = hugepage_vma_revalidate(k, L["addr"])
-        fr.pc = 9 if why else 4
         L["why"] = why
-        k.call(th, "mmap_read_unlock")
         k.emit("khugepaged:hugepage_vma_revalidate", vma.vid if vma else 0, 0, why or "")
+        if why is None and L.get("unmapped"):
+            # The scan saw swap entries: __collapse_huge_page_swapin, still
+            # under the read lock.
+            fr.pc = 8
+            return k.costs["find_vma"]
+        fr.pc = 9 if why else 4
+        k.call(th, "mmap_read_unlock")
         return k.costs["find_vma"]
+    if pc == 8:
+        vma = k.mm.find_vma(L["addr"])
+        assert vma is not None  # revalidated under this same read lock
+        n = __collapse_huge_page_swapin(vma, L["addr"])
+        k.emit("collapse_huge_page:__collapse_huge_page_swapin", vma.vid, n)
+        fr.pc = 4
+        k.call(th, "mmap_read_unlock")
+        return max(n, 1) * k.costs["swap_in"]
     if pc == 4:
         L.pop("ret", None)
         fr.pc = 5
@@ -2352,7 +2562,21 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
         vma = k.mm.vmas[L["vid"]]
         k.check_modify_vma(th, vma, "page tables (collapse)")
         k.emit("collapse_huge_page:pmdp_collapse_flush", vma.vid)
+        fr.pc = 10
         return k.costs["khugepaged_collapse"]
+    if pc == 10:
+        # Still under mmap_write_lock with the VMA write-locked.
+        fr.pc = 7
+        vma = k.mm.vmas[L["vid"]]
+        why = __collapse_huge_page_isolate(vma, L["addr"], is_khugepaged=not L.get("madvise"))
+        if why is not None:
+            # pmd_populate puts the page table back; out_up_write.
+            L["why"] = why
+            k.emit("collapse_huge_page:__collapse_huge_page_isolate", vma.vid, 0, why)
+        else:
+            collapse_huge_page_set_pmd(vma, L["addr"])
+            k.emit("collapse_huge_page:set_pmd_at", vma.vid, L["addr"])
+        return k.costs["plain_load"]
     if pc == 7:
         fr.pc = 9
         k.call(th, "mmap_write_unlock")
@@ -2384,23 +2608,168 @@ def madvise_collapse_errno(why: str) -> str:
     return "EINVAL"
 
 
-def hpage_collapse_scan_pmd(vma: Vma, addr: int) -> str | None:
-    """The PTE scan of one huge-page range for ``MADV_COLLAPSE`` (None: SCAN_SUCCEED).
+#: mm/khugepaged.c ``khugepaged_init`` defaults (HPAGE_PMD_NR = 512): how many
+#: none/zero, swap and shared PTEs khugepaged (not MADV_COLLAPSE) accepts in a range.
+KHUGEPAGED_MAX_PTES_NONE = 512 - 1
+KHUGEPAGED_MAX_PTES_SWAP = 512 // 8
+KHUGEPAGED_MAX_PTES_SHARED = 512 // 2
 
-    Models mm/khugepaged.c ``hpage_collapse_scan_pmd`` with
-    ``cc->is_khugepaged == false``: ``max_ptes_none``, ``max_ptes_swap`` and the
-    referenced-page test do not apply.  The model keeps PTEs, not page-table
-    pages: a range without any PTE stands for a PMD with no page table under it
-    (``find_pmd_or_thp_or_none``: ``SCAN_PMD_NONE``, which 6.4.0's
-    ``madvise_collapse`` does not list among the results to go on after); a
-    range none of whose PTEs is writable is ``SCAN_PAGE_RO``.
-    """
+
+def _range_ptes(vma: Vma, addr: int) -> list[int | None]:
+    """The 512 PTE states of the huge-page range at ``addr`` (None: ``pte_none``)."""
     lo = (addr - vma.vm_start) >> PAGE_SHIFT
-    ptes = [s for i, s in vma.pages.items() if lo <= i < lo + 512]
-    if not ptes:
+    return [vma.pages.get(i) for i in range(lo, lo + 512)]
+
+
+def find_pmd_or_thp_or_none(vma: Vma, addr: int) -> str | None:
+    """What the PMD of the huge-page range at ``addr`` holds (None: a page table).
+
+    Models mm/khugepaged.c ``find_pmd_or_thp_or_none``.  The model keeps PTE
+    states, not page-table pages: a range without any PTE stands for an empty
+    PMD (``pmd_none``: ``SCAN_PMD_NONE``).  The model keeps no PMD state, so
+    it cannot tell the huge page a collapse leaves from 512 present small pages:
+    ``SCAN_PMD_MAPPED`` (``pmd_trans_huge``) is not modelled, and a second
+    collapse of the same range collapses it again.
+    """
+    if all(s is None for s in _range_ptes(vma, addr)):
         return "SCAN_PMD_NONE"
-    writable = vma.vm_flags & M.VM_WRITE and any(s in (M.PTE_PRESENT, M.PTE_LAZYFREE) for s in ptes)
-    return None if writable else "SCAN_PAGE_RO"
+    return None
+
+
+def hpage_collapse_scan_pmd(vma: Vma, addr: int, is_khugepaged: bool) -> tuple[str | None, int]:
+    """The PTE scan of one huge-page range under ``mmap_read_lock``.
+
+    Models mm/khugepaged.c ``hpage_collapse_scan_pmd`` (6.4.0), in its PTE order,
+    for khugepaged (``cc->is_khugepaged``) or ``MADV_COLLAPSE`` (not):
+
+    * :func:`find_pmd_or_thp_or_none` first (``SCAN_PMD_NONE``);
+    * a swap entry (``is_swap_pte``) counts in ``unmapped``; khugepaged allows
+      ``khugepaged_max_ptes_swap`` (64) of them (``SCAN_EXCEED_SWAP_PTE``);
+    * a none PTE counts in ``none_or_zero``: ``userfaultfd_armed(vma)`` refuses the
+      first one for both callers, khugepaged allows ``khugepaged_max_ptes_none``
+      (511) (``SCAN_EXCEED_NONE_PTE``);
+    * ``pte_write`` sets ``writable``; a page with ``page_mapcount > 1`` counts in
+      ``shared``, khugepaged allows ``khugepaged_max_ptes_shared`` (256)
+      (``SCAN_EXCEED_SHARED_PTE``).  The model's ``PTE_WP`` is a page shared
+      with a fork child; a read fault's zero page is ``PTE_WP`` too, so the
+      model counts it as shared where the kernel counts it in ``none_or_zero``;
+    * khugepaged counts young pages in ``referenced``.  The model has no
+      accessed bits: every present page counts as young (a fault or fork left
+      the PTE young) except a lazy-free one, which ``madvise_free_pte_range``
+      made old (``pte_mkold``) and ``lru_lazyfree_fn`` took off the referenced
+      list;
+    * then no writable PTE is ``SCAN_PAGE_RO``, and for khugepaged no referenced
+      page, or swap entries with fewer than ``HPAGE_PMD_NR / 2`` referenced, is
+      ``SCAN_LACK_REFERENCED_PAGE``.
+
+    Returns ``(result, unmapped)``: None for ``SCAN_SUCCEED``, and how many
+    swap entries ``__collapse_huge_page_swapin`` will read.
+    """
+    why = find_pmd_or_thp_or_none(vma, addr)
+    if why is not None:
+        return why, 0
+    can_write = bool(vma.vm_flags & M.VM_WRITE)
+    unmapped = none_or_zero = shared = referenced = 0
+    writable = False
+    for s in _range_ptes(vma, addr):
+        if s == M.PTE_SWAP:
+            unmapped += 1
+            if is_khugepaged and unmapped > KHUGEPAGED_MAX_PTES_SWAP:
+                return "SCAN_EXCEED_SWAP_PTE", unmapped
+            continue
+        if s is None:
+            none_or_zero += 1
+            if vma.uffd_armed or (is_khugepaged and none_or_zero > KHUGEPAGED_MAX_PTES_NONE):
+                return "SCAN_EXCEED_NONE_PTE", unmapped
+            continue
+        if can_write and s in (M.PTE_PRESENT, M.PTE_LAZYFREE):
+            writable = True
+        if s == M.PTE_WP:
+            shared += 1
+            if is_khugepaged and shared > KHUGEPAGED_MAX_PTES_SHARED:
+                return "SCAN_EXCEED_SHARED_PTE", unmapped
+        if s != M.PTE_LAZYFREE:
+            referenced += 1
+    if not writable:
+        return "SCAN_PAGE_RO", unmapped
+    if is_khugepaged and (not referenced or (unmapped and referenced < 512 // 2)):
+        return "SCAN_LACK_REFERENCED_PAGE", unmapped
+    return None, unmapped
+
+
+def __collapse_huge_page_isolate(vma: Vma, addr: int, is_khugepaged: bool) -> str | None:
+    """The second PTE check, under ``mmap_write_lock`` after ``pmdp_collapse_flush``.
+
+    Models mm/khugepaged.c ``__collapse_huge_page_isolate``: PTEs may have
+    changed while ``collapse_huge_page`` held no lock or only the read lock
+    (``MADV_DONTNEED`` zaps, reclaim swaps out, fork write-protects).  A none
+    PTE: the same ``userfaultfd_armed``/``khugepaged_max_ptes_none`` rule
+    (``SCAN_EXCEED_NONE_PTE``); any other non-present PTE (a swap entry again)
+    is ``SCAN_PTE_NON_PRESENT``; shared pages as in the scan
+    (``SCAN_EXCEED_SHARED_PTE``); then ``SCAN_PAGE_RO`` without a writable PTE
+    and, for khugepaged, ``SCAN_LACK_REFERENCED_PAGE`` without a referenced page
+    (no ``unmapped`` rule here).  None: ``SCAN_SUCCEED``.
+    """
+    can_write = bool(vma.vm_flags & M.VM_WRITE)
+    none_or_zero = shared = referenced = 0
+    writable = False
+    for s in _range_ptes(vma, addr):
+        if s is None:
+            none_or_zero += 1
+            if vma.uffd_armed or (is_khugepaged and none_or_zero > KHUGEPAGED_MAX_PTES_NONE):
+                return "SCAN_EXCEED_NONE_PTE"
+            continue
+        if s == M.PTE_SWAP:
+            return "SCAN_PTE_NON_PRESENT"
+        if s == M.PTE_WP:
+            shared += 1
+            if is_khugepaged and shared > KHUGEPAGED_MAX_PTES_SHARED:
+                return "SCAN_EXCEED_SHARED_PTE"
+        if can_write and s in (M.PTE_PRESENT, M.PTE_LAZYFREE):
+            writable = True
+        if s != M.PTE_LAZYFREE:
+            referenced += 1
+    if not writable:
+        return "SCAN_PAGE_RO"
+    if is_khugepaged and not referenced:
+        return "SCAN_LACK_REFERENCED_PAGE"
+    return None
+
+
+def __collapse_huge_page_swapin(vma: Vma, addr: int) -> int:
+    """Read the range's swap entries back in before the collapse; returns how many.
+
+    Models mm/khugepaged.c ``__collapse_huge_page_swapin``, under
+    ``mmap_read_lock``: ``do_swap_page`` (``FAULT_FLAG_ALLOW_RETRY``, no
+    ``FAULT_FLAG_VMA_LOCK``) for each ``is_swap_pte``.  ``VM_FAULT_RETRY``
+    (a page lock it could not take; it would drop ``mmap_lock``) ends it with
+    ``SCAN_PAGE_LOCK``: the model has no page locks, so every swap-in succeeds.
+    The page comes back exclusive to this mm (``RMAP_EXCLUSIVE``).
+    """
+    n = 0
+    for i, s in enumerate(_range_ptes(vma, addr)):
+        if s == M.PTE_SWAP:
+            vma.pages[vma.page_of(addr) + i] = M.PTE_PRESENT
+            n += 1
+    return n
+
+
+def collapse_huge_page_set_pmd(vma: Vma, addr: int) -> None:
+    """The page state after a collapse: one huge page maps the whole range.
+
+    Models the end of mm/khugepaged.c ``collapse_huge_page``:
+    ``__collapse_huge_page_copy`` copies every present page into the huge page
+    and zero-fills the subpages of none PTEs (``clear_user_highpage``), then
+    ``set_pmd_at`` installs ``maybe_pmd_mkwrite(pmd_mkdirty(...))``: the
+    huge page is new, so it is exclusive (``page_add_new_anon_rmap``), dirty
+    (a lazy-free page is no longer lazy-free) and writable (the scan required a
+    writable PTE, so the VMA has ``VM_WRITE``).  The model has no PMD state: all
+    512 pages become ``PTE_PRESENT``, so later faults in the range find a
+    present, writable page and need no ``do_huge_pmd_wp_page``.
+    """
+    lo = vma.page_of(addr)
+    for i in range(lo, lo + 512):
+        vma.pages[i] = M.PTE_PRESENT
 
 
 @kfunc("madvise_collapse", "mm/khugepaged.c")
@@ -2464,11 +2833,11 @@ def op_madvise_collapse(k: Kernel, th: Thread, fr: Frame) -> int:
         return k.costs["find_vma"]
     if pc == 3:
         vma = k.mm.vmas[L["vid"]]
-        why = hpage_collapse_scan_pmd(vma, L["addr"])
+        why, unmapped = hpage_collapse_scan_pmd(vma, L["addr"], is_khugepaged=False)
         k.emit("madvise_collapse:hpage_collapse_scan_pmd", vma.vid, L["addr"], why or "")
         if why is None:
             fr.pc = 4
-            k.call(th, "collapse_huge_page", addr=L["addr"])
+            k.call(th, "collapse_huge_page", addr=L["addr"], madvise=True, unmapped=unmapped)
             return k.costs["find_vma"]
         L["scan"] = why
         fr.pc = 4
@@ -2509,24 +2878,70 @@ def op_madvise_collapse(k: Kernel, th: Thread, fr: Frame) -> int:
 
 @kfunc("do_tkill", "kernel/signal.c")
 def op_signal(k: Kernel, th: Thread, fr: Frame) -> int:
-    """``tgkill(2)``: send a (non-fatal, handled) signal to another thread of the process.
+    """``tgkill(2)``: send a signal to another thread of the process.
 
     kernel/signal.c ``do_tkill`` -> ``do_send_specific`` queues it and
     ``signal_wake_up`` sets ``TIF_SIGPENDING`` on the target; a target that has
-    exited gets ``-ESRCH``.  Sleeps in ``mmap_read_lock``/``down_write`` are
-    uninterruptible in 6.4.0, so the signal wakes nothing the model has; it makes
+    exited gets ``-ESRCH``.
+
+    A handled signal (``sig: SIGUSR1``, the default) wakes nothing the model has
+    (its sleeps in ``mmap_read_lock``/``down_write`` are uninterruptible); it makes
     ``fault_signal_pending`` true for the target's next ``VM_FAULT_RETRY``, whose
     quick exit delivers it.
+
+    ``sig: SIGKILL`` is fatal to the whole thread group (:func:`complete_signal`).
     """
-    name = fr.loc["op"].args["thread"]
-    target = next((t for t in k.threads if t.name == name), None)
+    a = fr.loc["op"].args
+    target = next((t for t in k.threads if t.name == a["thread"]), None)
     if target is None or target.done_ns >= 0:
         k.emit("do_tkill", target.tid if target else 0, 0, "-ESRCH")
+    elif a.get("sig") == "SIGKILL":
+        k.emit("do_tkill", target.tid, 1, "SIGKILL")
+        complete_signal(k)
     else:
         target.signal_pending = True
         k.emit("do_tkill", target.tid, 1)
     k.ret(th)
     return k.costs["syscall"]
+
+
+def complete_signal(k: Kernel) -> None:
+    """kernel/signal.c ``complete_signal`` for SIGKILL: the whole group is killed.
+
+    ``signal->flags = SIGNAL_GROUP_EXIT``; SIGKILL is added to every thread's
+    pending set and ``signal_wake_up(t, 1)`` wakes each thread sleeping in
+    ``TASK_KILLABLE`` or ``TASK_INTERRUPTIBLE``: in the model the waiters of
+    ``down_write_killable``/``down_read_killable`` (which leave the queue with
+    ``-EINTR``), ``nanosleep`` (op ``sleep``), the user-space barrier (a futex
+    wait) and threads whose program has not started yet.  A thread asleep in an
+    uninterruptible ``down_read``/``down_write`` sleeps on until it gets the lock.
+    Every thread then dies at its next return to user mode (``Kernel._next_op``);
+    the last one's ``do_exit`` runs ``exit_mmap`` (:func:`op_exit`).  ``a`` =
+    threads marked, ``b`` = threads woken.
+    """
+    marked = woken = 0
+    for t in k.threads:
+        if t.done_ns >= 0 or t.state == DONE:
+            continue
+        t.sigkill = True
+        marked += 1
+        top = t.frames[-1].fn if t.frames else ""
+        if t.state == BLOCKED and top in ("down_write_killable", "down_read_killable"):
+            k.wake(t.tid)
+            woken += 1
+        elif t.state == SLEEPING and top in ("", "sleep"):
+            # The nanosleep (or the not-yet-started program) ends now: the timer
+            # already queued is void once the token moves.
+            t.token += 1
+            k._push(k.now, EV_TIMER, t.tid, t.token)
+            woken += 1
+        elif t.state == BARRIER:
+            name = t.frames[-1].loc["op"].args["name"]
+            k.barriers[name] = [x for x in k.barriers.get(name, []) if x != t.tid]
+            t.state = BLOCKED
+            k.wake(t.tid)
+            woken += 1
+    k.emit("complete_signal", marked, woken, "SIGNAL_GROUP_EXIT")
 
 
 @kfunc("__mmu_notifier_register", "mm/mmu_notifier.c")
@@ -2670,15 +3085,22 @@ def maps_line_bytes(vma: Vma) -> int:
     is padded to :data:`MAPS_NAME_COLUMN` and followed by its path (assumed
     :data:`MAPS_FILE_DIR` + the scenario's file name, and a
     :data:`MAPS_INODE_DIGITS`-digit inode); an anonymous VMA prints inode ``0`` and no
-    name, except a stack (``[stack]``, ``is_stack``).  Every line ends in a newline.
+    name, except a stack (``[stack]``, ``is_stack``).  A VMA named by
+    ``PR_SET_VMA_ANON_NAME`` shows ``[anon:NAME]`` (a stack keeps ``[stack]``: 6.4.0
+    tests ``is_stack`` first), anonymous shmem ``[anon_shmem:NAME]`` instead of its
+    path.  Every line ends in a newline.
     """
     head = len(f"{vma.vm_start:08x}-{vma.vm_end:08x} rwxp ")
     if vma.file is not None:
         head += len(f"{vma.pgoff * M.PAGE_SIZE:08x} 00:00 ") + MAPS_INODE_DIGITS + 1
         name = MAPS_FILE_DIR + vma.file
+        if vma.anon_name is not None:
+            name = f"[anon_shmem:{vma.anon_name}]"
     else:
         head += len("00000000 00:00 0 ")
         name = "[stack]" if vma.vm_flags & M.VM_GROWSDOWN else ""
+        if not name and vma.anon_name is not None:
+            name = f"[anon:{vma.anon_name}]"
     if not name:
         return head + 1
     return max(head, MAPS_NAME_COLUMN) + len(name) + 1
@@ -2701,12 +3123,16 @@ def op_read_proc_maps(k: Kernel, th: Thread, fr: Frame) -> int:
     """
     L = fr.loc
     pc = fr.pc
+    if pc in (0, 3) and th.sigkill and L.get("reads"):
+        # The read() loop is user space (cat): a SIGKILL ends it between calls.
+        k.ret(th)
+        return -1
     if pc == 0:
         # A read() syscall with more VMAs to show (m_start: mmap_read_lock_killable).
         L.setdefault("pos", 0)
         L["reads"] = L.get("reads", 0) + 1
         fr.pc = 1
-        k.call(th, "mmap_read_lock")
+        k.call(th, "mmap_read_lock_killable")
         k.emit("syscall:read:/proc/pid/maps", L["reads"])
         return k.costs["syscall"]
     if pc == 1:
@@ -2748,6 +3174,7 @@ OP_ENTRY.update(
         "mprotect": "do_mprotect_pkey",
         "madvise": "do_madvise",
         "uffd_register": "userfaultfd_register",
+        "set_anon_name": "prctl_set_vma",
         "mremap": "mremap",
         "brk": "brk",
         "fork": "dup_mmap",

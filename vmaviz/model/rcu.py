@@ -36,6 +36,8 @@ class RcuCallback:
         gp: the grace period after whose end it runs (``rcu_seq_snap``).
         waiting_for: the readers that grace period still waits for; empty
             until it starts (see :meth:`Rcu.gp_in_progress`).
+        cpu: the CPU whose callback list it was queued on (``__call_rcu_common``
+            enqueues on the caller's ``rcu_data``), -1 when no CPU is known.
     """
 
     seq: int
@@ -44,6 +46,7 @@ class RcuCallback:
     queued_ns: int
     waiting_for: set[int]
     gp: int
+    cpu: int = -1
 
 
 @tuple_state
@@ -107,20 +110,36 @@ class Rcu:
             if cb.gp == self.gp_started:
                 cb.waiting_for = set(inside)
 
-    def call_rcu(self, kind: str, payload: Any, now: int) -> RcuCallback:
+    def call_rcu(self, kind: str, payload: Any, now: int, cpu: int = -1) -> RcuCallback:
         """``call_rcu``: queue a free for the grace period ``rcu_seq_snap`` names.
 
         With a grace period in progress the callback needs the one after it;
-        with none, the next one, which starts now.
+        with none, the next one, which starts now.  ``cpu`` is the caller's CPU
+        (see :meth:`rcu_head_next_is_null`).
         """
         self.seq += 1
         busy = self.gp_in_progress
         gp = self.gp_started + 1 if busy else self.gp_completed + 1
-        cb = RcuCallback(self.seq, kind, payload, now, set(), gp)
+        cb = RcuCallback(self.seq, kind, payload, now, set(), gp, cpu)
         self.pending.append(cb)
         if not busy:
             self._start_gp(now)
         return cb
+
+    def rcu_head_next_is_null(self, kind: str, payload: Any) -> bool:
+        """Whether the queued callback's ``rcu_head.next`` is still NULL.
+
+        ``rcu_segcblist_enqueue`` (kernel/rcu/rcu_segcblist.c) sets the new
+        callback's ``next`` to NULL and links it behind the tail of its CPU's
+        list, so ``next`` stays NULL until another callback is queued on the
+        same CPU.  A stale reader of a freed VMA reads that pointer as
+        ``vm_start`` (the union in include/linux/mm_types.h): see
+        ``lock_vma_under_rcu`` in vmaviz/model/kernel.py.
+        """
+        mine = next((cb for cb in self.pending if cb.kind == kind and cb.payload == payload), None)
+        if mine is None:
+            return False
+        return not any(cb.seq > mine.seq and cb.cpu == mine.cpu for cb in self.pending)
 
     def _gp_can_end(self, now: int) -> bool:
         if not self.gp_in_progress or now < self.gp_start_ns + self.grace_ns:

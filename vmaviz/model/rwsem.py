@@ -326,8 +326,13 @@ class RwSem:
         """
         w = self._find(tid)
         first = self.waiters[0]
-        if self.handoff and first.handoff_set and w is not first:
-            return False
+        if self.handoff:
+            if w is not first:
+                return False
+            # "First waiter inherits a previously set handoff bit": HANDOFF can
+            # outlive the waiter that set it when that one left the queue
+            # (del_wake_waiter), and the new first waiter takes it over.
+            w.handoff_set = True
         if self.writer is None and self.readers == 0:
             self.waiters.remove(w)
             self.handoff = False
@@ -339,6 +344,43 @@ class RwSem:
         first.handoff_set = True
         self.stats["handoffs"] += 1
         return False
+
+    def del_wake_waiter(self, tid: int, now: int) -> list[Wake]:
+        """A killable waiter gives up: ``out_nolock`` -> ``rwsem_del_wake_waiter``.
+
+        kernel/locking/rwsem.c: ``rwsem_del_waiter`` unlinks the waiter and, only
+        when the list is now empty, clears ``RWSEM_FLAG_HANDOFF`` and
+        ``RWSEM_FLAG_WAITERS``; a HANDOFF set for a waiter that leaves a
+        non-empty queue stays set, and the next first writer inherits it
+        (:meth:`writer_retry`).  If the waiter was the first one and others
+        remain, ``rwsem_mark_wake(RWSEM_WAKE_ANY)`` runs whatever the lock's
+        state: a writer at the head is woken to retry; readers at the head are
+        granted unless a writer holds the lock, in which case the first reader
+        sets HANDOFF if it has waited past ``RWSEM_WAIT_TIMEOUT``.
+
+        Returns:
+            The wake-ups ``rwsem_mark_wake`` decided.
+        """
+        w = self._find(tid)
+        first = self.waiters[0] is w
+        self.waiters.remove(w)
+        if not self.waiters:
+            self.handoff = False
+            return []
+        if not first:
+            return []
+        head = self.waiters[0]
+        if head.kind == WRITER:
+            return [Wake(head.tid, WRITER, granted=False)]
+        if self.writer is not None:
+            # rwsem_mark_wake backs its reader bias out of a writer-locked count.
+            if now >= head.timeout_ns:
+                if not self.handoff:
+                    self.handoff = True
+                    self.stats["handoffs"] += 1
+                head.handoff_set = True
+            return []
+        return self._grant_readers()
 
     def waiter_handoff_set(self, tid: int) -> bool:
         """``waiter.handoff_set`` of queued ``tid``: it spins on the owner instead of sleeping."""

@@ -87,6 +87,11 @@ class Thread:
     wake_granted: bool = False
     #: A signal is pending (fault_signal_pending() is true after a RETRY).
     signal_pending: bool = False
+    #: SIGKILL is pending (``fatal_signal_pending``): ``complete_signal`` put it on
+    #: every thread of the group; the thread dies at its next return to user mode.
+    sigkill: bool = False
+    #: ``do_exit`` has started: this thread no longer counts in ``mm_users``.
+    exiting: bool = False
 
     @property
     def stack_names(self) -> tuple[str, ...]:
@@ -125,6 +130,7 @@ class MachineBase:
     __slots__ = (
         "costs",
         "cpu_thread",
+        "cur_cpu",
         "event",
         "heap",
         "lines",
@@ -159,6 +165,9 @@ class MachineBase:
         self.event = Event()
         self.step_tid = 0
         self.step_cpu = 0
+        #: The CPU of the thread running the step in progress (the fast run
+        #: loop writes the step_* fields back only in batches).
+        self.cur_cpu = 0
         self.step_sid = 0
         self.step_fid = 0
         self.step_op = 0

@@ -40,6 +40,7 @@ from vmaviz.scenario.errors import ScenarioError, ScenarioErrors
 from vmaviz.scenario.schema import (
     ARCHES,
     COST_LIMIT_NS,
+    DEFAULT_RLIMIT_STACK,
     LOOP_COSTS,
     MAX_CPUS,
     MAX_ERRORS,
@@ -53,6 +54,7 @@ from vmaviz.scenario.schema import (
     MAX_OP_ENTRIES,
     MAX_PAGES,
     MAX_RCU_GRACE_NS,
+    MAX_RLIMIT_STACK,
     MAX_SEED,
     MAX_SUGGESTION_CANDIDATES,
     MAX_SUGGESTIONS,
@@ -285,6 +287,13 @@ _KERNEL_FIELDS: dict[str, FieldSpec] = {
     "seed": FieldSpec("int", default=1, lo=0, hi=MAX_SEED, limit="MAX_SEED = 2**64 - 1"),
     "rcu_grace_ns": FieldSpec(
         "int", default=20_000, lo=0, hi=MAX_RCU_GRACE_NS, limit="MAX_RCU_GRACE_NS = 10 s"
+    ),
+    "rlimit_stack": FieldSpec(
+        "int",
+        default=DEFAULT_RLIMIT_STACK,
+        lo=4096,
+        hi=MAX_RLIMIT_STACK,
+        limit="MAX_RLIMIT_STACK = 2**47 (128 TiB)",
     ),
     "patches": FieldSpec("patches", default={}),
 }

@@ -55,6 +55,11 @@ MAX_PAGES = 1 << 36
 MAX_CPUS = 256
 MAX_SEED = (1 << 64) - 1
 MAX_RCU_GRACE_NS = 10_000_000_000
+#: Largest ``rlimit_stack`` in bytes (``RLIM_INFINITY`` stands for no limit: any
+#: value this large refuses no stack a scenario can hold).
+MAX_RLIMIT_STACK = 1 << 47
+#: RLIMIT_STACK's default soft limit (``_STK_LIM``, include/uapi/linux/resource.h): 8 MiB.
+DEFAULT_RLIMIT_STACK = 8 << 20
 #: Upper bound (inclusive) of every duration and start time, in ns (10 s).
 MAX_NS = 10_000_000_000
 #: Cost values must be below this, in ns.
@@ -133,6 +138,8 @@ LIMITS: dict[str, tuple[int, str]] = {
 ARCHES = ("x86", "arm64", "powerpc", "s390")
 PROTS = ("none", "r", "rw", "rx", "rwx")
 ACCESSES = ("read", "write", "exec")
+#: The signals op ``signal`` sends: a handled one, or the fatal SIGKILL.
+SIGNALS = ("SIGUSR1", "SIGKILL")
 MODES = ("per_vma", "mmap_lock")
 #: madvise advice handled under mmap_lock held for read (madvise_need_mmap_write()
 #: is false), so they can run alongside per-VMA-lock faults.
@@ -216,6 +223,9 @@ _PAGE = _req("int", lo=0, hi=MAX_PAGES - 1, limit="MAX_PAGES - 1")
 _NPAGES = _req("int", lo=1, hi=MAX_PAGES, limit="MAX_PAGES = 2**36")
 _NS = _req("int", lo=1, hi=MAX_NS, limit="MAX_NS = 10 s")
 
+#: Largest userfaultfd context id an op may name (``uffd_register``'s ``uffd``).
+MAX_UFFD_CTX = 64
+
 #: Every op: name -> field name -> spec. Ops whose fields are all optional may also be
 #: written as a bare string (``- fork``).
 OPS: dict[str, dict[str, FieldSpec]] = {
@@ -267,10 +277,17 @@ OPS: dict[str, dict[str, FieldSpec]] = {
     "fork": {},
     "exit": {},
     "swap_out": {"vma": _req("vma"), "pages": _opt("range")},
-    "uffd_register": {"vma": _req("vma")},
+    "uffd_register": {
+        "vma": _req("vma"),
+        # Which userfaultfd registers (its context id); VMAs with `uffd: true` have 1.
+        "uffd": _opt("int", 1, lo=1, hi=MAX_UFFD_CTX, limit="MAX_UFFD_CTX"),
+    },
+    # prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, ...) over the range; no name clears it.
+    "set_anon_name": {"vma": _req("vma"), "pages": _opt("range"), "name": _opt("str")},
     "khugepaged_collapse": {"vma": _req("vma")},
-    # tgkill(2) to another thread by its name (after count expansion).
-    "signal": {"thread": _req("thread")},
+    # tgkill(2) to another thread by its name (after count expansion); SIGKILL
+    # kills the whole thread group (complete_signal), SIGUSR1 is a handled signal.
+    "signal": {"thread": _req("thread"), "sig": _opt("choice", "SIGUSR1", choices=SIGNALS)},
     "mmu_notifier_register": {},
     "tcp_zerocopy_receive": {
         "vma": _req("vma"),
@@ -304,6 +321,8 @@ class KernelConfig:
         seed: Seed of the deterministic scheduler.
         rcu_grace_ns: Length of an RCU grace period, in ns.
         patches: Optional model patches switched on or off, by name.
+        rlimit_stack: ``RLIMIT_STACK`` in bytes, which ``acct_stack_growth``
+            (mm/mmap.c) enforces on stack growth; the default is ``_STK_LIM``.
     """
 
     per_vma_lock: bool = True
@@ -312,6 +331,7 @@ class KernelConfig:
     seed: int = 1
     rcu_grace_ns: int = 20_000
     patches: dict[str, bool] = field(default_factory=dict)
+    rlimit_stack: int = DEFAULT_RLIMIT_STACK
 
     @property
     def mode(self) -> str:

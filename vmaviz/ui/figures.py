@@ -738,10 +738,13 @@ def maple_tree_figure(
         node_hover = (
             f"<b>{_esc(b.node_type)}</b> node {b.node_id} ({role})<br>{_span(b.min, b.max)}"
         )
-        for fx in (0.2, 0.5, 0.8):
-            hx.append(b.x0 + fx * BOX_W)
-            hy.append(b.y0 + ROW_H)
-            ht.append(node_hover)
+        # One hover point per row, at the box's centre line: with the layout's
+        # hoverdistance (half a box) the nearest point anywhere in a row is that
+        # row's, so one point covers the row's width (three per row used to be
+        # 60% of this figure's bytes on a big tree).
+        hx.append(b.cx)
+        hy.append(b.y0 + ROW_H)
+        ht.append(node_hover)
         width = max((len(hexaddr(r.last)) for r in b.rows), default=3)
         for r in b.rows:
             ry = b.row_y(r.index)
@@ -754,10 +757,9 @@ def maple_tree_figure(
             tt.append(f"{r.index:>2} {hexaddr(r.last):>{width}} {_esc(r.label)}")
             text_col = style_of(LOCK_STATES, r.kind).text if r.kind in LOCK_STATES else INK
             tc.append(MUTED if r.kind == "null" or b.dead else text_col)
-            for fx in (0.2, 0.5, 0.8):
-                hx.append(b.x0 + fx * BOX_W)
-                hy.append(ry)
-                ht.append(f"{r.hover}<br><i>in node {b.node_id}</i>")
+            hx.append(b.cx)
+            hy.append(ry)
+            ht.append(f"{r.hover}<br><i>in node {b.node_id}</i>")
             if r.kind == "child" and not b.dead:
                 child = by_path.get((*b.path, r.index))
                 if child is not None:
@@ -863,6 +865,7 @@ def maple_tree_figure(
             xaxis={"visible": False, "range": [-8, canvas_w - 8], "fixedrange": True},
             yaxis={"visible": False, "range": [bottom + 8, -8], "fixedrange": True},
             uirevision="maple-tree",
+            hoverdistance=BOX_W // 2 + 2 * PAD,
             meta={"nodes": len(boxes) - n_dead, "dead": n_dead},
         )
     )

@@ -113,6 +113,9 @@ def vma_table(snap: Mapping[str, Any]) -> Component:
             seq_cell = html.Span(f"{vm_seq} ≠ {seq}", className="mono")
         size = int(v["end"]) - int(v["start"])
         backing = f"file {v['file']}" if v.get("file") else "anonymous"
+        if v.get("anon_name"):
+            # PR_SET_VMA_ANON_NAME: shown as /proc/pid/maps shows it.
+            backing += f" [anon:{v['anon_name']}]"
         readers = ", ".join(v.get("read_holders") or []) or "—"
         waiters = v.get("waiters") or []
         if waiters:

@@ -1,0 +1,215 @@
+"""The three patch/fix toggles of reference §12 added for the race explorer.
+
+Each test loads a ``scenarios/races/`` file, forces the racy interleaving with
+``Engine.step(tid)`` and checks: toggle off -> the invariant violation at that
+interleaving; toggle on (alone and with ``patches: {all: true}``) -> none, on
+the same interleaving and on the default schedule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vmaviz.engine.engine import Engine
+from vmaviz.model.kernel import PATCHES
+from vmaviz.model.sched import DONE
+from vmaviz.scenario import Scenario, load_scenario_text
+
+RACES = Path(__file__).resolve().parent.parent / "scenarios" / "races"
+#: Steps a forced phase may take before the test gives up (bounds the work).
+STEP_LIMIT = 400
+
+
+def race(stem: str, patches: dict[str, bool]) -> Scenario:
+    """The race scenario ``stem`` with ``kernel.patches`` set to ``patches``."""
+    doc = yaml.safe_load((RACES / f"{stem}.yaml").read_text())
+    doc["kernel"]["patches"] = dict(patches)
+    return load_scenario_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def last_event(e: Engine) -> str:
+    return str(e.trace.row(len(e.trace) - 1)["event"])
+
+
+def step_until(e: Engine, tid: int, code: str) -> None:
+    """Move only ``tid`` until its step emits ``code``."""
+    for _ in range(STEP_LIMIT):
+        assert tid in e.runnable(), f"T{tid} cannot move before {code}"
+        e.step(tid)
+        if last_event(e) == code:
+            return
+    raise AssertionError(f"T{tid} never emitted {code}")
+
+
+def step_to_end(e: Engine, tid: int) -> None:
+    """Move only ``tid`` while it can, until its ops are done."""
+    for _ in range(STEP_LIMIT):
+        if e.k.threads[tid].state == DONE or tid not in e.runnable():
+            return
+        e.step(tid)
+    raise AssertionError(f"T{tid} did not finish in {STEP_LIMIT} steps")
+
+
+def finish(e: Engine) -> Engine:
+    """The rest of the run under the time-ordered scheduler."""
+    e.run(max_steps=20 * STEP_LIMIT)
+    assert e.finished
+    return e
+
+
+def invariants(e: Engine) -> list[tuple[int, str]]:
+    return [(inv, msg) for _, inv, msg in e.k.violations]
+
+
+def events(e: Engine, tid: int) -> list[str]:
+    return [
+        str(r["event"]) for r in (e.trace.row(i) for i in range(len(e.trace))) if r["tid"] == tid
+    ]
+
+
+def on_sets(name: str) -> list[dict[str, bool]]:
+    """The toggle alone, and every patch on."""
+    return [{name: True}, {"all": True}]
+
+
+def test_the_three_toggles_and_their_6_4_0_defaults() -> None:
+    assert PATCHES["maple_rcu_mode"][0] is True
+    assert PATCHES["fix_anon_vma_check_under_lock"][0] is False
+    assert PATCHES["fix_dup_anon_vma_lock"][0] is False
+
+
+# ---------------------------------------------------------------- maple_rcu_mode
+# [v3 8/35] 3dd4432549415 "mm: Enable maple tree RCU mode by default": MM_MT_FLAGS
+# gains MT_FLAGS_USE_RCU (include/linux/mm_types.h), used by mm_init
+# (kernel/fork.c).  Without it lib/maple_tree.c mas_free recycles a replaced
+# node at once (mas_push_node) instead of ma_free_rcu.
+
+
+def maple_race(patches: dict[str, bool]) -> Engine:
+    e = Engine(race("maple-rcu-mode", patches))
+    # faulter's walk descends from the root: its cursor now names the low leaf.
+    step_until(e, 0, "mas_walk:descend")
+    # mapper's whole mmap runs: the new VMA splits that leaf.
+    step_to_end(e, 1)
+    return finish(e)
+
+
+def test_maple_rcu_mode_off_the_walker_reads_a_freed_leaf() -> None:
+    e = maple_race({"maple_rcu_mode": False})
+    assert not e.k.mm.mm_mt.in_rcu
+    assert invariants(e) == [(7, "T0's RCU walk read a freed maple node")]
+    walk = [c for c in events(e, 0) if c.startswith("mas_walk:")]
+    assert walk[:3] == ["mas_walk:load_root", "mas_walk:descend", "mas_walk:use_after_free"]
+
+
+@pytest.mark.parametrize("patches", on_sets("maple_rcu_mode"))
+def test_maple_rcu_mode_on_the_walker_sees_a_dead_node_and_restarts(
+    patches: dict[str, bool],
+) -> None:
+    e = maple_race(patches)
+    assert e.k.mm.mm_mt.in_rcu
+    assert invariants(e) == []
+    walk = [c for c in events(e, 0) if c.startswith("mas_walk:")]
+    assert walk[:3] == ["mas_walk:load_root", "mas_walk:descend", "mas_walk:dead_node"]
+    assert walk[-1] == "mas_walk:found"
+
+
+@pytest.mark.parametrize("patches", [{}, *on_sets("maple_rcu_mode")])
+def test_maple_rcu_mode_default_schedule_is_clean(patches: dict[str, bool]) -> None:
+    assert invariants(finish(Engine(race("maple-rcu-mode", patches)))) == []
+
+
+# ------------------------------------------------- fix_anon_vma_check_under_lock
+# 6.4.0 mm/memory.c lock_vma_under_rcu: "if (!vma->anon_vma) goto inval;" comes
+# before vma_start_read.  Jann Horn, "mm: lock_vma_under_rcu() must check
+# vma->anon_vma under vma lock" (6.5-rc, 6.4.y) moves it after vma_start_read.
+
+
+def anon_vma_race(patches: dict[str, bool]) -> Engine:
+    e = Engine(race("anon-vma-check", patches))
+    step_until(e, 0, "lock_vma_under_rcu:anon_vma_ok")
+    # mover's mremap(MREMAP_DONTUNMAP) runs to its end: heap's anon_vma is NULL.
+    step_to_end(e, 1)
+    return finish(e)
+
+
+def test_anon_vma_check_before_the_lock_returns_an_anon_vma_less_vma() -> None:
+    e = anon_vma_race({})
+    assert "move_vma:dontunmap" in events(e, 1)
+    # The returned VMA, then the anonymous fault that would run __anon_vma_prepare
+    # (find_mergeable_anon_vma on unlocked neighbours) under the VMA lock.
+    assert invariants(e) == [
+        (5, "lock_vma_under_rcu returned heap#1, which 6.4 must refuse"),
+        (5, "fault on heap#1 without anon_vma under the VMA lock"),
+    ]
+    assert "lock_vma_under_rcu:locked" in events(e, 0)
+
+
+@pytest.mark.parametrize("patches", on_sets("fix_anon_vma_check_under_lock"))
+def test_anon_vma_check_under_the_lock_falls_back(patches: dict[str, bool]) -> None:
+    e = anon_vma_race(patches)
+    assert invariants(e) == []
+    codes = events(e, 0)
+    i = codes.index("lock_vma_under_rcu:no_anon_vma")
+    assert codes[i:].index("lock_vma_under_rcu:abort:no_anon_vma") > 0
+    assert "lock_vma_under_rcu:locked" not in codes
+    assert e.k.abort_reasons["no_anon_vma"] == 1
+
+
+@pytest.mark.parametrize("patches", [{}, *on_sets("fix_anon_vma_check_under_lock")])
+def test_anon_vma_check_default_schedule_is_clean(patches: dict[str, bool]) -> None:
+    assert invariants(finish(Engine(race("anon-vma-check", patches)))) == []
+
+
+# --------------------------------------------------------- fix_dup_anon_vma_lock
+# 6.4.0 mm/mmap.c vma_merge: dup_anon_vma(res, ...) sets dst->anon_vma, then
+# vma_prepare write-locks dst.  Jann Horn, "mm: lock VMA in dup_anon_vma() before
+# setting ->anon_vma" (6.4.8) adds vma_start_write(dst) at dup_anon_vma's start.
+
+
+def dup_race(patches: dict[str, bool]) -> Engine:
+    e = Engine(race("dup-anon-vma", patches))
+    # faulter found low and is about to test its anon_vma.
+    step_until(e, 0, "lock_vma_under_rcu:anonymous")
+    # protector up to vma_merge's dup_anon_vma step (before vma_prepare).
+    step_until(e, 1, "vma_merge")
+    # faulter: the anon_vma test, then vma_start_read.
+    for _ in range(STEP_LIMIT):
+        e.step(0)
+        if last_event(e).startswith(("lock_vma_under_rcu:abort", "lock_vma_under_rcu:locked")):
+            break
+    return finish(e)
+
+
+def test_dup_anon_vma_before_vma_prepare_lets_a_fault_lock_dst() -> None:
+    e = dup_race({})
+    codes = events(e, 0)
+    assert "lock_vma_under_rcu:anon_vma_ok" in codes
+    assert "lock_vma_under_rcu:locked" in codes
+    assert invariants(e) == [
+        (
+            3,
+            "dup_anon_vma set low#3's anon_vma without its write lock and T0 "
+            "VMA-locked it in that window (R-D1)",
+        )
+    ]
+
+
+@pytest.mark.parametrize("patches", on_sets("fix_dup_anon_vma_lock"))
+def test_dup_anon_vma_locks_dst_first(patches: dict[str, bool]) -> None:
+    e = dup_race(patches)
+    assert invariants(e) == []
+    codes = events(e, 0)
+    assert "lock_vma_under_rcu:abort:vma_locked" in codes
+    assert "lock_vma_under_rcu:locked" not in codes
+    # protector write-locked low before vma_merge set its anon_vma.
+    w = events(e, 1)
+    assert w.index("vma_start_write:seq_set") < w.index("vma_merge")
+
+
+@pytest.mark.parametrize("patches", [{}, *on_sets("fix_dup_anon_vma_lock")])
+def test_dup_anon_vma_default_schedule_is_clean(patches: dict[str, bool]) -> None:
+    assert invariants(finish(Engine(race("dup-anon-vma", patches)))) == []
