@@ -318,6 +318,31 @@
                     }
                 });
             }
+            // Marks (an explored counterexample's preemption points): a dashed
+            // vertical line across every lane with a short tag on top.
+            var marks = d.marks || [];
+            if (marks.length) {
+                ctx.save();
+                ctx.strokeStyle = "#d55e00";
+                ctx.fillStyle = "#d55e00";
+                ctx.lineWidth = 2;
+                ctx.setLineDash([5, 3]);
+                ctx.font = "10px DejaVu Sans, Verdana, sans-serif";
+                ctx.textBaseline = "top";
+                marks.forEach(function (m) {
+                    var x = gut + (m.us - range[0]) * scale;
+                    if (x < gut || x > right) {
+                        return;
+                    }
+                    ctx.beginPath();
+                    ctx.moveTo(x, geo.top);
+                    ctx.lineTo(x, geo.height);
+                    ctx.stroke();
+                    ctx.fillText(m.label, x + 3, Math.max(geo.top - 12, 0));
+                });
+                ctx.restore();
+            }
+            v.el.setAttribute("data-marks", String(marks.length));
             ctx.restore();
             v.el.setAttribute("data-x0", String(range[0]));
             v.el.setAttribute("data-x1", String(range[1]));

@@ -66,7 +66,28 @@ def shoot(driver: webdriver.Chrome, name: str) -> None:
         print(f"  warning: over {MAX_BYTES:,} bytes")
 
 
+def shoot_explore(driver: webdriver.Chrome, base: str) -> None:
+    """A race found by Explore (detached flag off), open at its violating step."""
+    driver.get(base + "?scenario=races%2Fdetached&patches=vma_detached_flag%3Aoff")
+    settle(driver, "initial state")
+    bound = driver.find_element(By.ID, "explore-preemptions")
+    bound.clear()
+    bound.send_keys("1")
+    driver.find_element(By.ID, "explore-go").click()
+    deadline = time.time() + 120
+    while time.time() < deadline and not driver.find_elements(By.ID, "explore-found"):
+        time.sleep(0.2)
+    settle(driver, "step 27")
+    driver.execute_script(
+        "document.getElementById('explore-box').scrollIntoView({block: 'start'});"
+        "window.scrollBy(0, -10);"
+    )
+    time.sleep(1.5)
+    shoot(driver, "explore")
+
+
 def main() -> int:
+    """Take every screenshot, or only those named (``explore``) on the command line."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as cache:
@@ -76,7 +97,15 @@ def main() -> int:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{port}/"
         driver = browser()
+        if sys.argv[1:] == ["explore"]:
+            try:
+                shoot_explore(driver, base)
+            finally:
+                driver.quit()
+                server.shutdown()
+            return 0
         try:
+            shoot_explore(driver, base)
             driver.get(base + "?scenario=default&step=369")
             settle(driver, "step 369")
             shoot(driver, "single")

@@ -7,6 +7,7 @@ Subcommands::
     export FILE --format csv|perfetto     one run's trace (stdout, or -o OUT)
     bench [maple|engine|ui|browser|calibration|hostile|all]  print benchmark figures
     sweep FILE --param NAME=V1,V2 ...     run every combination; write sweep.csv + sweep.html
+    explore FILE [--patch NAME=on|off]    search schedules for an invariant violation
 
 Exit status: 0 on success, 1 for a bad scenario or a failed run, 2 for bad usage.
 """
@@ -73,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="simulate a scenario and print the results")
     _run_options(p, multi=True)
     p.add_argument("--json", action="store_true", help='print {"scenario": ..., "runs": [...]}')
+    p.add_argument(
+        "--schedule",
+        metavar="PATH",
+        help="replay a schedule file written by explore --schedule-out (its patches apply)",
+    )
     p.set_defaults(func=cli.cmd_run)
 
     p = sub.add_parser("export", help="write one run's trace as CSV or Perfetto JSON")
@@ -128,11 +134,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=_positive, help="stop a run with an error past this")
     p.set_defaults(func=cli.cmd_sweep)
 
+    _explore_parser(sub)
+
     p = sub.add_parser("bench", help="print benchmark figures")
     p.add_argument("which", nargs="?", choices=[*cli.BENCHES, "all"], help="default: all")
     p.add_argument("--seconds", type=_seconds, default=1.0, help="time per measurement")
     p.set_defaults(func=cli.cmd_bench)
     return parser
+
+
+def _nonnegative(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _explore_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``explore FILE ...``: the race explorer's options."""
+    p = sub.add_parser(
+        "explore",
+        help="search a scenario's schedules for an invariant violation",
+        description="Search the interleavings of FILE's threads for a violation of the"
+        " section 11 invariants: preemption-bounded (default) or PCT. Prints the minimal"
+        " counterexample or what was covered.",
+    )
+    p.add_argument("file", help="scenario file (YAML)")
+    p.add_argument(
+        "--patch",
+        action="append",
+        default=[],
+        metavar="NAME=on|off",
+        help="patch toggle (repeatable; all=on or all=off sets every one first)",
+    )
+    p.add_argument("--preemptions", type=_nonnegative, default=2, help="bound (default: 2)")
+    p.add_argument("--max-schedules", type=_positive, help="stop after this many schedules")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds")
+    p.add_argument("--strategy", choices=["bounded", "pct"], default="bounded")
+    p.add_argument("--seed", type=_seed, help="PCT seed (default: random, printed)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_positive, default=1, help="local processes (default: 1)")
+    where.add_argument("--dask", metavar="ADDRESS", help="run on a dask scheduler")
+    p.add_argument("--schedule-out", metavar="PATH", help="write the counterexample here")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cli.cmd_explore)
 
 
 def main(argv: list[str] | None = None) -> int:

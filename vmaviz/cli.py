@@ -203,7 +203,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = configure(load(args.file), args.seed, args.cpus)
     check_implemented(scenario)
     runs = []
-    for mode, arch in combos(scenario, args.mode, args.arch):
+    if getattr(args, "schedule", None):
+        runs.append(replay_schedule(scenario, args.file, args.schedule, args.max_steps))
+    for mode, arch in combos(scenario, args.mode, args.arch) if not runs else []:
         engine = simulate(scenario, mode, arch, args.max_steps)
         runs.append(engine.summary())
     if args.json:
@@ -213,6 +215,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(format_runs(scenario, runs))
     sys.stdout.flush()
     return 0
+
+
+def replay_schedule(
+    scenario: Scenario, file: str, path: str, max_steps: int | None
+) -> dict[str, Any]:
+    """``run FILE --schedule PATH``: one run forced along a schedule file's thread ids.
+
+    The schedule file's mode, arch and patch settings apply; a file written for
+    another scenario, a thread id the scenario lacks or a thread that cannot
+    move at its step is a usage error (exit 2) naming the problem.
+    """
+    from vmaviz.engine.engine import Engine, EngineError
+    from vmaviz.explore.schedule import file_sha256, load_schedule
+    from vmaviz.explore.search import ExploreError
+
+    try:
+        sf = load_schedule(path, len(scenario.threads))
+    except ExploreError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if sf.sha256 != file_sha256(file):
+        raise CliError(
+            f"{path}: the schedule was written for another scenario"
+            f" ({sf.scenario_name or '?'}, sha256 {sf.sha256[:12]}...), not {file}",
+            EXIT_USAGE,
+        )
+    try:
+        sc = scenario.with_overrides(patches=sf.patches)
+    except ValueError as exc:
+        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
+    kwargs: dict[str, Any] = {"keyframe_every": 1 << 62, "schedule": sf.schedule}
+    if max_steps is not None:
+        kwargs["max_steps"] = max_steps
+    engine = Engine(sc, mode=sf.mode, arch=sf.arch, **kwargs)
+    try:
+        engine.run()
+    except EngineError as exc:
+        if str(exc).startswith("schedule:"):
+            raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
+        raise
+    return engine.summary()
 
 
 def _ns(value: int) -> str:
@@ -375,6 +417,12 @@ def _bench_hostile(seconds: float) -> int:
     return hostile.main(seconds=seconds)
 
 
+def _bench_explore(seconds: float) -> int:
+    from vmaviz.bench import explore
+
+    return explore.main(seconds=seconds)
+
+
 #: name -> runner(seconds) -> status.  New benchmarks (ui, calibration) add an entry
 #: here; ``bench all`` runs every entry in order and ``__main__`` offers the names.
 BENCHES: dict[str, Callable[[float], int]] = {
@@ -384,6 +432,7 @@ BENCHES: dict[str, Callable[[float], int]] = {
     "browser": _bench_browser,
     "calibration": _bench_calibration,
     "hostile": _bench_hostile,
+    "explore": _bench_explore,
 }
 
 
@@ -397,6 +446,93 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print()
         status |= BENCHES[name](args.seconds)
     return status
+
+
+# =====================================================================
+# explore
+# =====================================================================
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """``explore FILE``: search the schedules for an invariant violation."""
+    import time
+
+    from vmaviz.explore import ExploreError, explore
+    from vmaviz.explore.schedule import schedule_document, write_schedule
+    from vmaviz.explore.search import parse_patch_args
+    from vmaviz.sweep.executors import ExecutorUnavailable
+
+    if args.seconds is not None and args.seconds <= 0:
+        raise CliError("--seconds must be more than 0", EXIT_USAGE)
+    scenario = load(args.file)
+    check_implemented(scenario)
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(info: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - last[0] < (0.5 if tty else 5.0):
+            return
+        last[0] = now
+        line = (
+            f"explore: bound {info['bound']}: {info['schedules']:,} schedules,"
+            f" {info['states']:,} states, {info['seconds']:.1f} s"
+        )
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr)
+        sys.stderr.flush()
+
+    try:
+        patches = parse_patch_args(args.patch)
+        result = explore(
+            scenario,
+            patches=patches,
+            preemptions=args.preemptions,
+            max_schedules=args.max_schedules,
+            seconds=args.seconds,
+            strategy=args.strategy,
+            seed=args.seed,
+            jobs=args.jobs,
+            dask=args.dask,
+            progress=progress,
+        )
+    except ExploreError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except ExecutorUnavailable as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        if tty and last[0]:
+            print(file=sys.stderr)
+    if result.seed is not None:
+        print(f"explore: pct seed {result.seed}", file=sys.stderr)
+    if args.schedule_out and result.found:
+        write_schedule(args.schedule_out, schedule_document(result, scenario.name, args.file))
+        print(f"wrote {args.schedule_out}", file=sys.stderr)
+    if args.json:
+        json.dump(result.to_json(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(format_explore(scenario.name, result))
+    sys.stdout.flush()
+    return 0
+
+
+def format_explore(name: str, r: Any) -> str:
+    """An explore result in words: the counterexample, or what was covered."""
+    what = "pct" if r.strategy == "pct" else f"at most {r.bound} preemptions"
+    covered = f"{r.schedules:,} schedules, {r.states:,} distinct states, {r.seconds:.2f} s"
+    if not r.found:
+        scope = "all schedules" if r.exhaustive else "not exhaustive (a budget ran out):"
+        return f"{name}: {scope} with {what}: {covered}, no violation"
+    v = r.violation
+    lines = [
+        f"{name}: invariant {v.invariant} violated at step {v.step}: {v.message}",
+        f"  minimal counterexample: {r.preemptions} preemptions, {r.steps} steps"
+        f" (first found: {r.found_preemptions} preemptions, {r.found_steps} steps)",
+        f"  searched {covered}",
+        f"  schedule: {' '.join(str(t) for t in r.schedule)}",
+    ]
+    lines += [f"  {line}" for line in r.explanation]
+    return "\n".join(lines)
 
 
 # =====================================================================

@@ -18,6 +18,7 @@ from vmaviz.scenario.schema import MAX_FILE_BYTES
 from vmaviz.ui import callbacks, guard
 from vmaviz.ui.cache import cache_config, secure_config
 from vmaviz.ui.layout import TITLE, serve_layout
+from vmaviz.ui.race_callbacks import register_races
 from vmaviz.ui.results import register_results_callbacks
 from vmaviz.ui.session import RunStore, release_deferred_gc
 
@@ -62,6 +63,7 @@ def create_app(cache: dict[str, Any] | None = None) -> dash.Dash:
     options = callbacks.bundled_options()
     app.layout = lambda: serve_layout(options)
     callbacks.register(app, store)
+    register_races(app, store)
     register_results_callbacks(app, flask_cache)
     guard.install(app)
     return app

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from typing import Any
 
@@ -36,6 +36,7 @@ from vmaviz.ui import wire
 from vmaviz.ui.html_render import dom_id, to_html
 from vmaviz.ui.palette import format_ns
 from vmaviz.ui.session import (
+    MAX_SCHED,
     SIDES,
     Config,
     RunData,
@@ -43,8 +44,11 @@ from vmaviz.ui.session import (
     ScenarioMissing,
     SessionState,
     bundled_scenarios,
+    checked_sched,
     describe_error,
     from_query,
+    patch_overrides,
+    patches_on,
     paused_gc,
     to_query,
     upload_text,
@@ -115,7 +119,8 @@ def select_scenario(
     filename: str | None,
     current_options: list[dict[str, str]] | None,
 ) -> tuple[Any, ...]:
-    """Outputs: scenario value, options, mode, arch, cpus, seed, view, pending step, errors."""
+    """Outputs: scenario value, options, mode, arch, cpus, seed, view, pending step,
+    errors, patches (the names on), forced schedule."""
     opts = list(current_options or bundled_options())
     known = {o["value"] for o in opts}
 
@@ -127,9 +132,10 @@ def select_scenario(
             text = upload_text(contents, filename)
             new_ref, scenario = store.save_upload(text, filename or "uploaded.yaml")
         except ScenarioErrors as exc:
-            return (*[no_update] * 8, _errors(str(exc), title="The scenario has errors:"))
+            errors = _errors(str(exc), title="The scenario has errors:")
+            return (*[no_update] * 8, errors, no_update, no_update)
         except ValueError as exc:
-            return (*[no_update] * 8, _errors(str(exc)))
+            return (*[no_update] * 8, _errors(str(exc)), no_update, no_update)
         k = scenario.kernel
         return (
             new_ref,
@@ -144,15 +150,19 @@ def select_scenario(
                 f"Loaded {filename or 'the upload'}: scenario {scenario.name}.",
                 className="upload-ok",
             ),
+            patches_on(scenario, ()),
+            [],
         )
 
     if trigger == "scenario" and ref:
         try:
             scenario = store.scenario(ref)
         except (ScenarioMissing, ScenarioErrors) as exc:
-            return (*[no_update] * 8, _errors(describe_error(exc)))
+            return (*[no_update] * 8, _errors(describe_error(exc)), no_update, no_update)
         k = scenario.kernel
-        return (no_update, no_update, k.mode, k.arch, k.cpus, k.seed, no_update, None, None)
+        own = patches_on(scenario, ())
+        kernel = (k.mode, k.arch, k.cpus, k.seed)
+        return (no_update, no_update, *kernel, no_update, None, None, own, [])
 
     # The page was (re)loaded: restore everything the query string names; what it
     # does not name comes from the scenario's own settings.
@@ -166,7 +176,15 @@ def select_scenario(
         notes.append(f"{config.scenario}: {describe_error(exc)} Showing the default one.")
         config, step, named = Config(), None, {}
         scenario = store.scenario(config.scenario)
-    refused = [k for k, v in named.items() if v == "refused" and k != "scenario"]
+    for key, what in (("patches", "patches"), ("sched", "schedule")):
+        if named.get(key) == "refused":
+            notes.append(
+                f"The link's {what} is refused ({named.get(key + '_reason', 'not valid')}): "
+                f"the scenario's own {what} is used instead."
+            )
+    refused = [
+        k for k, v in named.items() if v == "refused" and k not in ("scenario", "patches", "sched")
+    ]
     if refused:
         verb = "is" if len(refused) == 1 else "are"
         notes.append(
@@ -185,6 +203,8 @@ def select_scenario(
         cpus=pick("cpus", k.cpus),
         seed=pick("seed", k.seed),
         view=config.view,
+        patches=config.patches,
+        sched=config.sched,
     )
     return (
         config.scenario,
@@ -196,6 +216,8 @@ def select_scenario(
         config.view,
         step,
         _errors("\n".join(notes)) if notes else None,
+        patches_on(scenario, config.patches),
+        list(config.sched),
     )
 
 
@@ -248,8 +270,14 @@ def load_run_views(
     seed: Any,
     view: str | None,
     pending: int | None,
+    patches: Sequence[str] | None = None,
+    sched: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Run the configuration (memoised) and lay out its views; see :data:`LOAD_OUTPUTS`."""
+    """Run the configuration (memoised) and lay out its views; see :data:`LOAD_OUTPUTS`.
+
+    ``patches`` are the names ticked (``None``: the scenario's own settings);
+    ``sched`` the forced schedule (be the scheduler, an explorer's counterexample).
+    """
     from vmaviz.ui.panels import delta_table
 
     out: dict[str, Any] = dict.fromkeys(LOAD_OUTPUTS, no_update)
@@ -266,6 +294,10 @@ def load_run_views(
     ).checked()
     try:
         sc = store.scenario(config.scenario)
+        overrides = patch_overrides(sc, patches) if patches is not None else ()
+        config = replace(config, patches=overrides, sched=checked_sched(tuple(sched or ())))
+        if sched and not config.sched:
+            raise ValueError(f"the schedule is not a list of at most {MAX_SCHED} thread ids")
         runs = [store.run(config, mode=m) for m in config.modes()]
     except (ScenarioMissing, ScenarioErrors, ValueError, RuntimeError) as exc:
         out["error"] = _errors(describe_error(exc))
@@ -285,6 +317,10 @@ def load_run_views(
         store.get_or_build(f"lanes:{run.key}:{title}", partial(_lanes_of, run, title))
         for run, title in zip(runs, titles, strict=True)
     ]
+    if config.sched and len(runs) == 1:
+        # A forced schedule (be the scheduler, an explored race): mark where it
+        # switches thread, the points the story of the race turns on.
+        lanes = [_with_marks(lanes[0], runs[0], config.sched)]
     # Counters per arch: the same scenario and mode on every simulated arch.
     # The run shown is one of them; the others run in the background (RunStore.warm)
     # and join the counters as they finish, so the page opens on its own run.
@@ -359,6 +395,19 @@ def load_run_views(
     out["log_side_hidden"] = len(runs) == 1
     out["pending"] = None
     return out
+
+
+def _with_marks(lanes: dict[str, Any], run: RunData, sched: Sequence[int]) -> dict[str, Any]:
+    """The lanes with a mark at each step where the forced schedule switches thread."""
+    from vmaviz.ui.lanes import TIME_SCALE
+    from vmaviz.ui.scheduler import preemption_points
+
+    marks = [
+        {"us": float(run.time[p]) / TIME_SCALE, "step": p, "label": run.thread_name(sched[p])}
+        for p in preemption_points(list(sched))
+        if p < run.steps
+    ]
+    return {**lanes, "marks": marks}
 
 
 def _lanes_of(run: RunData, title: str) -> dict[str, Any]:
@@ -910,6 +959,8 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("view", "value"),
         Output("pending-step", "data"),
         Output("upload-errors", "children"),
+        Output("patches", "value"),
+        Output("sched", "data"),
         Input("url", "search"),
         Input("scenario", "value"),
         Input("upload", "contents"),
@@ -957,6 +1008,8 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Input("cpus", "value"),
         Input("seed", "value"),
         Input("view", "value"),
+        Input("patches", "value"),
+        Input("sched", "data"),
         State("pending-step", "data"),
         prevent_initial_call=True,
     )
@@ -967,9 +1020,11 @@ def register(app: dash.Dash, store: RunStore) -> None:
         cpus: Any,
         seed: Any,
         view: str | None,
+        patches: list[str] | None,
+        sched: list[int] | None,
         pending: int | None,
     ) -> tuple[Any, ...]:
-        out = load_run_views(store, scenario, mode, arch, cpus, seed, view, pending)
+        out = load_run_views(store, scenario, mode, arch, cpus, seed, view, pending, patches, sched)
         return tuple(out[k] for k in LOAD_OUTPUTS)
 
     @app.callback(

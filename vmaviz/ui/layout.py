@@ -15,6 +15,7 @@ from typing import Any
 from dash import dcc, html
 
 from vmaviz import __version__
+from vmaviz.model.kernel import PATCHES
 from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED
 from vmaviz.ui.components import (
     aria,
@@ -96,6 +97,7 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             html.A("Skip to the step controls", href="#step-controls", className="skip-link"),
             header(),
             *controls(scenario_options),
+            race_section(),
             html.Div(id="run-error", className="run-error", role="alert"),
             html.Main(id="body", className="body"),
             summary_section(),
@@ -495,4 +497,84 @@ def lazy_slot(ident: str, class_name: str, what: str) -> html.Div:
         id=ident,
         className=f"lazy {class_name}",
         **attrs,
+    )
+
+
+def race_section() -> html.Section:
+    """Patch toggles, "be the scheduler" and the race explorer (issue 13).
+
+    * ``#patches``: every model patch (:data:`vmaviz.model.kernel.PATCHES`), the
+      description as the label's tooltip; the scenario's own settings are the start.
+    * ``#sched``: the forced schedule (thread ids) the run follows, part of the
+      configuration; ``#bts-*``: the runnable threads at the cursor, to pick from.
+    * ``#explore-*``: a background search with a progress bar (polled).
+    """
+    patch_list = dcc.Checklist(
+        id="patches",
+        options=[
+            {"label": html.Span(name, title=desc), "value": name}
+            for name, (_default, desc) in PATCHES.items()
+        ],
+        value=[name for name, (default, _d) in PATCHES.items() if default],
+        className="patch-list",
+    )
+    patches = html.Details(
+        [
+            html.Summary("Patches", id="patches-summary"),
+            html.P(
+                "Untick a patch to remove it from the model (hover a name for what it does).",
+                className="hint",
+            ),
+            patch_list,
+        ],
+        className="patches",
+        id="patches-box",
+    )
+    scheduler = html.Div(
+        [
+            dcc.Checklist(
+                id="bts-on",
+                options=[{"label": "Be the scheduler", "value": "on"}],
+                value=[],
+                className="bts-toggle",
+            ),
+            html.Div(id="bts-list", className="bts-list", **aria_live()),
+            button("bts-undo", "Undo choice", "undo the last thread you picked"),
+            html.Div(id="bts-banner", className="bts-banner", role="alert"),
+        ],
+        className="bts",
+        id="bts-box",
+    )
+    explorer = html.Div(
+        [
+            control(
+                "Preemptions",
+                dcc.Input(id="explore-preemptions", type="number", min=0, max=3, step=1, value=2),
+                for_id="explore-preemptions",
+            ),
+            control(
+                "Seconds",
+                dcc.Input(id="explore-seconds", type="number", min=1, max=30, step=1, value=30),
+                for_id="explore-seconds",
+            ),
+            button("explore-go", "Explore", "search the schedules for an invariant violation"),
+            html.Div(id="explore-progress", className="explore-progress", **aria_live()),
+            html.Div(id="explore-result", className="explore-result", **aria_live()),
+            dcc.Interval(id="explore-poll", interval=500, disabled=True),
+            dcc.Store(id="explore-job", data=None),
+        ],
+        className="explore",
+        id="explore-box",
+    )
+    return html.Section(
+        [
+            dcc.Store(id="sched", data=[]),
+            dcc.Store(id="bts-key", data=None),
+            dcc.Store(id="sched-marks", data=None),
+            patches,
+            scheduler,
+            explorer,
+        ],
+        className="controls races",
+        **aria("patches, be the scheduler, explore"),
     )

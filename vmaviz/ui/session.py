@@ -21,6 +21,7 @@ Nothing here is module-level mutable state, so the app runs the same under
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import os
@@ -38,7 +39,7 @@ from urllib.parse import parse_qs, urlencode
 import numpy as np
 
 from vmaviz.engine.engine import Engine, EngineError, RunBudget
-from vmaviz.model.kernel import Kernel
+from vmaviz.model.kernel import PATCHES, Kernel
 from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenario_text
 from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED, MAX_STEPS, MODES
 from vmaviz.ui.cache import RUN_TIMEOUT
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = REPO_ROOT / "scenarios"
 DEFAULT_SCENARIO = "default"
+#: The explorer's race scenarios (scenarios/races/*.yaml) are named ``races/NAME``.
+RACES_PREFIX = "races/"
 
 #: Environment variables read by :func:`app_max_steps` and :func:`app_run_budget`.
 MAX_STEPS_ENV = "VMAVIZ_MAX_STEPS"
@@ -137,6 +140,11 @@ class Config:
         cpus: Simulated CPUs.
         seed: Scheduler seed.
         view: ``single`` or ``compare``.
+        patches: Patch toggles that differ from the scenario's own settings, as
+            sorted ``(name, on)`` pairs (empty: the scenario's settings).
+        sched: A forced schedule prefix (thread ids, -1 the RCU callbacks) the
+            user chose ("be the scheduler", or an explorer's counterexample);
+            past its end the time-ordered scheduler goes on.
     """
 
     scenario: str = DEFAULT_SCENARIO
@@ -145,6 +153,8 @@ class Config:
     cpus: int = 4
     seed: int = 1
     view: str = "single"
+    patches: tuple[tuple[str, bool], ...] = ()
+    sched: tuple[int, ...] = ()
 
     def checked(self) -> Config:
         """The same configuration with out-of-range values replaced by defaults."""
@@ -156,6 +166,8 @@ class Config:
             cpus=self.cpus if _int_in(self.cpus, 1, MAX_CPUS) else base.cpus,
             seed=self.seed if _int_in(self.seed, 0, MAX_SEED) else base.seed,
             view=self.view if self.view in VIEWS else base.view,
+            patches=checked_patches(self.patches),
+            sched=checked_sched(self.sched),
         )
 
     def modes(self) -> tuple[str, ...]:
@@ -167,6 +179,117 @@ def _int_in(value: Any, lo: int, hi: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
 
 
+#: The longest forced schedule a configuration (and a permalink) may carry: a
+#: race is a few hundred steps; longer prefixes make every pick re-run them all.
+MAX_SCHED = 20_000
+#: The longest ``sched=`` text a permalink may carry (run-length encoded).
+MAX_SCHED_TEXT = 8_000
+
+
+def checked_patches(patches: Any) -> tuple[tuple[str, bool], ...]:
+    """Known ``(name, on)`` pairs, sorted by name, the last setting of a name winning
+    (anything else is dropped: a JSON round trip turns the pairs into lists)."""
+    out: dict[str, bool] = {}
+    for item in patches or ():
+        if isinstance(item, list | tuple) and len(item) == 2:
+            name, on = item
+            if isinstance(name, str) and name in PATCHES and isinstance(on, bool):
+                out[name] = on
+    return tuple(sorted(out.items()))
+
+
+def checked_sched(sched: Any) -> tuple[int, ...]:
+    """The schedule as thread ids, or ``()`` when it is not one (or too long)."""
+    if not isinstance(sched, list | tuple) or len(sched) > MAX_SCHED:
+        return ()
+    if not all(_int_in(t, -1, 1 << 20) for t in sched):
+        return ()
+    return tuple(sched)
+
+
+def encode_sched(sched: tuple[int, ...] | list[int]) -> str:
+    """Run-length encode a schedule: ``0x5.1.-1x2`` is 0,0,0,0,0,1,-1,-1.
+
+    A forced schedule repeats the same thread for long stretches (a thread runs
+    until it is preempted), so the permalink stays short.
+    """
+    parts: list[str] = []
+    i = 0
+    while i < len(sched):
+        j = i
+        while j < len(sched) and sched[j] == sched[i]:
+            j += 1
+        parts.append(f"{sched[i]}x{j - i}" if j - i > 1 else str(sched[i]))
+        i = j
+    return ".".join(parts)
+
+
+def decode_sched(text: str) -> tuple[int, ...]:
+    """The schedule a ``sched=`` text names (see :func:`encode_sched`).
+
+    Raises:
+        ValueError: a malformed or too long text, or a schedule past :data:`MAX_SCHED`.
+    """
+    if len(text) > MAX_SCHED_TEXT:
+        raise ValueError(f"the schedule is longer than {MAX_SCHED_TEXT} characters")
+    out: list[int] = []
+    for part in text.split(".") if text else []:
+        tid_text, sep, count_text = part.partition("x")
+        try:
+            tid = int(tid_text)
+            count = int(count_text) if sep else 1
+        except ValueError:
+            raise ValueError(f"schedule entry {part!r} is not THREAD or THREADxCOUNT") from None
+        if not -1 <= tid <= 1 << 20 or count < 1 or len(out) + count > MAX_SCHED:
+            raise ValueError(f"schedule entry {part!r} is out of range (at most {MAX_SCHED} steps)")
+        out.extend([tid] * count)
+    return tuple(out)
+
+
+def encode_patches(patches: tuple[tuple[str, bool], ...]) -> str:
+    """``name:off,name2:on``: the patch overrides of a permalink."""
+    return ",".join(f"{name}:{'on' if on else 'off'}" for name, on in patches)
+
+
+def decode_patches(text: str) -> tuple[tuple[str, bool], ...]:
+    """The overrides a ``patches=`` text names.
+
+    Raises:
+        ValueError: an unknown patch name or a value other than on/off.
+    """
+    out: dict[str, bool] = {}
+    for part in text.split(",") if text else []:
+        name, sep, value = part.partition(":")
+        if name not in PATCHES:
+            raise ValueError(f"unknown patch {name!r}")
+        if not sep or value not in ("on", "off"):
+            raise ValueError(f"patch {name}: expected on or off, got {value!r}")
+        out[name] = value == "on"
+    return tuple(sorted(out.items()))
+
+
+def patch_defaults(scenario: Scenario) -> dict[str, bool]:
+    """Every patch toggle as the scenario itself sets it (model default otherwise)."""
+    own = scenario.kernel.patches
+    return {name: bool(own.get(name, default)) for name, (default, _) in PATCHES.items()}
+
+
+def patch_overrides(scenario: Scenario, on: Any) -> tuple[tuple[str, bool], ...]:
+    """The overrides that turn the scenario's patch settings into the checklist ``on``."""
+    chosen = {n for n in on or () if isinstance(n, str)}
+    return tuple(
+        (name, name in chosen)
+        for name, default in sorted(patch_defaults(scenario).items())
+        if (name in chosen) != default
+    )
+
+
+def patches_on(scenario: Scenario, patches: tuple[tuple[str, bool], ...]) -> list[str]:
+    """The names switched on with ``patches`` applied to the scenario's settings."""
+    settings = {**patch_defaults(scenario), **dict(patches)}
+    return [name for name in PATCHES if settings[name]]
+
+
 def is_scenario_ref(ref: Any) -> bool:
     """Whether ``ref`` names a bundled scenario or an upload (by its form only)."""
     if not isinstance(ref, str) or not ref:
@@ -174,7 +297,9 @@ def is_scenario_ref(ref: Any) -> bool:
     if ref.startswith("upload:"):
         digest = ref.removeprefix("upload:")
         return len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
-    return all(c.isalnum() or c in "-_." for c in ref) and not ref.startswith(".")
+    # The race scenarios of the explorer live in one subdirectory (RACES_DIR).
+    name = ref.removeprefix(RACES_PREFIX)
+    return bool(name) and all(c.isalnum() or c in "-_." for c in name) and not name.startswith(".")
 
 
 def to_query(config: Config, cursor: int, extra: dict[str, str] | None = None) -> str:
@@ -193,6 +318,10 @@ def to_query(config: Config, cursor: int, extra: dict[str, str] | None = None) -
         "cpus": config.cpus,
         "seed": config.seed,
     }
+    if config.patches:
+        params["patches"] = encode_patches(config.patches)
+    if config.sched:
+        params["sched"] = encode_sched(config.sched)
     if cursor > 0:
         params["step"] = int(cursor) - 1
     params.update(extra or {})
@@ -212,7 +341,9 @@ def from_query(search: str | None) -> tuple[Config, int | None, dict[str, str]]:
         the query named: ``{setting: "ok"}`` for each of ``scenario`` and
         :data:`QUERY_SETTINGS` it set, ``"refused"`` for one whose value was not
         valid (the default is used in its place). A setting it did not name is
-        left to the scenario's own settings.
+        left to the scenario's own settings. ``patches`` and ``sched`` are
+        refused whole (an unknown patch, a malformed or too long schedule); the
+        reason is then in ``named["patches_reason"]`` / ``named["sched_reason"]``.
     """
     params = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items() if v}
 
@@ -236,6 +367,17 @@ def from_query(search: str | None) -> tuple[Config, int | None, dict[str, str]]:
     for key in ("scenario", *QUERY_SETTINGS):
         if key in params:
             named[key] = "ok" if str(getattr(config, key)) == params[key] else "refused"
+    extras: dict[str, Any] = {}
+    for key, decode in (("patches", decode_patches), ("sched", decode_sched)):
+        if key in params:
+            try:
+                extras[key] = decode(params[key])
+                named[key] = "ok"
+            except ValueError as exc:
+                named[key] = "refused"
+                named[f"{key}_reason"] = str(exc)
+    if extras:
+        config = dataclasses.replace(config, **extras)
     step = num("step")
     cursor = max(0, step + 1) if step is not None else None
     return config, cursor, named
@@ -252,7 +394,8 @@ def bundled_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
     if DEFAULT_SCENARIO in names:
         names.remove(DEFAULT_SCENARIO)
         names.insert(0, DEFAULT_SCENARIO)
-    return names
+    races = sorted(RACES_PREFIX + p.stem for p in (directory / "races").glob("*.yaml"))
+    return names + races
 
 
 def upload_ref(text: str) -> str:
@@ -471,7 +614,12 @@ def _first_rows(key: np.ndarray, always: np.ndarray) -> np.ndarray:
 
 
 def build_run(
-    key: str, scenario: Scenario, mode: str, arch: str, max_steps: int | None = None
+    key: str,
+    scenario: Scenario,
+    mode: str,
+    arch: str,
+    max_steps: int | None = None,
+    schedule: tuple[int, ...] = (),
 ) -> RunData:
     """Run a scenario to the end within the app's limits.
 
@@ -490,6 +638,7 @@ def build_run(
         max_steps=max_steps or app_max_steps(),
         keyframe_budget=APP_KEYFRAME_BYTES,
         budget=app_run_budget(),
+        schedule=list(schedule) if schedule else None,
     ).run()
     engine.trace.flush()
     return RunData(key, engine, build_timeline(engine))
@@ -574,6 +723,7 @@ class RunStore:
         mode = mode or config.mode
         arch = arch or config.arch
         scenario, key = self._run_key(config, mode, arch)
+        schedule = self.schedule_of(config, mode, arch)
         # A run that stopped (step limit, run budget) is not tried again for a while:
         # every step and poll of the page would otherwise spend the budget again.
         failed = self.cache.get(f"fail:{key}")
@@ -581,7 +731,9 @@ class RunStore:
             raise EngineError(failed)
         try:
             run: RunData = self.get_or_build(
-                f"run:{key}", lambda: build_run(key, scenario, mode, arch), shared=True
+                f"run:{key}",
+                lambda: build_run(key, scenario, mode, arch, schedule=schedule),
+                shared=True,
             )
         except EngineError as exc:
             self.cache.set(f"fail:{key}", str(exc), timeout=FAIL_TIMEOUT)
@@ -599,16 +751,38 @@ class RunStore:
             ScenarioMissing, ScenarioErrors, ValueError.
         """
         base = self.scenario(config.scenario)
-        memo = (id(base), mode, arch, config.cpus, config.seed)
+        schedule = self.schedule_of(config, mode, arch)
+        memo = (id(base), mode, arch, config.cpus, config.seed, config.patches, schedule)
         known = self._run_keys.get(memo)
         if known is None or known[0] is not base:
-            scenario = base.with_overrides(mode=mode, arch=arch, cpus=config.cpus, seed=config.seed)
+            overrides: dict[str, Any] = {}
+            if config.patches:
+                overrides["patches"] = {**base.kernel.patches, **dict(config.patches)}
+            scenario = base.with_overrides(
+                mode=mode, arch=arch, cpus=config.cpus, seed=config.seed, **overrides
+            )
             key = run_key(scenario, mode, arch, config.cpus, config.seed, self.code)
+            if schedule:
+                # A forced schedule is a different run of the same scenario.
+                key = hashlib.sha256(f"{key}\0{encode_sched(schedule)}".encode()).hexdigest()
             if len(self._run_keys) > 256:
                 self._run_keys.clear()
             known = (base, scenario, key)
             self._run_keys[memo] = known
         return known[1], known[2]
+
+    @staticmethod
+    def schedule_of(config: Config, mode: str, arch: str) -> tuple[int, ...]:
+        """The forced schedule of the run of ``config`` in ``mode`` on ``arch``.
+
+        The schedule was chosen on the run the page shows (its mode and arch);
+        the other runs of the page (compare view's other side, the counters of
+        the other arches) keep the time-ordered scheduler: the same thread ids
+        need not fit them.
+        """
+        if mode == config.mode and arch == config.arch and config.view == "single":
+            return config.sched
+        return ()
 
     def peek_run(self, config: Config, mode: str, arch: str) -> RunData | None:
         """The run if it is in this worker's memory or the shared cache, else None

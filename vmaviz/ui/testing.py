@@ -96,6 +96,9 @@ class Browser:
         self.nav_seq = 0
         #: DOM id -> the HTML the step callback last drew there.
         self.html: dict[str, str] = {}
+        #: Pattern-matching ids on the page by their type (other than the sides'),
+        #: for ALL inputs: the be-the-scheduler rows.
+        self.patterns: dict[str, list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ plumbing
 
@@ -122,7 +125,10 @@ class Browser:
     def _expand(self, ident: Any, prop: str, with_value: bool) -> Any:
         """An input/output/state entry; ALL wildcards expand over the known sides."""
         if isinstance(ident, dict) and any(v == ["ALL"] for v in ident.values()):
-            items = [{**ident, "side": s} for s in self.sides]
+            if "side" in ident:
+                items = [{**ident, "side": s} for s in self.sides]
+            else:
+                items = list(self.patterns.get(str(ident.get("type")), []))
             return [
                 {
                     "id": it,
@@ -210,8 +216,9 @@ class Browser:
     def configure(self, sel: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Fire ``load_run`` with the current control values, then the first step."""
         changed = {}
-        for ident in ("scenario", "mode", "arch", "cpus", "seed", "view"):
+        for ident in ("scenario", "mode", "arch", "cpus", "seed", "view", "patches"):
             changed[f"{ident}.value"] = self.props.get((ident, "value"))
+        changed["sched.data"] = self.props.get(("sched", "data"))
         res = self.call("run", "data", changed)
         self.html.update(((res.get("delta-html") or {}).get("data") or {}).get("html") or {})
         info = self.props.get(("run", "data")) or {}
@@ -290,6 +297,91 @@ class Browser:
         res = self.call("cursor", "data", {"log-click.data": {"step": index, "at": self.nav_seq}})
         if "cursor" in res:
             return self.show()
+        return res
+
+    # ------------------------------------------------------------ be the scheduler
+
+    def scheduler(self, on: bool = True) -> list[tuple[int, str]]:
+        """Switch "be the scheduler" on and list the rows offered: (tid, text)."""
+        self.call("bts-list", "children", {"bts-on.value": ["on"] if on else []})
+        rows: list[tuple[int, str]] = []
+        ids: list[dict[str, Any]] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, list):
+                for n in node:
+                    walk(n)
+            elif isinstance(node, dict):
+                props = node.get("props", {})
+                ident = props.get("id")
+                if isinstance(ident, dict) and ident.get("type") == "bts-pick":
+                    ids.append(ident)
+                    rows.append((int(ident["tid"]), _text(props.get("children"))))
+                walk(props.get("children"))
+
+        walk(self.props.get(("bts-list", "children")))
+        self.patterns["bts-pick"] = ids
+        return rows
+
+    def _after_pick(self, res: dict[str, Any]) -> dict[str, Any]:
+        if "sched" in res:
+            self.configure()
+            self.scheduler()
+        return res
+
+    def _scheduler_on(self) -> None:
+        if self.props.get(("bts-on", "value")) != ["on"] or "bts-pick" not in self.patterns:
+            self.scheduler()
+
+    def pick(self, tid: int) -> dict[str, Any]:
+        """Click the row of thread ``tid`` (be the scheduler), then load the new run."""
+        self._scheduler_on()
+        ident = {"tid": tid, "type": "bts-pick"}
+        self.props[(_key(ident), "n_clicks")] = 1
+        res = self.call("sched", "data", {f"{_key(ident)}.n_clicks": 1})
+        self.props[(_key(ident), "n_clicks")] = None
+        return self._after_pick(res)
+
+    def key(self, n: int) -> dict[str, Any]:
+        """Press key ``n`` (1-9), as assets/scheduler.js reports it."""
+        self._scheduler_on()
+        self.nav_seq += 1
+        return self._after_pick(
+            self.call("sched", "data", {"bts-key.data": {"n": n, "at": self.nav_seq}})
+        )
+
+    def click_lane(self, step: int) -> dict[str, Any]:
+        """Click the timeline bar of step ``step`` with "be the scheduler" on: the
+        thread whose lane it is moves next (assets/lanes.js sets timeline-click)."""
+        self._scheduler_on()
+        self.nav_seq += 1
+        click = {"side": "left", "step": step, "at": self.nav_seq}
+        return self._after_pick(self.call("sched", "data", {"timeline-click.data": click}))
+
+    def undo(self) -> dict[str, Any]:
+        """Click "Undo choice"."""
+        self._scheduler_on()
+        clicks = (self.props.get(("bts-undo", "n_clicks")) or 0) + 1
+        return self._after_pick(self.call("sched", "data", {"bts-undo.n_clicks": clicks}))
+
+    def explore(self, polls: int = 600, wait: float = 0.1) -> dict[str, Any]:
+        """Press Explore and poll until the search ends (at most ``polls`` polls).
+
+        Returns the last poll's response; when it opened a counterexample, the
+        page is reloaded with it (as the browser does).
+        """
+        clicks = (self.props.get(("explore-go", "n_clicks")) or 0) + 1
+        self.call("explore-job", "data", {"explore-go.n_clicks": clicks})
+        res: dict[str, Any] = {}
+        for i in range(polls):
+            if self.props.get(("explore-poll", "disabled")) is not False:
+                break
+            res = self.call("explore-progress", "children", {"explore-poll.n_intervals": i + 1})
+            if self.props.get(("explore-poll", "disabled")):
+                break
+            time.sleep(wait)
+        if "sched" in res:
+            self.configure()
         return res
 
     @property

@@ -1,0 +1,109 @@
+"""Explore and "be the scheduler" end to end in headless Chromium (dash.testing).
+
+Every test ends with no error in the browser console. The race scenario is
+``scenarios/races/detached.yaml`` (see tests/test_app_explore.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_helpers import (
+    NARRATION,
+    TIMEOUT,
+    file_cache_app,
+    keys,
+    lanes_attr,
+    settle,
+    settled_logs,
+    start,
+    wait_status,
+)
+from selenium.webdriver.common.by import By
+
+pytestmark = pytest.mark.browser
+
+RACE = "?scenario=races%2Fdetached"
+OFF = RACE + "&patches=vma_detached_flag%3Aoff"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    return file_cache_app(tmp_path)
+
+
+def scheduler_on(dash_duo: Any) -> None:
+    dash_duo.find_element("#bts-on input[type=checkbox]").click()
+    dash_duo.wait_for_element("#bts-list .bts-pick", timeout=TIMEOUT)
+
+
+def pick_rows(dash_duo: Any) -> list[str]:
+    return [e.text for e in dash_duo.find_elements("#bts-list .bts-pick")]
+
+
+def permalink(dash_duo: Any) -> str:
+    return str(dash_duo.find_element("#permalink").get_attribute("value"))
+
+
+def wait_link(dash_duo: Any, part: str) -> str:
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        link = permalink(dash_duo)
+        if part in link:
+            return link
+        time.sleep(0.1)
+    raise AssertionError(f"the permalink {permalink(dash_duo)!r} never had {part!r}")
+
+
+def test_be_the_scheduler_with_a_click_and_a_key(dash_duo: Any, app: Any) -> None:
+    start(dash_duo, app, RACE)
+    wait_status(dash_duo, "initial state")
+    scheduler_on(dash_duo)
+    rows = pick_rows(dash_duo)
+    assert rows[0].startswith("1. faulter") and rows[1].startswith("2. unmapper")
+    # A click on the unmapper's row: it takes step 0.
+    dash_duo.find_elements("#bts-list .bts-pick")[1].click()
+    wait_status(dash_duo, r"step 0\b")
+    assert "unmapper" in dash_duo.find_element(NARRATION).text
+    link = wait_link(dash_duo, "sched=1")
+    # Key 1: the first thread listed (the faulter) takes step 1.
+    settle(dash_duo)
+    dash_duo.find_element("body").click()
+    keys(dash_duo, "1")
+    wait_status(dash_duo, r"step 1\b")
+    link = wait_link(dash_duo, "sched=1.0")
+    assert "faulter" in dash_duo.find_element(NARRATION).text
+    narration = dash_duo.find_element(NARRATION).text
+    # The permalink reopens the same view.
+    dash_duo.driver.get(dash_duo.server_url + "/" + link[link.index("?") :])
+    wait_status(dash_duo, r"step 1\b")
+    dash_duo.wait_for_contains_text(NARRATION, "faulter", timeout=TIMEOUT)
+    assert dash_duo.find_element(NARRATION).text == narration
+    assert settled_logs(dash_duo) == []
+
+
+def test_explore_shows_progress_then_opens_the_race(dash_duo: Any, app: Any) -> None:
+    start(dash_duo, app, OFF)
+    wait_status(dash_duo, "initial state")
+    bound = dash_duo.find_element("#explore-preemptions")
+    bound.clear()
+    bound.send_keys("1")
+    dash_duo.find_element("#explore-go").click()
+    # The search takes seconds: the progress bar is there while it runs.
+    dash_duo.wait_for_element("#explore-bar", timeout=TIMEOUT)
+    dash_duo.wait_for_element("#explore-found", timeout=120)
+    found = dash_duo.find_element("#explore-found").text
+    assert "Race found" in found and "invariant 5" in found
+    # The counterexample opens at the violating step, with its preemptions marked.
+    wait_status(dash_duo, r"step 27\b")
+    dash_duo.wait_for_contains_text("#bts-banner", "invariant 5", timeout=TIMEOUT)
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and not lanes_attr(dash_duo, "left", "marks"):
+        time.sleep(0.1)
+    assert int(lanes_attr(dash_duo, "left", "marks") or 0) >= 1
+    assert "sched=" in permalink(dash_duo)
+    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "#explore-bar") == []
+    assert settled_logs(dash_duo) == []
