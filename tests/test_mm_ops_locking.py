@@ -437,7 +437,10 @@ def test_mmap_lock_mode_write_locks_nothing() -> None:
 # ------------------------------------------------------------- patch toggles
 
 
-def test_without_write_lock_before_detach_munmap_is_flagged() -> None:
+def test_without_write_lock_before_detach_munmap_takes_no_vma_lock() -> None:
+    # The kernel before [v3 19/35] detached VMAs unlocked by design: alone that is
+    # no break; the race it opens (a fault read-locking the VMA across the detach,
+    # invariant 4) is tests/test_explore.py's write-lock-before-detach.
     sc = make_scenario(
         vmas=ABC,
         threads=[{"name": "T", "ops": [{"munmap": {"vma": "B"}}]}],
@@ -445,10 +448,13 @@ def test_without_write_lock_before_detach_munmap_is_flagged() -> None:
     )
     e = run(sc)
     assert events(e, "vma_start_write:seq_set") == []
-    assert [inv for _, inv, _ in e.k.violations] == [6]
+    assert len(events(e, "vma_mark_detached")) == 1
+    assert e.k.violations == []
 
 
-def test_without_vm_flags_write_lock_mprotect_is_flagged() -> None:
+def test_without_vm_flags_write_lock_mprotect_takes_no_vma_lock() -> None:
+    # As above for [v3 13/35]: the race (a fault read-locking the VMA while its
+    # flags change, invariant 4) is tests/test_explore.py's vm-flags-write-lock.
     sc = make_scenario(
         vmas=ABC,
         threads=[{"name": "T", "ops": [{"mprotect": {"vma": "B", "prot": "r"}}]}],
@@ -456,7 +462,8 @@ def test_without_vm_flags_write_lock_mprotect_is_flagged() -> None:
     )
     e = run(sc)
     assert events(e, "vma_start_write:seq_set") == []
-    assert [inv for _, inv, _ in e.k.violations] == [3]
+    assert len(events(e, "vm_flags_reset")) == 1
+    assert e.k.violations == []
 
 
 def test_mmap_write_unlock_bumps_the_epoch_before_releasing_the_lock() -> None:

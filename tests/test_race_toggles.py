@@ -213,3 +213,106 @@ def test_dup_anon_vma_locks_dst_first(patches: dict[str, bool]) -> None:
 @pytest.mark.parametrize("patches", [{}, *on_sets("fix_dup_anon_vma_lock")])
 def test_dup_anon_vma_default_schedule_is_clean(patches: dict[str, bool]) -> None:
     assert invariants(finish(Engine(race("dup-anon-vma", patches)))) == []
+
+
+# ------------------------------------------------------------ anon_vma_fallback
+# Without [v3 26/35] a VMA-locked write fault on an anon_vma-less VMA runs
+# __anon_vma_prepare (mm/rmap.c): find_mergeable_anon_vma (mm/mmap.c) takes the
+# next VMA's pointer (mas_walk), then reads its fields (reusable_anon_vma) with
+# neither mmap_lock nor that VMA's lock, outside any RCU read section.
+
+
+def anon_fallback_race(patches: dict[str, bool]) -> Engine:
+    e = Engine(race("anon-vma-fallback", patches))
+    if patches.get("anon_vma_fallback", True):
+        # With the patch the fault never takes the VMA-lock path: let it fall
+        # back, then run the unmapper and the RCU callbacks.
+        step_until(e, 0, "lock_vma_under_rcu:abort:no_anon_vma")
+    else:
+        step_until(e, 0, "find_mergeable_anon_vma:mas_walk")
+    # unmapper unmaps nbr to the end: nbr waits for its grace period.
+    step_to_end(e, 1)
+    # The grace periods end (munmap's maple nodes, then nbr itself):
+    # vm_area_free_rcu_cb frees nbr while the faulter still holds its pointer.
+    for _ in range(STEP_LIMIT):
+        if -1 not in e.runnable():
+            break
+        e.step(-1)
+    return finish(e)
+
+
+def test_anon_vma_fallback_off_reads_a_freed_neighbour() -> None:
+    e = anon_fallback_race({"anon_vma_fallback": False})
+    codes = events(e, 0)
+    assert "lock_vma_under_rcu:locked" in codes
+    assert "find_mergeable_anon_vma:mas_walk" in codes
+    assert e.k.mm.mmap_lock.stats["read_acquired"] == 0
+    assert invariants(e) == [
+        (
+            7,
+            "T0's find_mergeable_anon_vma for fresh#1 reads freed nbr#2 "
+            "(held only the VMA lock of its own VMA)",
+        )
+    ]
+    # The fault still completes: a new anon_vma, not the freed neighbour's.
+    assert e.k.mm.vmas[1].anon_vma is not None
+
+
+@pytest.mark.parametrize("patches", on_sets("anon_vma_fallback"))
+def test_anon_vma_fallback_on_prepares_under_mmap_lock(patches: dict[str, bool]) -> None:
+    e = anon_fallback_race(patches)
+    assert invariants(e) == []
+    codes = events(e, 0)
+    assert "lock_vma_under_rcu:locked" not in codes
+    assert "find_mergeable_anon_vma:mas_walk" not in codes
+    assert "anon_vma_prepare" in codes
+    assert e.k.abort_reasons["no_anon_vma"] == 1
+
+
+@pytest.mark.parametrize("patches", [{"anon_vma_fallback": False}, *on_sets("anon_vma_fallback")])
+def test_anon_vma_fallback_default_schedule_is_clean(patches: dict[str, bool]) -> None:
+    # The time-ordered run frees nbr long after the fault read it.
+    assert invariants(finish(Engine(race("anon-vma-fallback", patches)))) == []
+
+
+# ---------------------------------------------------------------- uffd_fallback
+# Without [v3 29/35] a VMA-locked fault on a uffd-armed VMA reaches
+# handle_userfault (fs/userfaultfd.c), which calls mmap_read_unlock before it
+# sleeps.  Deterministic: the faulter alone shows it.
+
+
+def uffd_run(patches: dict[str, bool]) -> Engine:
+    e = Engine(race("uffd-fallback", patches))
+    step_to_end(e, 0)
+    return finish(e)
+
+
+def test_uffd_fallback_off_unlocks_an_mmap_lock_it_never_took() -> None:
+    e = uffd_run({"uffd_fallback": False})
+    codes = events(e, 0)
+    i = codes.index("lock_vma_under_rcu:locked")
+    j = codes.index("handle_userfault:mmap_read_unlock")
+    assert i < j < codes.index("fault:vma_lock_retry")
+    assert invariants(e) == [
+        (
+            14,
+            "T0 holds only armed#1's VMA lock; handle_userfault calls "
+            "mmap_read_unlock on an mmap_lock it does not hold",
+        )
+    ]
+    # The bogus release was not applied: the mmap_lock ends free and balanced.
+    assert e.k.mm.mmap_lock.is_free
+    assert e.k.vma_lock["retry"] == 1
+
+
+@pytest.mark.parametrize("patches", on_sets("uffd_fallback"))
+def test_uffd_fallback_on_handles_the_userfault_under_mmap_lock(
+    patches: dict[str, bool],
+) -> None:
+    e = uffd_run(patches)
+    assert invariants(e) == []
+    codes = events(e, 0)
+    assert "lock_vma_under_rcu:uffd_armed" in codes
+    assert "lock_vma_under_rcu:locked" not in codes
+    assert codes.count("handle_userfault:mmap_read_unlock") == 1
+    assert e.k.abort_reasons["uffd_armed"] == 1

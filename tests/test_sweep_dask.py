@@ -80,3 +80,23 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(executors.ExecutorUnavailable) as info:
         executors.DaskExecutor("tcp://127.0.0.1:9", timeout=1)
     assert "cannot connect to the dask scheduler at tcp://127.0.0.1:9" in str(info.value)
+
+
+def test_explore_on_dask_finds_the_same_minimal_counterexample(scheduler: str) -> None:
+    """``explore --dask``: the search tree split over the cluster's workers gives the
+    counterexample of the one-process search, and covers the same bound when clean."""
+    from vmaviz.explore import explore
+    from vmaviz.explore.races import race
+    from vmaviz.scenario import load_scenario
+
+    r = race("detached")
+    sc = load_scenario(r.path)
+    off = {r.patch: False}
+    local = explore(sc, patches=off, preemptions=r.bound, max_schedules=50_000)
+    spread = explore(sc, patches=off, preemptions=r.bound, max_schedules=50_000, dask=scheduler)
+    assert spread.found and local.found
+    assert spread.schedule == local.schedule and spread.violation == local.violation
+    clean = explore(
+        sc, patches={"all": True}, preemptions=r.bound, max_schedules=50_000, dask=scheduler
+    )
+    assert not clean.found and clean.exhaustive

@@ -44,9 +44,20 @@ class Race:
 
 RACES: tuple[Race, ...] = (
     Race("maple-rcu-mode", "maple_rcu_mode", 7, 1, "[v3 8/35] maple tree RCU mode"),
+    Race("rcu-vma-free", "rcu_vma_free", 7, 1, "[v3 10/35] rcu safe VMA freeing"),
     Race("start-read-recheck", "vma_start_read_recheck", 1, 2, "[v3 12/35] second seq check"),
+    Race("vm-flags-write-lock", "vm_flags_write_lock", 4, 1, "[v3 13/35] vm_flags writers"),
+    Race("khugepaged-write-lock", "khugepaged_write_lock", 4, 1, "[v3 15/35] khugepaged"),
+    Race("vma-prepare-write-lock", "vma_prepare_write_lock", 4, 1, "[v4 16/33] vma_prepare"),
+    Race("mremap-write-lock", "mremap_write_lock", 4, 1, "[v3 18/35] mremap write-locks the VMA"),
+    Race("write-lock-before-detach", "write_lock_before_detach", 4, 1, "[v3 19/35] munmap"),
     Race("detached", "vma_detached_flag", 5, 1, "[v3 24/35] detached flag"),
     Race("bounds-recheck", "lock_vma_bounds_check", 5, 1, "[v3 25/35] bounds re-check"),
+    Race("anon-vma-fallback", "anon_vma_fallback", 7, 1, "[v3 26/35] anon_vma fallback"),
+    Race("swap-retry", "swap_retry", 14, 1, "[v3 28/35] do_swap_page RETRY under VMA lock"),
+    Race("uffd-fallback", "uffd_fallback", 14, 0, "[v3 29/35] no userfaults under VMA lock"),
+    Race("stackrot", "fix_stack_expand_write_lock", 3, 0, "R-S1 StackRot stack expansion"),
+    Race("fork-parent-lock", "fix_fork_lock_parent", 4, 1, "R-F1 fork locks parent VMAs"),
     Race("anon-vma-check", "fix_anon_vma_check_under_lock", 5, 1, "R-A1 anon_vma check order"),
     Race("dup-anon-vma", "fix_dup_anon_vma_lock", 3, 1, "R-D1 dup_anon_vma lock"),
 )

@@ -69,6 +69,9 @@ from vmaviz.scenario.schema import Scenario
 MAX_DEPTH = 5000
 #: Schedules between two progress callbacks and limit checks.
 CHECK_EVERY = 64
+#: Steps between two looks at the clock: in a big scenario one schedule is
+#: thousands of steps, and the time budget must hold all the same.
+CHECK_STEPS = 32
 
 
 class ExploreError(ValueError):
@@ -303,6 +306,10 @@ class Bounded:
                     "seconds": time.monotonic() - self.started,
                 }
             )
+        self._check_time()
+
+    def _check_time(self) -> None:
+        lim = self.limits
         if lim.seconds is not None and time.monotonic() - self.started > lim.seconds:
             raise _Stop
 
@@ -383,6 +390,8 @@ class Bounded:
                 tid, cost = children[0]
                 used += cost
             self.steps += 1
+            if not self.steps % CHECK_STEPS:
+                self._check_time()
             if not _safe_step(k, tid):
                 # The model stalled (StallError): this schedule ends here.
                 dead = True

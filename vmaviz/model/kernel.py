@@ -91,6 +91,19 @@ PATCHES: dict[str, tuple[bool, str]] = {
         "[v3 19/35] munmap write-locks VMAs before removing them from the tree",
     ),
     "vm_flags_write_lock": (True, "[v3 13/35] every vm_flags writer write-locks the VMA"),
+    "khugepaged_write_lock": (
+        True,
+        "[v3 15/35] 55fd6fccad31: collapse_huge_page write-locks the VMA before "
+        "pmdp_collapse_flush",
+    ),
+    "vma_prepare_write_lock": (
+        True,
+        "[v4 16/33] 10fca64a6611: vma_prepare write-locks the VMAs a split/merge changes",
+    ),
+    "mremap_write_lock": (
+        True,
+        "[v3 18/35] d6ac235de4ba: move_vma write-locks the source before move_page_tables",
+    ),
     "fix_fork_lock_parent": (
         False,
         "6.4.3 fb49c455323f: dup_mmap write-locks every parent VMA (R-F1)",
@@ -203,6 +216,7 @@ class Kernel(MachineBase):
         "per_vma",
         "rcu",
         "rcu_timer_at",
+        "read_unconfirmed",
         "rng",
         "threads_done",
         "violations",
@@ -244,6 +258,10 @@ class Kernel(MachineBase):
         #: R-D1: VMA id -> mm_lock_seq of the write epoch in which 6.4.0's
         #: dup_anon_vma set its anon_vma before vma_prepare write-locked it.
         self.dup_anon_vma_unlocked: dict[int, int] = {}
+        #: VMA id -> readers that hold its vm_lock between vma_start_read's
+        #: down_read_trylock and its second vm_lock_seq check: they back off
+        #: there without using the VMA, so invariant 4 does not count them.
+        self.read_unconfirmed: dict[int, int] = {}
         self.names: dict[str, tuple[int, int]] = {}
         self.vma_lock = {"success": 0, "abort": 0, "retry": 0, "miss": 0}
         self.abort_reasons = dict.fromkeys(ABORT_REASONS, 0)
@@ -325,14 +343,38 @@ class Kernel(MachineBase):
         if errors:
             self.violate(9, f"maple tree invalid {when}: {errors[0]}")
 
-    def check_modify_vma(self, th: Thread, vma: Vma, what: str) -> None:
-        """Invariants 3 and 4: a VMA in the tree changes only while write-locked and unread."""
+    def check_modify_vma(self, th: Thread, vma: Vma, what: str, unlocked: bool = False) -> None:
+        """Invariants 3 and 4: a VMA in the tree changes only while write-locked and unread.
+
+        Args:
+            th: The writer.
+            vma: The VMA it changes.
+            what: The fields, for the message.
+            unlocked: A patch toggle switched off the ``vma_start_write`` this
+                change relies on.  The missing lock is then the experiment, not
+                the finding: only its consequence is reported, a fault holding
+                the VMA's read lock while it changes (invariant 4).
+        """
         if not self.per_vma or vma.state != "live" or vma.detached:
             return
-        if vma.vm_lock_seq != self.mm.mm_lock_seq or not self.holds_mmap_write(th):
+        if unlocked:
+            if self.vma_read_locked(vma):
+                self.violate(4, f"{vma.label()} changes {what} while a fault holds its read lock")
+        elif vma.vm_lock_seq != self.mm.mm_lock_seq or not self.holds_mmap_write(th):
             self.violate(3, f"T{th.tid} modifies {what} of {vma.label()} without its write lock")
-        elif vma.vm_lock.readers:
+        elif self.vma_read_locked(vma):
             self.violate(4, f"{vma.label()} changes {what} while read-locked")
+
+    def vma_read_locked(self, vma: Vma) -> int:
+        """How many tasks hold ``vma``'s read lock from a successful ``vma_start_read``.
+
+        A reader between ``down_read_trylock`` and the second ``vm_lock_seq``
+        check holds the rwsem but has not read-locked the VMA yet (reference §11
+        invariant 1: success is decided at the second check); with the recheck it
+        then backs off without touching the VMA, so a writer that finished
+        ``vma_start_write`` before the trylock may already change the VMA.
+        """
+        return vma.vm_lock.readers - self.read_unconfirmed.get(vma.vid, 0)
 
     def maple_nodes_retired(self, nodes: list[Node]) -> None:
         """The maple tree's RCU-free callback: dead nodes wait for a grace period."""
@@ -979,9 +1021,15 @@ def vma_start_read(k: Kernel, th: Thread, fr: Frame) -> int:
             k.ret(th, "trylock_failed")
             return cost
         fr.pc = 2
+        k.read_unconfirmed[vma.vid] = k.read_unconfirmed.get(vma.vid, 0) + 1
         k.emit("vma_start_read:trylock_ok", vma.vid)
         return cost
     # pc 2: re-check under the read lock (the writer may have finished in between).
+    left = k.read_unconfirmed[vma.vid] - 1
+    if left:
+        k.read_unconfirmed[vma.vid] = left
+    else:
+        del k.read_unconfirmed[vma.vid]
     if k.patch["vma_start_read_recheck"] and vma.vm_lock_seq == mm.mm_lock_seq:
         cost = _up_read(k, th, vma.vid)
         k.emit("vma_start_read:seq_locked_after_trylock", vma.vid, vma.vm_lock_seq)
@@ -1224,7 +1272,15 @@ def _check_locked_vma(k: Kernel, th: Thread, vma: Vma, address: int) -> None:
         k.violate(5, f"lock_vma_under_rcu returned {vma.label()}, which does not hold {address:#x}")
     elif vma_is_tcp(k, vma):
         return
-    elif not vma.is_anonymous or vma.anon_vma is None or vma.uffd_armed:
+    elif (
+        not vma.is_anonymous
+        # With a fallback patch switched off, skipping its check is the
+        # experiment, not the finding: only its consequence is reported (an
+        # unlocked read of a freed neighbour, invariant 7; handle_userfault's
+        # mmap_read_unlock, invariant 14), as check_modify_vma(unlocked=True).
+        or (vma.anon_vma is None and k.patch["anon_vma_fallback"])
+        or (vma.uffd_armed and k.patch["uffd_fallback"])
+    ):
         k.violate(5, f"lock_vma_under_rcu returned {vma.label()}, which 6.4 must refuse")
 
 
@@ -1249,6 +1305,14 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 k.emit("do_swap_page:retry_vma_lock", vma.vid, idx)
                 k.ret(th, VM_FAULT_RETRY)
                 return k.costs["plain_load"]
+            if vma_locked and _swap_folio_locked(k, th, vma.vid, idx):
+                # Without [v3 28/35]: __folio_lock_or_retry (mm/filemap.c) finds
+                # the swap-cache folio locked by another swap-in and, since the
+                # arch handler set FAULT_FLAG_ALLOW_RETRY, calls mmap_read_unlock
+                # before waiting -- on an mmap_lock this task never took.  The
+                # release is not applied to the model's rwsem: its reader count
+                # is now one short of its holders, which is the breach reported.
+                return _unheld_mmap_read_unlock(k, th, vma, idx, "folio_lock_or_retry")
             fr.pc = 5
             k.emit("do_swap_page:swap_in", vma.vid, idx)
             return k.costs["swap_in"]
@@ -1258,8 +1322,9 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
                 cost = k.costs["cow_copy"]
                 if vma.anon_vma is None:
                     # wp_page_copy -> anon_vma_prepare (a write to the zero page);
-                    # only reachable under mmap_lock: the VMA-lock path refuses
-                    # VMAs without an anon_vma.
+                    # under the VMA lock only without [v3 26/35] (or in R-A1).
+                    if vma_locked:
+                        return _find_mergeable_next(k, th, fr, vma, then=5)
                     _anon_vma_prepare(k, th, vma, vma_locked)
                     cost += k.costs["anon_vma_prepare"] + k.atomic(th, "page_table_lock")
                 k.emit("do_wp_page:copy", vma.vid, idx)
@@ -1275,6 +1340,14 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 5
             k.emit("do_fault:file", vma.vid, idx)
             return k.costs["file_fault"]
+        if vma.uffd_armed and vma_locked:
+            # Without [v3 29/35]: do_anonymous_page's userfaultfd_missing ->
+            # handle_userfault (fs/userfaultfd.c) calls mmap_read_unlock before
+            # it sleeps -- on an mmap_lock this task never took.  As for
+            # folio_lock_or_retry above, the release is not applied to the
+            # model's rwsem; the fault returns VM_FAULT_RETRY and the arch
+            # handler retries under mmap_lock.
+            return _unheld_mmap_read_unlock(k, th, vma, idx, "handle_userfault")
         if vma.uffd_armed and not vma_locked:
             # handle_userfault: drops mmap_lock, waits for the monitor, VM_FAULT_RETRY.
             fr.pc = 10
@@ -1289,12 +1362,42 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
             k.ret(th, VM_FAULT_OK)
             return cost
         if vma.anon_vma is None:
+            if vma_locked:
+                return _find_mergeable_next(k, th, fr, vma, then=4)
             _anon_vma_prepare(k, th, vma, vma_locked)
             fr.pc = 4
             k.emit("anon_vma_prepare", vma.vid, vma.anon_vma or 0)
             return k.costs["anon_vma_prepare"] + k.atomic(th, "page_table_lock")
         fr.pc = 4
         return -1
+    if pc == 30:
+        # reusable_anon_vma(next): next's fields, read with neither mmap_lock nor
+        # next's VMA lock; then mas_prev takes the previous VMA's pointer.
+        shared = _reusable_anon_vma(k, th, vma, L.pop("anon_nbr"), nbr_is_next=True)
+        prev = k.mm.vma_at(vma.vm_start - 1) if shared is None and vma.vm_start else None
+        L["anon_shared"] = shared
+        L["anon_nbr"] = (prev.vid,) if prev is not None else ()
+        fr.pc = 31
+        k.emit("find_mergeable_anon_vma:mas_prev", vma.vid, prev.vid if prev is not None else 0)
+        return k.costs["vma_check"] + k.costs["maple_level"]
+    if pc == 31:
+        # reusable_anon_vma(prev), then the rest of __anon_vma_prepare.
+        shared = L.pop("anon_shared")
+        prev_ids = L.pop("anon_nbr")
+        if shared is None:
+            shared = _reusable_anon_vma(k, th, vma, prev_ids, nbr_is_next=False)
+        if shared is None:
+            shared = k.mm.next_anon_vma
+            k.mm.next_anon_vma += 1
+        vma.anon_vma = shared
+        fr.pc = L.pop("anon_then")
+        cost = k.costs["vma_check"] + k.costs["anon_vma_prepare"]
+        cost += k.atomic(th, "page_table_lock")
+        if fr.pc == 5:
+            k.emit("do_wp_page:copy", vma.vid, idx)
+            return cost + k.costs["cow_copy"]
+        k.emit("anon_vma_prepare", vma.vid, vma.anon_vma)
+        return cost
     if pc == 4:
         fr.pc = 5
         k.emit("do_anonymous_page:vma_alloc_zeroed_movable_folio", vma.vid, idx)
@@ -1325,6 +1428,45 @@ def handle_mm_fault(k: Kernel, th: Thread, fr: Frame) -> int:
     return k.costs["plain_load"]
 
 
+def _unheld_mmap_read_unlock(k: Kernel, th: Thread, vma: Vma, idx: int, fn: str) -> int:
+    """``fn`` calls ``mmap_read_unlock`` for a fault that holds only ``vma``'s VMA lock.
+
+    What a VMA-locked fault does without [v3 28/35] (``fn`` =
+    ``folio_lock_or_retry``) or [v3 29/35] (``handle_userfault``): invariant 14
+    is reported, the bogus release is not applied to the model's rwsem, and the
+    fault returns ``VM_FAULT_RETRY`` so that the arch handler retries under
+    mmap_lock.
+    """
+    k.violate(
+        14,
+        f"T{th.tid} holds only {vma.label()}'s VMA lock; {fn} "
+        "calls mmap_read_unlock on an mmap_lock it does not hold",
+    )
+    k.emit(f"{fn}:mmap_read_unlock", vma.vid, idx)
+    k.ret(th, VM_FAULT_RETRY)
+    return k.costs["plain_load"]
+
+
+def _swap_folio_locked(k: Kernel, th: Thread, vid: int, idx: int) -> bool:
+    """Whether another task holds the folio lock of page ``idx`` of VMA ``vid``.
+
+    ``do_swap_page`` (mm/memory.c) keeps the swap-cache folio locked from the
+    read of the swap entry until after ``set_pte_at``: in the model, while its
+    ``handle_mm_fault`` frame waits at the install step (pc 5) with the PTE
+    still a swap entry (the COW and file paths reach pc 5 with other PTEs).
+    """
+    for other in k.threads:
+        if other is th:
+            continue
+        for f in other.frames:
+            if f.fn != "handle_mm_fault" or f.pc != 5 or f.loc.get("vid") != vid:
+                continue
+            vma = k.mm.vmas.get(vid)
+            if vma is not None and vma.page_of(f.loc["address"]) == idx:
+                return vma.pages.get(idx) == M.PTE_SWAP
+    return False
+
+
 def _anon_vma_prepare(k: Kernel, th: Thread, vma: Vma, vma_locked: bool) -> None:
     """``__anon_vma_prepare`` (mm/rmap.c): attach an anon_vma under ``page_table_lock``.
 
@@ -1340,6 +1482,60 @@ def _anon_vma_prepare(k: Kernel, th: Thread, vma: Vma, vma_locked: bool) -> None
         return
     vma.anon_vma = k.mm.next_anon_vma
     k.mm.next_anon_vma += 1
+
+
+def _find_mergeable_next(k: Kernel, th: Thread, fr: Frame, vma: Vma, then: int) -> int:
+    """``__anon_vma_prepare`` (mm/rmap.c) under the VMA lock alone: its first step.
+
+    ``find_mergeable_anon_vma`` (mm/mmap.c) takes the next VMA's pointer with
+    ``mas_walk``, then (a later step, :func:`handle_mm_fault` pc 30) reads its
+    fields in ``reusable_anon_vma``, then does the same for the previous VMA
+    (pc 31).  With neither mmap_lock nor the neighbours' VMA locks held, and
+    outside any RCU read section (lock_vma_under_rcu has returned), a munmap
+    of a neighbour and the grace period after it can fall between pointer and
+    read.  Under mmap_read_lock no writer can, so that path stays one step
+    (:func:`_anon_vma_prepare`).
+
+    Returns:
+        The step's cost; the frame continues at pc 30, then at ``then``.
+    """
+    if k.patch["anon_vma_fallback"]:
+        # Reached with the patch on only through R-A1 (the anon_vma test before
+        # vma_start_read): the VMA lock path was meant to refuse this VMA.
+        k.violate(5, f"fault on {vma.label()} without anon_vma under the VMA lock")
+    nxt = k.mm.vma_at(vma.vm_end)
+    fr.loc["anon_then"] = then
+    # A tuple of ids: _frame_refs keeps a freed VMA named there in mm.vmas, so
+    # the later read is reported, not a KeyError.
+    fr.loc["anon_nbr"] = (nxt.vid,) if nxt is not None else ()
+    fr.pc = 30
+    k.emit("find_mergeable_anon_vma:mas_walk", vma.vid, nxt.vid if nxt is not None else 0)
+    return k.costs["maple_level"]
+
+
+def _reusable_anon_vma(
+    k: Kernel, th: Thread, vma: Vma, ids: tuple[int, ...], nbr_is_next: bool
+) -> int | None:
+    """``reusable_anon_vma`` (mm/mmap.c) on the neighbour named in ``ids`` (empty: none).
+
+    Reading a neighbour that was freed since its pointer was taken is a
+    use-after-free (invariant 7); the model then treats it as not reusable.
+    """
+    if not ids:
+        return None
+    old = k.mm.vmas.get(ids[0])
+    if old is None or old.state == "freed":
+        name = old.label() if old is not None else f"{k.mm.freed_names.get(ids[0])}#{ids[0]}"
+        k.violate(
+            7,
+            f"T{th.tid}'s find_mergeable_anon_vma for {vma.label()} reads freed {name} "
+            "(held only the VMA lock of its own VMA)",
+        )
+        return None
+    a, b = (vma, old) if nbr_is_next else (old, vma)
+    if _anon_vma_compatible(a, b) and old.anon_vma_chain_singular:
+        return old.anon_vma
+    return None
 
 
 def _anon_vma_compatible(a: Vma, b: Vma) -> bool:

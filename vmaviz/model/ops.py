@@ -332,6 +332,10 @@ def vma_commit(k: Kernel, th: Thread, fr: Frame) -> int:
     """
     L = fr.loc
     if fr.pc == 0:
+        if not k.patch["vma_prepare_write_lock"]:
+            # Remembered so vma_complete reports a fault inside a VMA whose
+            # bounds change (the race the lock prevents), not the missing lock.
+            L["lock"], L["unlocked"] = [], True
         while L["lock"]:
             vid = L["lock"].pop(0)
             vma = k.mm.vmas[vid]
@@ -341,10 +345,11 @@ def vma_commit(k: Kernel, th: Thread, fr: Frame) -> int:
         fr.pc = 1
         return -1
     cost = k.costs["vma_modify"]
+    unlocked = L.get("unlocked", False)
     for act in L["plan"]:
         if act[0] == "bounds":
             vma = k.mm.vmas[act[1]]
-            k.check_modify_vma(th, vma, "vm_start/vm_end")
+            k.check_modify_vma(th, vma, "vm_start/vm_end", unlocked)
             shift = (act[2] - vma.vm_start) >> PAGE_SHIFT
             vma.pages = {
                 i - shift: s
@@ -362,10 +367,10 @@ def vma_commit(k: Kernel, th: Thread, fr: Frame) -> int:
             k.vm_area_free(vma)
         elif act[0] == "flags":
             vma = k.mm.vmas[act[1]]
-            k.check_modify_vma(th, vma, "vm_flags")
+            k.check_modify_vma(th, vma, "vm_flags", unlocked)
             vma.vm_flags = (vma.vm_flags | act[2]) & ~act[3]
         elif act[0] == "merge":
-            cost += _apply_merge(k, th, *act[1:])
+            cost += _apply_merge(k, th, *act[1:], unlocked=unlocked)
         elif act[0] == "insert":
             vma = k.mm.vmas[act[1]]
             cost += _store(k, vma.vm_start, vma.vm_end, vma)
@@ -385,11 +390,15 @@ def _apply_merge(
     adjust_vid: int,
     adj_start: int,
     removed: tuple[int, ...],
+    *,
+    unlocked: bool = False,
 ) -> int:
     """The body of ``vma_merge`` / ``vma_expand`` (mm/mmap.c) between ``vma_prepare``
     and ``vma_complete``: new bounds and ``vm_pgoff`` for ``vma``, stored in the
     tree if it grew; ``adjust``'s start moved by ``adj_start`` (stored when it
     moved down, case 4); then each removed VMA is detached and freed.
+    ``unlocked``: ``vma_prepare``'s write locks were switched off (patch
+    ``vma_prepare_write_lock``), see :meth:`Kernel.check_modify_vma`.
 
     The PTEs stay where they are; the model keeps them per VMA, so each page
     goes to whichever surviving VMA now covers its address.
@@ -405,13 +414,13 @@ def _apply_merge(
         for i, st in v.pages.items()
     }
     cost = 0
-    k.check_modify_vma(th, vma, "vm_start/vm_end/vm_pgoff")
+    k.check_modify_vma(th, vma, "vm_start/vm_end/vm_pgoff", unlocked)
     expanded = start < vma.vm_start or end > vma.vm_end
     vma.vm_start, vma.vm_end, vma.pgoff = start, end, pgoff
     if expanded:
         cost += _store(k, start, end, vma)
     if adjust is not None and adj_start:
-        k.check_modify_vma(th, adjust, "vm_start/vm_pgoff")
+        k.check_modify_vma(th, adjust, "vm_start/vm_pgoff", unlocked)
         adjust.vm_start += adj_start
         adjust.pgoff += adj_start >> PAGE_SHIFT
         if adj_start < 0:
@@ -434,6 +443,22 @@ def _detach(k: Kernel, th: Thread, vma: Vma) -> None:
     """``vma_mark_detached(vma, true)``: only while write-locked (invariant 6)."""
     if k.per_vma and not k.mm.is_write_locked(vma):
         k.violate(6, f"{vma.label()} marked detached without its write lock")
+    vma.detached = True
+
+
+def _detach_unlocked(k: Kernel, vma: Vma) -> None:
+    """``vma_mark_detached`` as ``do_vmi_align_munmap`` reaches it without [v3 19/35]
+    (patch ``write_lock_before_detach`` off): no ``vma_start_write`` first.
+
+    That kernel had no rule that a VMA is detached only while write-locked (the
+    patch adds it: invariant 6), so an unlocked detach alone is not the break; the
+    race it opens is.  A fault that read-locked the VMA before munmap took it out of
+    the tree keeps running while munmap zaps its pages and frees its page tables
+    (invariant 4: tree membership and page tables change under a VMA read lock).
+    """
+    readers = k.vma_read_locked(vma)
+    if readers:
+        k.violate(4, f"{vma.label()} leaves the tree while {readers} task(s) read-lock it")
     vma.detached = True
 
 
@@ -534,11 +559,14 @@ def do_vmi_align_munmap(k: Kernel, th: Thread, fr: Frame) -> int:
                 continue
             vid = L["todo"][0]
             vma = k.mm.vmas[vid]
-            if k.per_vma and k.patch["write_lock_before_detach"] and not k.mm.is_write_locked(vma):
-                _start_write(k, th, vma)
-                return -1
+            if k.per_vma and not k.mm.is_write_locked(vma):
+                if k.patch["write_lock_before_detach"]:
+                    _start_write(k, th, vma)
+                    return -1
+                _detach_unlocked(k, vma)
+            else:
+                _detach(k, th, vma)
             L["todo"].pop(0)
-            _detach(k, th, vma)
             k.emit("vma_mark_detached", vid)
             return k.costs["maple_store"]
         if pc == 5:
@@ -715,6 +743,8 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 6
             if k.patch["vm_flags_write_lock"]:
                 _start_write(k, th, vma)
+            else:
+                L["flags_unlocked"] = True
             return -1
         if pc == 5:
             L.pop("ret", None)
@@ -722,10 +752,12 @@ def op_mmap(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 6
             if k.patch["vm_flags_write_lock"]:
                 _start_write(k, th, vma)
+            else:
+                L["flags_unlocked"] = True
             return -1
         if pc == 6:
             vma = k.mm.vmas[fr.loc["vid"]]
-            k.check_modify_vma(th, vma, "vm_flags")
+            _check_vm_flags_write(k, th, vma, not L.get("flags_unlocked", False))
             vma.vm_flags |= M.VM_SOFTDIRTY
             k.names[a["name"]] = (L["start"], L["end"])
             fr.pc = 9
@@ -850,17 +882,38 @@ def vma_merge(k: Kernel, th: Thread, fr: Frame) -> int:
     return -1
 
 
+def _check_vm_flags_write(k: Kernel, th: Thread, vma: Vma, locked: bool) -> None:
+    """Invariants 3 and 4 for a ``vm_flags_*`` writer (include/linux/mm.h).
+
+    ``locked`` is False when the writer skipped ``vma_start_write`` because patch
+    ``vm_flags_write_lock`` is off (the kernel before [v3 13/35]).  That kernel had
+    no rule that flags change only under the VMA write lock (the patch adds it:
+    invariant 3), so an unlocked change alone is not the break; the race it opens
+    is.  A fault that passed its access check (``VM_WRITE``) under the VMA read lock
+    sees the flags change under it, and installs a PTE the new flags forbid after
+    ``change_protection`` has write-protected the others (invariant 4).
+    """
+    if locked:
+        k.check_modify_vma(th, vma, "vm_flags")
+    elif k.per_vma and vma.state == "live" and not vma.detached:
+        readers = k.vma_read_locked(vma)
+        if readers:
+            k.violate(4, f"{vma.label()} changes vm_flags while {readers} task(s) read-lock it")
+
+
 @kfunc("vm_flags_reset", "include/linux/mm.h")
 def vm_flags_reset(k: Kernel, th: Thread, fr: Frame) -> int:
     """``vm_flags_reset``: ``vma_start_write``, then write the new ``vm_flags``."""
     L = fr.loc
     vma = k.mm.vmas[L["vid"]]
+    locked = True
     if fr.pc == 0:
         fr.pc = 1
         if k.patch["vm_flags_write_lock"]:
             _start_write(k, th, vma)
             return -1
-    k.check_modify_vma(th, vma, "vm_flags")
+        locked = False
+    _check_vm_flags_write(k, th, vma, locked)
     vma.vm_flags = L["flags"]
     k.emit("vm_flags_reset", vma.vid, vma.vm_flags)
     k.ret(th)
@@ -1872,10 +1925,15 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
             fr.pc = 20
             continue
         if pc == 5:
-            # move_vma: vma_start_write(vma) before copy_vma.
+            # move_vma: vma_start_write(vma) before copy_vma ([v3 18/35]).
             vma = k.mm.vmas[fr.loc["vid"]]
             fr.pc = 6
-            _start_write(k, th, vma)
+            if k.patch["mremap_write_lock"]:
+                _start_write(k, th, vma)
+            else:
+                # Remembered so move_page_tables reports what the missing lock
+                # lets happen (a fault inside the source), not the lock itself.
+                L["unlocked"] = True
             return -1
         if pc == 6:
             vma = k.mm.vmas[fr.loc["vid"]]
@@ -1954,7 +2012,7 @@ def op_mremap(k: Kernel, th: Thread, fr: Frame) -> int:
                 for i, s in vma.pages.items()
                 if lo <= vma.vm_start + i * PAGE_SIZE < hi
             }
-            k.check_modify_vma(th, vma, "page tables")
+            k.check_modify_vma(th, vma, "page tables", unlocked=L.get("unlocked", False))
             vma.pages = {
                 i: s for i, s in vma.pages.items() if not lo <= vma.vm_start + i * PAGE_SIZE < hi
             }
@@ -2221,7 +2279,7 @@ def op_fork(k: Kernel, th: Thread, fr: Frame) -> int:
                 return cost
             if is_cow_mapping(vma.vm_flags) and vma.pages:
                 # copy_present_pte write-protects the parent's writable PTEs.
-                if vma.vm_lock.readers:
+                if k.vma_read_locked(vma):
                     k.violate(
                         4,
                         f"dup_mmap write-protects {vma.label()}'s PTEs during a "
@@ -2555,12 +2613,17 @@ def op_khugepaged(k: Kernel, th: Thread, fr: Frame) -> int:
             return k.costs["find_vma"]
         L["vid"] = vma.vid
         fr.pc = 6
-        _start_write(k, th, vma)
+        if k.patch["khugepaged_write_lock"]:
+            _start_write(k, th, vma)  # [v3 15/35]
+        else:
+            # Remembered so the collapse reports a fault inside the VMA (the
+            # race the lock prevents), not the missing lock itself.
+            L["unlocked"] = True
         return k.costs["find_vma"]
     if pc == 6:
         fr.pc = 7
         vma = k.mm.vmas[L["vid"]]
-        k.check_modify_vma(th, vma, "page tables (collapse)")
+        k.check_modify_vma(th, vma, "page tables (collapse)", unlocked=L.get("unlocked", False))
         k.emit("collapse_huge_page:pmdp_collapse_flush", vma.vid)
         fr.pc = 10
         return k.costs["khugepaged_collapse"]
