@@ -342,6 +342,7 @@ class Bounded:
             path.append(tid)
             last = tid
             if k.violations:
+                self.schedules += 1  # the violating schedule counts as explored
                 return path
         if used > bound:
             return None
@@ -399,6 +400,7 @@ class Bounded:
             path.append(tid)
             last = tid
             if k.violations:
+                self.schedules += 1  # the violating schedule counts as explored
                 return path
 
 
