@@ -16,7 +16,11 @@
      * painted last and stay visible. Each kind has a hatch pattern and a badge as
      * well as a colour. Wheel: zoom around the pointer; drag: pan; double click:
      * back to the whole run's work; W/S zoom and A/D pan (keys); click: go to the
-     * step that started the item. */
+     * step that started the item; shift-drag: select a time range (its statistics
+     * come from the server, vmaviz/ui/timeline_nav.py; Escape clears it). Tracks can
+     * be filtered by name, pinned on top and collapsed to a thin row (a click on a
+     * name pins it, on its triangle collapses it). Hand-off arrows go from the step
+     * that released or granted a lock to the thread it woke (data.flows). */
     window.vmavizLanes = (function () {
         var views = {};
         var range = null;
@@ -143,6 +147,25 @@
                 legend.appendChild(li);
             });
             head.appendChild(legend);
+            var tools = document.createElement("div");
+            tools.className = "lanes-tools";
+            var filter = document.createElement("input");
+            filter.type = "search";
+            filter.className = "lanes-filter";
+            filter.placeholder = "filter tracks by name";
+            filter.setAttribute("aria-label", "filter tracks by name");
+            filter.maxLength = 80;
+            tools.appendChild(filter);
+            var arrows = document.createElement("label");
+            arrows.className = "lanes-arrows";
+            var box0 = document.createElement("input");
+            box0.type = "checkbox";
+            box0.checked = true;
+            arrows.appendChild(box0);
+            arrows.appendChild(document.createTextNode(
+                " hand-off arrows (" + ((data.flows && data.flows.from.length) || 0) + ")"));
+            tools.appendChild(arrows);
+            head.appendChild(tools);
             el.appendChild(head);
             var box = document.createElement("div");
             box.className = "lanes-box";
@@ -160,20 +183,76 @@
             var hint = document.createElement("p");
             hint.className = "hint lanes-hint";
             hint.textContent = "Wheel or W/S: zoom · drag or A/D: pan · double click: whole run · " +
-                "click a bar: go to its step" +
+                "click a bar: go to its step · shift-drag: select a range (Esc clears) · " +
+                "click a track name: pin it on top, its triangle: collapse it" +
                 (data.coarsened_ns ? " · drawn in bins of " + data.coarsened_ns + " ns" : "");
             el.appendChild(hint);
             var v = {side: side, el: el, data: data, base: base, over: over, tip: tip,
-                     byRow: index(data), fills: null, gutter: 0};
+                     byRow: index(data), fills: null, gutter: 0, filter: "", pinned: [],
+                     collapsed: {}, flows: true, sel: null, lay: null};
+            relayout(v);
+            filter.addEventListener("input", function () {
+                v.filter = filter.value.slice(0, 80).toLowerCase();
+                relayout(v);
+                redrawAll();
+            });
+            box0.addEventListener("change", function () {
+                v.flows = box0.checked;
+                redrawAll();
+            });
             hook(v);
             return v;
         }
 
+        /* Where each row is drawn: pinned threads first (in pin order), then the
+         * others in their order; rows whose name does not match the filter are left
+         * out (y -1); a collapsed row is a thin strip. */
+        var THIN = 5;
+        function relayout(v) {
+            var d = v.data;
+            var n = d.rows.length;
+            var rh = rowHeight(Math.max(n, 1));
+            var y = new Float64Array(n).fill(-1);
+            var h = new Float64Array(n);
+            var order = [];
+            var f = v.filter;
+            var shown = function (r) {
+                return !f || d.rows[r].toLowerCase().indexOf(f) >= 0;
+            };
+            v.pinned.forEach(function (r) { if (shown(r)) { order.push(r); } });
+            for (var r = 0; r < n; r++) {
+                if (v.pinned.indexOf(r) < 0 && (r === d.threads ? !f : shown(r))) {
+                    order.push(r);
+                }
+            }
+            var top = 6;
+            order.forEach(function (r) {
+                y[r] = top;
+                h[r] = v.collapsed[r] ? THIN : rh;
+                top += h[r];
+            });
+            v.lay = {y: y, h: h, order: order, bottom: top, rh: rh};
+            v.el.setAttribute("data-rows-shown", String(order.length));
+            v.el.setAttribute("data-pinned", v.pinned.map(function (r) { return d.rows[r]; }).join("|"));
+            v.el.setAttribute("data-collapsed", String(Object.keys(v.collapsed).length));
+        }
+
         function geometry(v) {
-            var n = Math.max(v.data.rows.length, 1);
-            var rh = rowHeight(n);
+            var rh = v.lay.rh;
             var width = Math.max(v.el.clientWidth, 300);
-            return {width: width, rh: rh, top: 6, height: n * rh + 6 + 28};
+            return {width: width, rh: rh, top: 6, height: v.lay.bottom + 28};
+        }
+
+        /* The row under a y position (px in the canvas), or -1. */
+        function rowAt(v, py) {
+            var lay = v.lay;
+            for (var i = 0; i < lay.order.length; i++) {
+                var r = lay.order[i];
+                if (py >= lay.y[r] && py < lay.y[r] + lay.h[r]) {
+                    return r;
+                }
+            }
+            return -1;
         }
 
         function gutterOf(v) {
@@ -231,17 +310,29 @@
             // Row stripes and names.
             ctx.font = FONT;
             ctx.textBaseline = "middle";
-            for (var r = 0; r < d.rows.length; r++) {
-                var y = geo.top + r * geo.rh;
-                if (r % 2) {
+            var lay = v.lay;
+            lay.order.forEach(function (r, i) {
+                var y = lay.y[r];
+                var rowh = lay.h[r];
+                if (i % 2) {
                     ctx.fillStyle = "#f6f6f6";
-                    ctx.fillRect(gut, y, right - gut, geo.rh);
+                    ctx.fillRect(gut, y, right - gut, rowh);
+                }
+                if (rowh < 10 || r === d.threads) {
+                    if (r !== d.threads) {
+                        ctx.fillStyle = "#888888";
+                        ctx.fillRect(4, y + 1, gut - 12, rowh - 2);
+                    }
+                    return;
                 }
                 ctx.fillStyle = INK;
-                ctx.fillText(d.rows[r], 4, y + geo.rh / 2, gut - 8);
-            }
-            if (d.rows.length > d.threads) {
-                var ys = geo.top + d.threads * geo.rh + geo.rh / 2;
+                // ▾ collapses the row; a pinned row is marked with a pin (●).
+                var mark = (r < d.threads || r > d.threads ? "\u25be " : "") +
+                    (v.pinned.indexOf(r) >= 0 ? "\u25cf " : "");
+                ctx.fillText(mark + d.rows[r], 4, y + rowh / 2, gut - 8);
+            });
+            if (d.rows.length > d.threads && lay.y[d.threads] >= 0) {
+                var ys = lay.y[d.threads] + lay.h[d.threads] / 2;
                 ctx.strokeStyle = "#444444";
                 ctx.setLineDash([2, 3]);
                 ctx.beginPath();
@@ -254,7 +345,7 @@
             var span = range[1] - range[0];
             var step = niceStep(span, Math.max(2, Math.floor((right - gut) / 110)));
             var first = Math.ceil(range[0] / step) * step;
-            var axisY = geo.top + d.rows.length * geo.rh;
+            var axisY = lay.bottom;
             ctx.strokeStyle = "#e0e0e0";
             ctx.fillStyle = INK;
             ctx.textBaseline = "top";
@@ -288,11 +379,19 @@
                     kind = it.kind[i];
                     ctx.fillStyle = v.fills[kind];
                 }
+                var yr = lay.y[it.row[i]];
+                if (yr < 0) {
+                    continue;
+                }
+                var hr = lay.h[it.row[i]];
                 x0 = Math.max(x0, gut - 1);
                 x1 = Math.min(x1, right + 1);
                 var w = Math.max(x1 - x0, 1);
-                var yy = geo.top + it.row[i] * geo.rh + 2;
-                ctx.fillRect(x0, yy, w, geo.rh - 4);
+                if (hr < 10) {
+                    ctx.fillRect(x0, yr + 1, w, hr - 2);
+                    continue;
+                }
+                ctx.fillRect(x0, yr + 2, w, hr - 4);
                 if (w > 4) {
                     labelled.push(i);
                 }
@@ -306,7 +405,7 @@
                 labelled.forEach(function (j) {
                     var a = Math.max(gut + (it.start[j] - range[0]) * scale, gut - 1);
                     var b = Math.min(gut + (it.end[j] - range[0]) * scale, right + 1);
-                    var top = geo.top + it.row[j] * geo.rh + 2;
+                    var top = lay.y[it.row[j]] + 2;
                     ctx.strokeRect(a, top, b - a, geo.rh - 4);
                     var k = d.kinds[it.kind[j]];
                     if (k.badge && b - a > 10 + 7 * k.badge.length && geo.rh >= 12) {
@@ -318,6 +417,7 @@
                     }
                 });
             }
+            drawFlows(v, ctx, gut, right, scale);
             // Marks (an explored counterexample's preemption points): a dashed
             // vertical line across every lane with a short tag on top.
             var marks = d.marks || [];
@@ -349,17 +449,75 @@
             drawCursor(v, geo);
         }
 
+        /* The hand-off arrows in view: from the releasing thread's row at the wake
+         * to the woken thread's row when it runs again. Hidden or collapsed rows
+         * and arrows wholly outside the range are skipped. */
+        function drawFlows(v, ctx, gut, right, scale) {
+            var fl = v.data.flows;
+            var drawn = 0;
+            if (v.flows && fl && fl.from.length) {
+                var lay = v.lay;
+                ctx.save();
+                ctx.lineWidth = 1.5;
+                for (var i = 0; i < fl.from.length; i++) {
+                    if (fl.t1[i] < range[0] || fl.t0[i] > range[1]) {
+                        continue;
+                    }
+                    var a = fl.from[i];
+                    var b = fl.to[i];
+                    if (lay.y[a] < 0 || lay.y[b] < 0) {
+                        continue;
+                    }
+                    var xa = gut + (fl.t0[i] - range[0]) * scale;
+                    var xb = gut + (fl.t1[i] - range[0]) * scale;
+                    var ya = lay.y[a] + lay.h[a] / 2;
+                    var yb = lay.y[b] + lay.h[b] / 2;
+                    // Granted hand-offs solid, wakes to retry dashed.
+                    ctx.strokeStyle = fl.granted[i] ? "#7a1fa2" : "#b8860b";
+                    ctx.fillStyle = ctx.strokeStyle;
+                    ctx.setLineDash(fl.granted[i] ? [] : [4, 3]);
+                    ctx.beginPath();
+                    ctx.moveTo(xa, ya);
+                    ctx.lineTo(xb, yb);
+                    ctx.stroke();
+                    var ang = Math.atan2(yb - ya, xb - xa);
+                    ctx.setLineDash([]);
+                    ctx.beginPath();
+                    ctx.moveTo(xb, yb);
+                    ctx.lineTo(xb - 8 * Math.cos(ang - 0.4), yb - 8 * Math.sin(ang - 0.4));
+                    ctx.lineTo(xb - 8 * Math.cos(ang + 0.4), yb - 8 * Math.sin(ang + 0.4));
+                    ctx.fill();
+                    drawn++;
+                }
+                ctx.restore();
+            }
+            v.el.setAttribute("data-flows-drawn", String(drawn));
+        }
+
         function drawCursor(v, geo) {
             geo = geo || geometry(v);
             var ctx = size(v.over, geo);
             ctx.clearRect(0, 0, geo.width, geo.height);
+            var sel = v.sel;
+            v.el.setAttribute("data-sel0", sel ? String(sel[0]) : "");
+            v.el.setAttribute("data-sel1", sel ? String(sel[1]) : "");
+            if (sel && sel[1] > range[0] && sel[0] < range[1]) {
+                var g0 = sharedGutter();
+                var sa = Math.max(toPx(v, geo, sel[0]), g0);
+                var sb = Math.min(toPx(v, geo, sel[1]), geo.width - 12);
+                ctx.fillStyle = "rgba(0, 90, 181, 0.18)";
+                ctx.fillRect(sa, geo.top, Math.max(sb - sa, 1), v.lay.bottom - geo.top);
+                ctx.fillStyle = "#005ab5";
+                ctx.fillRect(sa, geo.top, 1.5, v.lay.bottom - geo.top);
+                ctx.fillRect(sb - 1.5, geo.top, 1.5, v.lay.bottom - geo.top);
+            }
             var x = cursor[v.side];
             v.el.setAttribute("data-cursor", typeof x === "number" ? String(x) : "");
             if (typeof x !== "number" || x < range[0] || x > range[1]) {
                 return;
             }
             var px = toPx(v, geo, x);
-            var bottom = geo.top + v.data.rows.length * geo.rh;
+            var bottom = v.lay.bottom;
             ctx.fillStyle = INK;
             ctx.fillRect(px - 1.5, geo.top, 3, bottom - geo.top);
             ctx.beginPath();
@@ -411,8 +569,9 @@
             var geo = geometry(v);
             var px = ev.clientX - rect.left;
             var py = ev.clientY - rect.top;
-            var row = Math.floor((py - geo.top) / geo.rh);
-            if (row < 0 || row >= v.data.rows.length || px < sharedGutter()) {
+            var row = rowAt(v, py);
+            if (row < 0 || row === v.data.threads && v.data.rows.length > v.data.threads ||
+                    px < sharedGutter()) {
                 return null;
             }
             var t = toX(v, geo, px);
@@ -459,10 +618,34 @@
                 zoom(Math.exp(ev.deltaY * 0.0015), at);
             }, {passive: false});
             v.over.addEventListener("mousedown", function (ev) {
+                var rect = v.over.getBoundingClientRect();
+                var px = ev.clientX - rect.left;
+                if (px < sharedGutter()) {
+                    gutterClick(v, px, ev.clientY - rect.top);
+                    return;
+                }
+                if (ev.shiftKey) {
+                    // Shift-drag selects a range instead of panning.
+                    var t = toX(v, geometry(v), px);
+                    drag = {x: ev.clientX, select: true, t: t, moved: false};
+                    ev.preventDefault();
+                    return;
+                }
                 drag = {x: ev.clientX, range: range.slice(), moved: false};
             });
             window.addEventListener("mousemove", function (ev) {
                 if (!drag) {
+                    return;
+                }
+                if (drag.select) {
+                    var rect = v.over.getBoundingClientRect();
+                    var t = toX(v, geometry(v), ev.clientX - rect.left);
+                    t = Math.max(0, Math.min(t, home.max));
+                    drag.moved = drag.moved || Math.abs(ev.clientX - drag.x) > 3;
+                    if (drag.moved) {
+                        v.sel = [Math.min(drag.t, t), Math.max(drag.t, t)];
+                        drawCursor(v);
+                    }
                     return;
                 }
                 var dx = ev.clientX - drag.x;
@@ -482,7 +665,14 @@
                     return;
                 }
                 var moved = drag.moved;
+                var selecting = drag.select;
                 drag = null;
+                if (selecting) {
+                    if (moved) {
+                        sendRange(v);
+                    }
+                    return;
+                }
                 // The second click of a double click (which resets the zoom) does
                 // not go to a step again.
                 if (moved || ev.target !== v.over || ev.detail >= 2) {
@@ -520,6 +710,71 @@
                 redrawAll();
             });
         }
+
+        /* A mouse-down on the names: on the triangle, collapse or expand the row;
+         * elsewhere, pin it on top (or unpin it). */
+        function gutterClick(v, px, py) {
+            var r = rowAt(v, py);
+            if (r < 0 || r === v.data.threads && v.data.rows.length > v.data.threads) {
+                return;
+            }
+            if (px < 16 || v.collapsed[r]) {
+                if (v.collapsed[r]) {
+                    delete v.collapsed[r];
+                } else {
+                    v.collapsed[r] = true;
+                }
+            } else {
+                var at = v.pinned.indexOf(r);
+                if (at >= 0) {
+                    v.pinned.splice(at, 1);
+                } else {
+                    v.pinned.push(r);
+                }
+            }
+            relayout(v);
+            redrawAll();
+        }
+
+        /* The selected range to the server (its statistics), only when it changed. */
+        function sendRange(v) {
+            var key = v.sel ? v.sel[0].toFixed(4) + ":" + v.sel[1].toFixed(4) : "";
+            if (key === v.sentSel) {
+                return;
+            }
+            v.sentSel = key;
+            if (window.dash_clientside && window.dash_clientside.set_props) {
+                window.dash_clientside.set_props("timeline-range", {
+                    data: {side: v.side, t0: v.sel ? v.sel[0] : null, t1: v.sel ? v.sel[1] : null},
+                });
+            }
+        }
+
+        /* Select a range from code (tests, the console): [t0, t1] in µs, or null. */
+        function select(side, sel) {
+            var v = views[side];
+            if (!v) {
+                return;
+            }
+            v.sel = sel ? [Math.min(sel[0], sel[1]), Math.max(sel[0], sel[1])] : null;
+            drawCursor(v);
+            sendRange(v);
+        }
+
+        window.addEventListener("keydown", function (ev) {
+            if (ev.key !== "Escape" || ev.defaultPrevented) {
+                return;
+            }
+            var tag = ((ev.target && ev.target.tagName) || "").toLowerCase();
+            if (tag === "input" || tag === "textarea" || tag === "select") {
+                return;
+            }
+            Object.keys(views).forEach(function (k) {
+                if (views[k].sel) {
+                    select(k, null);
+                }
+            });
+        });
 
         function setData(list) {
             var seen = {};
@@ -598,6 +853,7 @@
 
         window.addEventListener("resize", redrawAll);
         return {setData: setData, setCursor: setCursor, zoom: zoom, pan: pan, itemsAt: itemsAt,
+                select: select,
                 active: function () { return !!range && Object.keys(views).length > 0; }};
     })();
 })();

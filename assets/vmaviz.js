@@ -518,6 +518,11 @@
                 Nav.payOwed();
                 renderViews(data.html || {}, 0);
                 markLogRow(data.log_current, data.html && data.html["event-log"] !== undefined);
+                /* What this step changed (assets/editor.js), marked on the panels
+                 * just put in place. */
+                if (window.VmavizEditor) {
+                    window.VmavizEditor.markChanges(data);
+                }
                 return window.dash_clientside.no_update;
             },
             /* The timeline cursor: a line laid over each timeline's plot area at the
@@ -557,6 +562,11 @@
             permalink: function (search) {
                 if (!search) {
                     return window.dash_clientside.no_update;
+                }
+                /* What the browser keeps in the link: an edited scenario, the
+                 * presenter layout (assets/editor.js). */
+                if (window.VmavizEditor) {
+                    search = window.VmavizEditor.extend(search);
                 }
                 var url = window.location.origin + window.location.pathname + search;
                 if (window.location.search !== search) {

@@ -86,8 +86,63 @@ def shoot_explore(driver: webdriver.Chrome, base: str) -> None:
     shoot(driver, "explore")
 
 
+def shoot_lesson(driver: webdriver.Chrome, base: str) -> None:
+    """A lesson's checkpoint answered, with the model's next steps revealed."""
+    driver.get(base + "?lesson=01-first-fault&checkpoint=1")
+    settle(driver, "step 4")
+    driver.find_elements(By.CSS_SELECTOR, "#lesson-choice label")[0].click()
+    driver.find_element(By.ID, "lesson-check").click()
+    deadline = time.time() + 30
+    while time.time() < deadline and not driver.find_elements(By.ID, "lesson-verdict"):
+        time.sleep(0.2)
+    driver.execute_script(
+        "document.getElementById('lessons-box').scrollIntoView({block: 'start'});"
+        "window.scrollBy(0, -10);"
+    )
+    time.sleep(1.5)
+    shoot(driver, "lesson")
+
+
+def shoot_source(driver: webdriver.Chrome, base: str) -> None:
+    """The kernel source panel at a step inside vma_start_read (issue 14, S)."""
+    driver.get(base + "?scenario=default&step=10")
+    settle(driver, "step 10")
+    driver.execute_script(
+        "document.querySelector('.source-panel').scrollIntoView({block: 'start'});"
+        "window.scrollBy(0, -140);"
+    )
+    time.sleep(1.5)
+    shoot(driver, "source")
+
+
+def shoot_editor(driver: webdriver.Chrome, base: str) -> None:
+    """The in-page editor with an error marked, and the step's changes highlighted."""
+    driver.get(base + "?scenario=first-fault-anon-vma&step=9")
+    settle(driver, "step 9")
+    driver.find_element(By.CSS_SELECTOR, "#editor-details summary").click()
+    deadline = time.time() + 30
+    while time.time() < deadline and not driver.execute_script(
+        "return document.getElementById('editor-text').value.length"
+    ):
+        time.sleep(0.2)
+    driver.execute_script(
+        "const a = document.getElementById('editor-text');"
+        "const set = Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value').set;"
+        "set.call(a, a.value.replace('pages: 16', 'pages: sixteen'));"
+        "a.dispatchEvent(new Event('input', {bubbles: true}));"
+    )
+    while time.time() < deadline and not driver.find_elements(By.CSS_SELECTOR, ".editor-error"):
+        time.sleep(0.2)
+    driver.execute_script(
+        "document.querySelector('.editor-section').scrollIntoView({block: 'start'});"
+        "window.scrollBy(0, -10);"
+    )
+    time.sleep(1.5)
+    shoot(driver, "editor")
+
+
 def main() -> int:
-    """Take every screenshot, or only those named (``explore``) on the command line."""
+    """Take every screenshot, or only the one named (``explore``, ``lesson``) as the argument."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as cache:
@@ -97,15 +152,24 @@ def main() -> int:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{port}/"
         driver = browser()
-        if sys.argv[1:] == ["explore"]:
+        only = {
+            "explore": shoot_explore,
+            "lesson": shoot_lesson,
+            "source": shoot_source,
+            "editor": shoot_editor,
+        }
+        if len(sys.argv) == 2 and sys.argv[1] in only:
             try:
-                shoot_explore(driver, base)
+                only[sys.argv[1]](driver, base)
             finally:
                 driver.quit()
                 server.shutdown()
             return 0
         try:
             shoot_explore(driver, base)
+            shoot_lesson(driver, base)
+            shoot_source(driver, base)
+            shoot_editor(driver, base)
             driver.get(base + "?scenario=default&step=369")
             settle(driver, "step 369")
             shoot(driver, "single")

@@ -13,8 +13,10 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from selenium.webdriver.chrome.options import Options
 
 from vmaviz.bench.browser import CHROME_ARGS as BROWSER_ARGS
@@ -63,3 +65,22 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The Dash app with its own file cache, one per test module (HTTP tests).
+
+    Browser-test modules define their own ``app``; theirs wins in their module.
+    """
+    from vmaviz.ui.app_factory import create_app
+
+    cache = tmp_path_factory.mktemp("vmaviz-cache")
+    return create_app({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(cache)})
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[FlaskClient]:
+    """Flask's test client of :func:`app`."""
+    with app.server.test_client() as c:
+        yield c

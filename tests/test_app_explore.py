@@ -8,7 +8,6 @@ vm_lock_seq check and its trylock) breaks invariant 5.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from flask.testing import FlaskClient
 from vmaviz.engine.engine import Engine
 from vmaviz.model.kernel import PATCHES
 from vmaviz.scenario import load_scenario
-from vmaviz.ui.app_factory import create_app
 from vmaviz.ui.session import (
     MAX_SCHED,
     Config,
@@ -35,16 +33,7 @@ RACE_FILE = ROOT / "scenarios" / "races" / "detached.yaml"
 PATCH = "vma_detached_flag"
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    cache = tmp_path_factory.mktemp("vmaviz-explore-cache")
-    return create_app({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(cache)})
-
-
-@pytest.fixture
-def client(app: Any) -> Iterator[FlaskClient]:
-    with app.server.test_client() as c:
-        yield c
+# app, client: the HTTP app and its test client (tests/conftest.py).
 
 
 def config(b: Browser) -> dict[str, Any]:

@@ -120,8 +120,6 @@ _WRITE_RELEASE: dict[str, int | None] = {
 }
 _DOWNGRADE: dict[str, int | None] = {"mmap_write_downgrade": 0}
 _QUEUED: dict[str, int | None] = {"down_read:queued": None, "down_write:queued": None}
-#: A sleeper that got the lock after being woken: the head of a flow arrow.
-_WOKEN = ("down_read:granted", "down_write:acquired_after_wait")
 
 
 #: The lock actions :func:`lock_effect` reports.
@@ -164,6 +162,7 @@ def _matches(code: str, table: tuple[str, ...]) -> bool:
 
 
 _GRANT = re.compile(r"granted=(\d+):([\d,]+)")
+_WOKE = re.compile(r"woke=(\d+):([\d,]+)")
 
 
 def split_note(note: str) -> tuple[str, list[tuple[int, list[int]]]]:
@@ -174,7 +173,8 @@ def split_note(note: str) -> tuple[str, list[tuple[int, list[int]]]]:
     """
     grants = [(int(k), [int(x) for x in tids.split(",")]) for k, tids in _GRANT.findall(note)]
     parts = (x.strip() for x in note.split(";"))
-    rest = "; ".join(p for p in parts if p and not _GRANT.fullmatch(p))
+    # The wake tags (``woke=``, for hand-off arrows: vmaviz.engine.flows) are not prose.
+    rest = "; ".join(p for p in parts if p and not (_GRANT.fullmatch(p) or _WOKE.fullmatch(p)))
     return rest, grants
 
 
@@ -370,7 +370,6 @@ class _PerfettoBuilder:
         self.lock_state: dict[int, _Lock] = {}
         self.other: list[dict[str, Any]] = []  # counters, instants, flows
         self.flow_id = 0
-        self.pending_unlock: dict[int, tuple[int, int]] = {}  # key -> (tid, time)
         #: (lock, tid) of readers granted the lock at an unlock, before they ran.
         self.early: set[tuple[int, int]] = set()
         self.rcu_tid = len(engine.k.threads) + 1
@@ -457,6 +456,7 @@ class _PerfettoBuilder:
         for key, tr in self.locks.items():
             self._lock_changed(key, end, force_close=True)
             tr.close_to(0, end)
+        self._flows()
         return self._document()
 
     # ---------------------------------------------------------------- steps
@@ -585,8 +585,6 @@ class _PerfettoBuilder:
             if self.mm_lock_seq is None or b == self.mm_lock_seq:
                 self._state(a).seq_locked = (b, tid)
                 self._lock_changed(a, time)
-        if code in _WOKEN:
-            self._flow(_key(None, a), tid, time)
 
     def _seq(self, time: int, seq: int) -> None:
         if seq == self.mm_lock_seq:
@@ -600,7 +598,6 @@ class _PerfettoBuilder:
                 self._lock_changed(key, time)
 
     def _unlocked(self, key: int, tid: int, time: int) -> None:
-        self.pending_unlock[key] = (tid, time)
         self._lock_changed(key, time)
 
     def _lock_changed(self, key: int, time: int, force_close: bool = False) -> None:
@@ -640,14 +637,39 @@ class _PerfettoBuilder:
                 self.mmap_counts = counts
                 self._counter("mmap_lock", time, counts)
 
-    def _flow(self, key: int, tid: int, time: int) -> None:
-        src = self.pending_unlock.get(key)
-        if src is None or src[0] == tid:
-            return
-        self.flow_id += 1
-        common = {"name": "wakeup", "cat": "lock", "id": self.flow_id, "pid": PID_THREADS}
-        self.other.append({"ph": "s", **common, "tid": self.ttid(src[0]), "ts": _us(src[1])})
-        self.other.append({"ph": "f", "bp": "e", **common, "tid": self.ttid(tid), "ts": _us(time)})
+    def _flows(self) -> None:
+        """One arrow per wake the model recorded (:func:`vmaviz.engine.flows.wake_flows`).
+
+        The tail (``s``) sits on the waker's track at the releasing step, inside the
+        slice of the unlock function; the head (``f``, ``bp: e``: bound to the
+        enclosing slice) on the woken thread's track when it runs again. Perfetto
+        follows a flow by its ``id`` (unique here) within ``cat``.
+        """
+        from vmaviz.engine.flows import wake_flows
+
+        fl = wake_flows(self.t)
+        cols = zip(
+            fl.key.tolist(),
+            fl.waker.tolist(),
+            fl.woken.tolist(),
+            fl.granted.tolist(),
+            fl.t0_ns.tolist(),
+            fl.t1_ns.tolist(),
+            strict=True,
+        )
+        for key, waker, woken, granted, t0, t1 in cols:
+            self.flow_id += 1
+            lock = "mmap_lock" if key == 0 else f"vma{key} vm_lock"
+            common = {
+                "name": f"{'hand-off' if granted else 'wakeup'}: {lock}",
+                "cat": "lock",
+                "id": self.flow_id,
+                "pid": PID_THREADS,
+            }
+            self.other.append({"ph": "s", **common, "tid": self.ttid(waker), "ts": _us(t0)})
+            self.other.append(
+                {"ph": "f", "bp": "e", **common, "tid": self.ttid(woken), "ts": _us(t1)}
+            )
 
     # --------------------------------------------------------------- output
 

@@ -327,16 +327,24 @@ class MachineBase:
         again (``rwsem_mark_wake`` adds their reader bias for them). The step's note
         says so (``granted=KEY:TID,TID``), so that a timeline can draw them holding
         it from here, as the lock's state does.
+
+        Sleepers woken without the lock (writers, which retry it themselves) are
+        named too (``woke=KEY:TID,TID``): the step that woke a thread is not
+        otherwise in the trace, and the timeline's hand-off arrows start there.
         """
-        granted = []
+        granted: list[int] = []
+        woke: list[int] = []
         for w in wakes:
-            if w.granted and self.threads[w.tid].state == BLOCKED:
-                granted.append(w.tid)
+            if self.threads[w.tid].state == BLOCKED:
+                (granted if w.granted else woke).append(w.tid)
             self.wake(w.tid, w.granted)
-        if granted and key >= 0:
-            tag = f"granted={key}:" + ",".join(str(t) for t in granted)
-            ev = self.event
-            ev.note = f"{ev.note}; {tag}" if ev.note else tag
+        if key < 0:
+            return
+        for name, tids in (("granted", granted), ("woke", woke)):
+            if tids:
+                tag = f"{name}={key}:" + ",".join(str(t) for t in tids)
+                ev = self.event
+                ev.note = f"{ev.note}; {tag}" if ev.note else tag
 
     def sleep_until(self, th: Thread, at: int, cost: int) -> None:
         th.state = SLEEPING

@@ -56,6 +56,7 @@ from vmaviz.scenario.schema import (
     MAX_RCU_GRACE_NS,
     MAX_RLIMIT_STACK,
     MAX_SEED,
+    MAX_STEPS,
     MAX_SUGGESTION_CANDIDATES,
     MAX_SUGGESTIONS,
     MAX_THREADS,
@@ -71,6 +72,7 @@ from vmaviz.scenario.schema import (
     TASK_SIZE,
     FieldSpec,
     KernelConfig,
+    LookAtTarget,
     Op,
     Scenario,
     ThreadSpec,
@@ -911,7 +913,7 @@ class _Loader:
                 f"{_short(head['name'])!r} is not a valid scenario name (lowercase letters, digits,"
                 " '_', '.', '-')",
             )
-        look_at = self._look_at(top.get("look_at"))
+        look_at, targets = self._look_at(top.get("look_at"))
         kernel = self._kernel(top.get("kernel"))
         costs = self._costs(top.get("costs"))
         vmas = self._vmas(top.get("mm"))
@@ -922,31 +924,74 @@ class _Loader:
             if expanded:
                 self._resolve(vmas, expanded)
             threads = [thread for thread, _ in expanded]
+        if templates is not None:
+            self._look_at_threads(targets, {t.name for t in threads})
         return {
             "name": head["name"],
             "description": head["description"],
             "question": head["question"],
             "look_at": look_at,
+            "look_at_targets": [t for t, _, _ in targets] if any(t for t, _, _ in targets) else [],
             "kernel": kernel,
             "costs": costs,
             "vmas": vmas,
             "threads": threads,
         }
 
-    def _look_at(self, node: YNode | None) -> list[str]:
+    def _look_at(
+        self, node: YNode | None
+    ) -> tuple[list[str], list[tuple[LookAtTarget | None, int, int]]]:
+        """The ``look_at`` bullets: their texts, and each one's target with its line.
+
+        A bullet is a string, ``{text, event: PATTERN, thread: NAME?}`` or
+        ``{text, step: N}``; the thread names are checked once the threads are known
+        (:meth:`_look_at_threads`).
+        """
         if node is None:
-            return []
+            return [], []
         if node.kind != "seq":
             if node.value is not _BAD:
                 self.error(
                     node.line, "look_at", f"expected a list of strings, got {_describe_node(node)}"
                 )
-            return []
-        return [
-            v
-            for j, item in enumerate(node.value)
-            if (v := self.value(FieldSpec("text"), item, f"look_at[{j}]", False)) is not _BAD
-        ]
+            return [], []
+        texts: list[str] = []
+        targets: list[tuple[LookAtTarget | None, int, int]] = []
+        for j, item in enumerate(node.value):
+            path = f"look_at[{j}]"
+            if item.kind != "map":
+                if (v := self.value(FieldSpec("text"), item, path, False)) is not _BAD:
+                    texts.append(v)
+                    targets.append((None, item.line, j))
+                continue
+            args, ok = self.fields(item, item.line, path, _LOOK_AT_FIELDS, False)
+            if not ok:
+                continue
+            if (args["event"] is None) == (args["step"] is None):
+                self.error(item.line, path, "give exactly one of 'event' (a pattern) or 'step'")
+                continue
+            if args["thread"] is not None and args["event"] is None:
+                self.error(item.line, f"{path}.thread", "'thread' goes with 'event', not 'step'")
+                continue
+            # (A pattern is a ``str`` field: at most MAX_NAME_CHARS, checked above.)
+            event = args["event"]
+            texts.append(args["text"])
+            target = LookAtTarget(event=event, thread=args["thread"], step=args["step"])
+            targets.append((target, item.line, j))
+        return texts, targets
+
+    def _look_at_threads(
+        self, targets: list[tuple[LookAtTarget | None, int, int]], names: set[str]
+    ) -> None:
+        """Report a ``look_at`` bullet whose ``thread`` names no thread of the file."""
+        for target, line, j in targets:
+            if target is not None and target.thread is not None and target.thread not in names:
+                self.error(
+                    line,
+                    f"look_at[{j}].thread",
+                    f"no thread named '{_short(target.thread)}'"
+                    f"{self.did_you_mean(target.thread, sorted(names))}",
+                )
 
     def _kernel(self, node: YNode | None) -> KernelConfig:
         if node is None or self.mapping(node, "kernel", "a mapping of kernel settings") is None:
@@ -1496,6 +1541,13 @@ class _Loader:
 
 
 _AT_FIELDS = {"vma": FieldSpec("vma", required=True), "page": OPS["fault"]["page"]}
+_LOOK_AT_FIELDS = {
+    "text": FieldSpec("text", required=True),
+    "event": FieldSpec("str"),
+    "thread": FieldSpec("str"),
+    "step": FieldSpec("int", hi=MAX_STEPS - 1, limit="MAX_STEPS"),
+}
+
 _HEAD_FIELDS = {
     "name": FieldSpec("text", required=True),
     "description": FieldSpec("text", required=True),

@@ -426,6 +426,26 @@ CANONICAL_FORMAT = 1
 
 
 @dataclass(frozen=True)
+class LookAtTarget:
+    """Where a ``look_at`` bullet becomes visible in a run.
+
+    Attributes:
+        event: A glob (``fnmatch``) over event codes such as
+            ``lock_vma_under_rcu:abort:*``: the first step emitting a matching code.
+        thread: Only steps of the thread so named count (with ``event``).
+        step: A fixed step index instead of an event pattern.
+    """
+
+    event: str | None = None
+    thread: str | None = None
+    step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The target as plain data (``None`` fields left out)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario.
 
@@ -434,6 +454,8 @@ class Scenario:
         description: What the scenario shows.
         question: The question it answers, if given.
         look_at: Hints of what to look at while stepping.
+        look_at_targets: For each ``look_at`` bullet, where it becomes visible
+            (``None`` for a plain-text bullet); empty when no bullet names one.
         kernel: Kernel settings.
         costs: Cost overrides in ns, by cost name (checked by the engine).
         vmas: The initial VMAs, in file order.
@@ -455,6 +477,7 @@ class Scenario:
     source_text: str = field(default="", repr=False, compare=False)
     path: Path | None = field(default=None, compare=False)
     overrides: dict[str, Any] = field(default_factory=dict, compare=False)
+    look_at_targets: list[LookAtTarget | None] = field(default_factory=list, compare=False)
 
     def op_count(self) -> int:
         """Ops of all threads once loops are unrolled."""

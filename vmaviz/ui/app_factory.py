@@ -17,10 +17,14 @@ from flask_caching import Cache
 from vmaviz.scenario.schema import MAX_FILE_BYTES
 from vmaviz.ui import callbacks, guard
 from vmaviz.ui.cache import cache_config, secure_config
+from vmaviz.ui.editor import register as register_editor
 from vmaviz.ui.layout import TITLE, serve_layout
+from vmaviz.ui.lessons import register_lessons
 from vmaviz.ui.race_callbacks import register_races
 from vmaviz.ui.results import register_results_callbacks
 from vmaviz.ui.session import RunStore, release_deferred_gc
+from vmaviz.ui.thread_step import register_thread_step
+from vmaviz.ui.timeline_nav import register_timeline_nav
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS = REPO_ROOT / "assets"
@@ -64,6 +68,10 @@ def create_app(cache: dict[str, Any] | None = None) -> dash.Dash:
     app.layout = lambda: serve_layout(options)
     callbacks.register(app, store)
     register_races(app, store)
+    register_thread_step(app, store)
+    register_lessons(app, store)
+    register_editor(app, store)
+    register_timeline_nav(app, store)
     register_results_callbacks(app, flask_cache)
     guard.install(app)
     return app

@@ -34,6 +34,7 @@ from vmaviz.ui import components as C
 from vmaviz.ui import layout as L
 from vmaviz.ui import wire
 from vmaviz.ui.html_render import dom_id, to_html
+from vmaviz.ui.lessons import expand_search
 from vmaviz.ui.palette import format_ns
 from vmaviz.ui.session import (
     MAX_SCHED,
@@ -53,7 +54,9 @@ from vmaviz.ui.session import (
     to_query,
     upload_text,
 )
+from vmaviz.ui.source_panel import source_view
 from vmaviz.ui.stepping import Breakpoints, LogFilter, Track, log_kinds, log_rows, row_dict
+from vmaviz.ui.thread_step import thread_navigate
 
 #: Threads and VMAs shown in the state tables; the rest are summarised in one line.
 MAX_THREAD_ROWS = 16
@@ -166,10 +169,21 @@ def select_scenario(
 
     # The page was (re)loaded: restore everything the query string names; what it
     # does not name comes from the scenario's own settings.
+    # A lesson's permalink names its checkpoint: open the lesson's run at its step.
+    search = expand_search(store, search)
     config, step, named = from_query(search)
     notes: list[str] = []
     if named.get("scenario") == "refused":
         notes.append("The link names no scenario that exists here: showing the default one.")
+    # An edited scenario the link carries (``yaml=``; vmaviz/ui/editor.py): parsed by
+    # the safe loader only, and saved as an upload.
+    from vmaviz.ui.editor import restore_from_query
+
+    carried, carried_note = restore_from_query(store, search)
+    if carried is not None:
+        config = replace(config, scenario=carried)
+    elif carried_note:
+        notes.append(carried_note)
     try:
         scenario = store.scenario(config.scenario)
     except (ScenarioMissing, ScenarioErrors) as exc:
@@ -378,7 +392,7 @@ def load_run_views(
     out["sent"] = {}
     out["figures_sent"] = {}
     out["error"] = None
-    out["info"] = scenario_info(sc)
+    out["info"] = scenario_info(sc, _look_at_links(store, sc, sides[0][0], sides[0][1]))
     names = sorted({n for r in runs for n in r.thread_names})
     vmas = sorted({n for r in runs for n in r.vma_names.values()})
     functions = sorted({f for r in runs for f in r.functions})
@@ -411,19 +425,40 @@ def _with_marks(lanes: dict[str, Any], run: RunData, sched: Sequence[int]) -> di
 
 
 def _lanes_of(run: RunData, title: str) -> dict[str, Any]:
+    from vmaviz.engine.export import synced_trace
+    from vmaviz.engine.flows import wake_flows
     from vmaviz.ui.lanes import timeline_data
 
-    return timeline_data(run.timeline, title=title)
+    # The hand-off arrows travel with the lanes: sent once per run, never per step.
+    flows = wake_flows(synced_trace(run.engine))
+    return timeline_data(run.timeline, title=title, flows=flows)
 
 
-def scenario_info(sc: Scenario) -> list[Any]:
+def _look_at_links(store: RunStore, sc: Scenario, side: str, run: RunData) -> Any:
+    """The look_at bullets as links to their steps, worked out once per run."""
+    from vmaviz.ui.look_at import look_at_list, look_at_rows
+
+    if not sc.look_at_targets:
+        return None
+    # The run key hashes what runs, not the bullets: they are part of this key.
+    key = f"lookat:{run.key}:{hash(tuple(sc.look_at_targets))}"
+    rows = store.get_or_build(key, lambda: look_at_rows(run, sc))
+    return look_at_list(list(sc.look_at), rows, side)
+
+
+def scenario_info(sc: Scenario, look_at: Any = None) -> list[Any]:
     parts: list[Any] = [html.Span(sc.name, className="scenario-name", title=sc.name)]
     if sc.question:
         parts.append(html.Span(sc.question, className="scenario-question"))
     details: list[Any] = [html.P(p) for p in sc.description.strip().split("\n\n") if p.strip()]
     if sc.look_at:
         details.append(html.P("Look at:", className="look-at-title"))
-        details.append(html.Ul([html.Li(x) for x in sc.look_at], className="look-at"))
+        # With targets, each bullet links to its step (vmaviz/ui/look_at.py).
+        details.append(
+            look_at
+            if look_at is not None
+            else html.Ul([html.Li(x) for x in sc.look_at], className="look-at")
+        )
     parts.append(
         html.Details(
             [html.Summary("About this scenario"), html.Div(details, className="scenario-text")],
@@ -462,6 +497,9 @@ def navigate_to(
     gran = granularity or "step"
     new: int | None = None
     message: str | None = None
+    if trigger == "nav-request" and isinstance(value, dict) and "thread_move" in value:
+        # A thread-level move (vmaviz.ui.thread_step): step/over/out/op of one thread.
+        return thread_navigate(track, runs, m, value)
     if trigger == "nav-request":
         # A step button, key or Play tick at function/operation granularity, sent by
         # the browser (assets/vmaviz.js: step) as ``{"move": signed count, "play"}``.
@@ -694,6 +732,7 @@ def step_views(
     """
     from vmaviz.engine.narrate import Narration, narrate
     from vmaviz.ui import panels as P
+    from vmaviz.ui.changes import step_changes
     from vmaviz.ui.figures import dead_nodes
     from vmaviz.ui.lanes import TIME_SCALE
 
@@ -717,11 +756,17 @@ def step_views(
             request[name] = h
 
     cursor_times: dict[str, float] = {}
+    changed: dict[str, Any] = {}
     for i, (side_info, run) in enumerate(zip(info["sides"], runs, strict=True)):
         side = side_info["side"]
         n = ns[i]
         before, after = state.kernels(i, run, n)
         snap = snapshot(after)
+        # What this step changed, for the marks in every view (vmaviz/ui/changes.py).
+        memo = store.snapshot_memo
+        prev = memo.previous_snapshot(session, side, run.key, n, before)
+        changed[side] = step_changes(prev, snap)
+        memo.remember(session, side, run.key, n, snap)
         row = n - 1 if n > 0 else None
         current_tid = int(run.tid[row]) if row is not None else None
         if row is not None:
@@ -743,6 +788,9 @@ def step_views(
         views.view(
             side_id("narration", side), [run.key, row], lambda n=narration: P.narration_panel(n)
         )
+        if len(runs) == 1:
+            # The step's Linux 6.4 source and the model's code (single view only).
+            views.view(side_id("source", side), *source_view(run, row, narration.reason))
         # Each panel is redrawn only when the part of the snapshot it reads changed.
         seq = snap["mm_lock_seq"]
         views.view(
@@ -834,7 +882,13 @@ def step_views(
     out["search"] = to_query(config, m, bps.to_params() if bps is not None else None)
     out["cursor_x"] = cursor_times
     # The cursor and the total, for the browser's own step keys (assets/vmaviz.js: Nav).
-    out["html"] = {"html": views.html, "log_current": here, "cursor": m, "total": track.total}
+    out["html"] = {
+        "html": views.html,
+        "log_current": here,
+        "cursor": m,
+        "total": track.total,
+        "changed": changed,
+    }
     out["sent"] = views.new_sent
     out["figures"] = request if request else no_update
     return out

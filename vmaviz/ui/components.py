@@ -132,6 +132,12 @@ def timeline_panel(side: str, title: str, data: Any = None) -> html.Section:
         [
             dcc.Store(id={"type": "timeline-data", "side": side}, data=data),
             html.Div(id=side_id("timeline", side), className="lanes", role="figure", **aria(label)),
+            # The statistics of a shifted-dragged range (vmaviz/ui/timeline_nav.py).
+            html.Div(
+                id={"type": "range-stats", "side": side},
+                className="range-stats",
+                **aria_live(),
+            ),
         ],
         className=f"panel timeline-panel side-{side}",
     )

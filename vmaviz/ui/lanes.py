@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from vmaviz.engine.flows import Flows
 from vmaviz.engine.timeline import SEGMENT_KINDS, Timeline
 from vmaviz.ui.palette import LOCK_MODE_STYLES, SEGMENT_STYLES, Style
 
@@ -179,12 +180,43 @@ def _style(key: str) -> Style:
     return SEGMENT_STYLES[key] if key in SEGMENT_STYLES else LOCK_MODE_STYLES[key]
 
 
-def timeline_data(tl: Timeline, title: str = "") -> dict[str, Any]:
+#: At most this many hand-off arrows are sent (the first ones in time).
+FLOW_LIMIT = 20_000
+
+
+def flow_columns(tl: Timeline, flows: Flows | None) -> dict[str, list[Any]]:
+    """The hand-off arrows as columns: ``from``/``to`` (rows), ``t0``/``t1`` (µs),
+    ``key`` (the lock) and ``granted`` (1 when the lock was handed over)."""
+    cols: dict[str, list[Any]] = {c: [] for c in ("from", "to", "t0", "t1", "key", "granted")}
+    if flows is None or not len(flows):
+        return cols
+    row_of = np.full(max((th.tid for th in tl.threads), default=0) + 2, -1, dtype=np.int64)
+    for r, th in enumerate(tl.threads):
+        row_of[th.tid] = r
+    ok = (flows.waker < len(row_of) - 1) & (flows.woken < len(row_of) - 1)
+    sel = np.flatnonzero(ok)[:FLOW_LIMIT]
+    src = row_of[flows.waker[sel]]
+    dst = row_of[flows.woken[sel]]
+    keep = (src >= 0) & (dst >= 0)
+    sel = sel[keep]
+    cols["from"] = src[keep].tolist()
+    cols["to"] = dst[keep].tolist()
+    cols["t0"] = np.round(flows.t0_ns[sel] / TIME_SCALE, 4).tolist()
+    cols["t1"] = np.round(flows.t1_ns[sel] / TIME_SCALE, 4).tolist()
+    cols["key"] = flows.key[sel].tolist()
+    cols["granted"] = flows.granted[sel].astype(np.int64).tolist()
+    return cols
+
+
+def timeline_data(tl: Timeline, title: str = "", flows: Flows | None = None) -> dict[str, Any]:
     """One run's lanes for the canvas renderer.
 
     Args:
         tl: The timeline.
         title: Shown above the lanes (default: scenario, mode and arch).
+        flows: The run's lock wakes (:func:`vmaviz.engine.flows.wake_flows`), drawn
+            as hand-off arrows between thread rows (``flows`` in the result:
+            :func:`flow_columns`).
 
     Returns:
         A JSON-ready dict: ``title``; ``rows`` (thread names, then ``── locks ──``
@@ -258,7 +290,16 @@ def timeline_data(tl: Timeline, title: str = "") -> dict[str, Any]:
         "labels": labels,
         "hidden_locks": hidden,
         "coarsened_ns": coarse,
+        "flows": flow_columns(tl, flows),
     }
 
 
-__all__ = ["ITEM_BUDGET", "MAX_LOCK_ROWS", "PRIORITY", "TIME_SCALE", "timeline_data"]
+__all__ = [
+    "FLOW_LIMIT",
+    "ITEM_BUDGET",
+    "MAX_LOCK_ROWS",
+    "PRIORITY",
+    "TIME_SCALE",
+    "flow_columns",
+    "timeline_data",
+]

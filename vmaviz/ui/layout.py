@@ -31,8 +31,12 @@ from vmaviz.ui.components import (
     state_column,
     timeline_panel,
 )
+from vmaviz.ui.editor import editor_section
+from vmaviz.ui.lessons import lessons_section
 from vmaviz.ui.results import results_layout
+from vmaviz.ui.source_panel import source_slot
 from vmaviz.ui.stepping import BREAKPOINTS, GRANULARITIES
+from vmaviz.ui.thread_step import thread_step_row
 
 TITLE = "vmaviz: per-VMA locks and the maple tree, step by step"
 
@@ -73,6 +77,8 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             dcc.Store(id="cursor-drawn", data=None),
             dcc.Store(id="lanes-drawn", data=None),
             dcc.Store(id="timeline-click", data=None),
+            # A range selected on the lanes (shift-drag), for its statistics.
+            dcc.Store(id="timeline-range", data=None),
             # The step's changed panels as HTML ({DOM id: html}), put in place by
             # assets/vmaviz.js (render), and that callback's sink.
             dcc.Store(id="step-html", data={}),
@@ -98,6 +104,8 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             header(),
             *controls(scenario_options),
             race_section(),
+            lessons_section(),
+            editor_section(),
             html.Div(id="run-error", className="run-error", role="alert"),
             html.Main(id="body", className="body"),
             summary_section(),
@@ -378,7 +386,7 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
             **aria("scenario and configuration"),
         ),
         html.Section(
-            [step_row, slider_row],
+            [step_row, slider_row, thread_step_row()],
             className="controls stepper",
             **aria("stepping"),
         ),
@@ -415,6 +423,7 @@ def body(view: str, sides: Sequence[tuple[str, str]], timelines: Sequence[Any]) 
             ],
             className="row top",
         ),
+        source_slot(side),
         slot("vma-table", side, "wide"),
         timeline_panel(side, title, timelines[0]),
         html.Div(

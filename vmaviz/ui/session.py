@@ -43,6 +43,7 @@ from vmaviz.model.kernel import PATCHES, Kernel
 from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenario_text
 from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED, MAX_STEPS, MODES
 from vmaviz.ui.cache import RUN_TIMEOUT
+from vmaviz.ui.changes import SnapshotMemo
 
 if TYPE_CHECKING:
     from flask_caching import Cache
@@ -656,6 +657,8 @@ class RunStore:
         self.code = code_fingerprint()
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, Any] = OrderedDict()
+        #: The last snapshot each page drew (vmaviz/ui/changes.py: what a step changed).
+        self.snapshot_memo = SnapshotMemo()
         self._scenarios: dict[tuple[str, float], Scenario] = {}
         self._run_keys: dict[tuple[Any, ...], tuple[Scenario, Scenario, str]] = {}
         #: Runs asked for in the background (:meth:`warm`), run one at a time.

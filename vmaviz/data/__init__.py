@@ -1,0 +1,1 @@
+"""Data files the app reads (built by scripts in tests/data)."""
