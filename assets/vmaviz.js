@@ -390,10 +390,18 @@
         mark.className = "log-now";
         mark.textContent = " ◀ now";
         row.appendChild(mark);
-        var top = row.offsetTop - box.offsetTop;
-        if (redrawn || top < box.scrollTop || top + row.offsetHeight > box.scrollTop + box.clientHeight) {
-            box.scrollTop = Math.max(0, top - box.clientHeight / 2);
-        }
+        /* Measured in the next frame: reading offsetTop here, between the step's
+         * DOM writes, forced a layout of the whole page that the frame then did
+         * again (about 12 ms a step on a big run). */
+        window.requestAnimationFrame(function () {
+            if (!row.isConnected) {
+                return;
+            }
+            var top = row.offsetTop - box.offsetTop;
+            if (redrawn || top < box.scrollTop || top + row.offsetHeight > box.scrollTop + box.clientHeight) {
+                box.scrollTop = Math.max(0, top - box.clientHeight / 2);
+            }
+        });
     }
 
 

@@ -85,13 +85,18 @@ def test_be_the_scheduler_with_a_click_and_a_key(dash_duo: Any, app: Any) -> Non
     assert settled_logs(dash_duo) == []
 
 
-def test_explore_shows_progress_then_opens_the_race(dash_duo: Any, app: Any) -> None:
+def explore_one_preemption(dash_duo: Any, app: Any) -> None:
+    """Open the race with its patch off and press Explore with a bound of 1."""
     start(dash_duo, app, OFF)
     wait_status(dash_duo, "initial state")
     bound = dash_duo.find_element("#explore-preemptions")
     bound.clear()
     bound.send_keys("1")
     dash_duo.find_element("#explore-go").click()
+
+
+def test_explore_shows_progress_then_opens_the_race(dash_duo: Any, app: Any) -> None:
+    explore_one_preemption(dash_duo, app)
     # The search takes seconds: the progress bar is there while it runs.
     dash_duo.wait_for_element("#explore-bar", timeout=TIMEOUT)
     dash_duo.wait_for_element("#explore-found", timeout=120)
@@ -106,4 +111,21 @@ def test_explore_shows_progress_then_opens_the_race(dash_duo: Any, app: Any) -> 
     assert int(lanes_attr(dash_duo, "left", "marks") or 0) >= 1
     assert "sched=" in permalink(dash_duo)
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, "#explore-bar") == []
+    assert settled_logs(dash_duo) == []
+
+
+def test_explore_result_opens_the_compare_with_the_patch_on(dash_duo: Any, app: Any) -> None:
+    """The explorer's "Compare with the patch on" link opens patch compare view:
+    the patch off on the left, back on on the right, one cursor at the violation."""
+    explore_one_preemption(dash_duo, app)
+    dash_duo.wait_for_element("#explore-compare", timeout=120)
+    dash_duo.find_element("#explore-compare").click()
+    # A full page load of the link: both sides, the left at its violating step.
+    wait_status(dash_duo, r"left: step 27\b")
+    assert "right: step" in wait_status(dash_duo, r"right: step")
+    link = wait_link(dash_duo, "compare=patches")
+    assert "sched=" in link and "vma_detached_flag%3Aoff" in link
+    dash_duo.wait_for_contains_text("#delta-table", "first violation", timeout=TIMEOUT)
+    body = dash_duo.find_element("#body").text
+    assert "vma_detached_flag off" in body and "vma_detached_flag on" in body
     assert settled_logs(dash_duo) == []

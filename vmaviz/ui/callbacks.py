@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from functools import partial
 from typing import Any
@@ -93,7 +93,15 @@ def config_of(data: dict[str, Any] | None) -> Config:
 def runs_of(store: RunStore, info: dict[str, Any]) -> list[RunData]:
     """The runs of a ``#run`` store (from the worker's memory, the cache, or re-run)."""
     config = config_of(info.get("config"))
-    return [store.cached_run(s["key"], config, s["mode"], s["arch"]) for s in info["sides"]]
+    # Each side re-runs from its own configuration (patch compare view: the right
+    # side has the patches back on) when it is in neither memory nor the cache.
+    sides = config.side_configs()
+    if len(sides) != len(info["sides"]):
+        raise ScenarioMissing("the page's sides do not match its configuration; reload it")
+    return [
+        store.cached_run(s["key"], side_config, s["mode"], s["arch"])
+        for s, (side_config, _mode) in zip(info["sides"], sides, strict=True)
+    ]
 
 
 def track_of(store: RunStore, runs: Sequence[RunData]) -> Track:
@@ -123,7 +131,7 @@ def select_scenario(
     current_options: list[dict[str, str]] | None,
 ) -> tuple[Any, ...]:
     """Outputs: scenario value, options, mode, arch, cpus, seed, view, pending step,
-    errors, patches (the names on), forced schedule."""
+    errors, patches (the names on), forced schedule, compare kind."""
     opts = list(current_options or bundled_options())
     known = {o["value"] for o in opts}
 
@@ -136,9 +144,9 @@ def select_scenario(
             new_ref, scenario = store.save_upload(text, filename or "uploaded.yaml")
         except ScenarioErrors as exc:
             errors = _errors(str(exc), title="The scenario has errors:")
-            return (*[no_update] * 8, errors, no_update, no_update)
+            return (*[no_update] * 8, errors, no_update, no_update, no_update)
         except ValueError as exc:
-            return (*[no_update] * 8, _errors(str(exc)), no_update, no_update)
+            return (*[no_update] * 8, _errors(str(exc)), no_update, no_update, no_update)
         k = scenario.kernel
         return (
             new_ref,
@@ -155,17 +163,24 @@ def select_scenario(
             ),
             patches_on(scenario, ()),
             [],
+            no_update,
         )
 
     if trigger == "scenario" and ref:
         try:
             scenario = store.scenario(ref)
         except (ScenarioMissing, ScenarioErrors) as exc:
-            return (*[no_update] * 8, _errors(describe_error(exc)), no_update, no_update)
+            return (
+                *[no_update] * 8,
+                _errors(describe_error(exc)),
+                no_update,
+                no_update,
+                no_update,
+            )
         k = scenario.kernel
         own = patches_on(scenario, ())
         kernel = (k.mode, k.arch, k.cpus, k.seed)
-        return (no_update, no_update, *kernel, no_update, None, None, own, [])
+        return (no_update, no_update, *kernel, no_update, None, None, own, [], no_update)
 
     # The page was (re)loaded: restore everything the query string names; what it
     # does not name comes from the scenario's own settings.
@@ -196,9 +211,13 @@ def select_scenario(
                 f"The link's {what} is refused ({named.get(key + '_reason', 'not valid')}): "
                 f"the scenario's own {what} is used instead."
             )
-    refused = [
-        k for k, v in named.items() if v == "refused" and k not in ("scenario", "patches", "sched")
-    ]
+    if named.get("compare") == "refused":
+        notes.append(
+            "The link's compare is refused (expected modes or patches): "
+            "compare view compares the two modes instead."
+        )
+    special = ("scenario", "patches", "sched", "compare")
+    refused = [k for k, v in named.items() if v == "refused" and k not in special]
     if refused:
         verb = "is" if len(refused) == 1 else "are"
         notes.append(
@@ -219,6 +238,7 @@ def select_scenario(
         view=config.view,
         patches=config.patches,
         sched=config.sched,
+        compare=config.compare,
     )
     return (
         config.scenario,
@@ -232,6 +252,7 @@ def select_scenario(
         _errors("\n".join(notes)) if notes else None,
         patches_on(scenario, config.patches),
         list(config.sched),
+        config.compare,
     )
 
 
@@ -286,11 +307,13 @@ def load_run_views(
     pending: int | None,
     patches: Sequence[str] | None = None,
     sched: Sequence[int] | None = None,
+    compare: str | None = None,
 ) -> dict[str, Any]:
     """Run the configuration (memoised) and lay out its views; see :data:`LOAD_OUTPUTS`.
 
     ``patches`` are the names ticked (``None``: the scenario's own settings);
-    ``sched`` the forced schedule (be the scheduler, an explorer's counterexample).
+    ``sched`` the forced schedule (be the scheduler, an explorer's counterexample);
+    ``compare`` what compare view compares (``modes`` or ``patches``).
     """
     from vmaviz.ui.panels import delta_table
 
@@ -304,7 +327,13 @@ def load_run_views(
         out["error"] = _errors("\n".join(problems))
         return out
     config = Config(
-        scenario or "", mode or "", arch or "", int(cpus), int(seed), view or ""
+        scenario or "",
+        mode or "",
+        arch or "",
+        int(cpus),
+        int(seed),
+        view or "",
+        compare=compare or "",
     ).checked()
     try:
         sc = store.scenario(config.scenario)
@@ -312,17 +341,21 @@ def load_run_views(
         config = replace(config, patches=overrides, sched=checked_sched(tuple(sched or ())))
         if sched and not config.sched:
             raise ValueError(f"the schedule is not a list of at most {MAX_SCHED} thread ids")
-        runs = [store.run(config, mode=m) for m in config.modes()]
+        side_configs = config.side_configs()
+        runs = [store.run(c, mode=m) for c, m in side_configs]
     except (ScenarioMissing, ScenarioErrors, ValueError, RuntimeError) as exc:
         out["error"] = _errors(describe_error(exc))
         return out
     track = track_of(store, runs)
     sides = list(zip(SIDES, runs, strict=False))
+    labels = [SIDE_TITLES[r.mode] for r in runs]
+    if config.compares_patches:
+        labels = [patches_label(c.patches) for c, _m in side_configs]
     titles = [
-        f"{SIDE_TITLES[r.mode]} · {r.arch} · {r.steps:,} steps"
+        f"{label} · {r.arch} · {r.steps:,} steps{_left_schedule_note(r)}"
         if len(runs) > 1
-        else f"{sc.name}: {SIDE_TITLES[r.mode]} · {r.arch}"
-        for r in runs
+        else f"{sc.name}: {label} · {r.arch}"
+        for r, label in zip(runs, labels, strict=True)
     ]
     # The lanes are drawn in the browser from their data; stacked in compare view,
     # they share one time range (assets/vmaviz.js: Lanes).
@@ -331,14 +364,21 @@ def load_run_views(
         store.get_or_build(f"lanes:{run.key}:{title}", partial(_lanes_of, run, title))
         for run, title in zip(runs, titles, strict=True)
     ]
-    if config.sched and len(runs) == 1:
+    if config.sched and (len(runs) == 1 or config.compares_patches):
         # A forced schedule (be the scheduler, an explored race): mark where it
-        # switches thread, the points the story of the race turns on.
-        lanes = [_with_marks(lanes[0], runs[0], config.sched)]
+        # switches thread, the points the story of the race turns on (on each side,
+        # up to where that side left the schedule).
+        lanes = [
+            _with_marks(lane, run, config.sched) for lane, run in zip(lanes, runs, strict=True)
+        ]
     # Counters per arch: the same scenario and mode on every simulated arch.
     # The run shown is one of them; the others run in the background (RunStore.warm)
     # and join the counters as they finish, so the page opens on its own run.
+    # (Patch compare view: both sides run the page's mode; the counters follow the
+    # left side's patches, as the other arches run the page's configuration.)
     counter_mode = "per_vma" if config.view == "compare" else config.mode
+    if config.compares_patches:
+        counter_mode = config.mode
     main = next((r for r in runs if r.mode == counter_mode), runs[-1])
     counter_arches = [main.arch]
     if max(r.steps for r in runs) <= ARCH_RUNS_MAX_STEPS:
@@ -367,7 +407,14 @@ def load_run_views(
     out["body"] = L.body(
         config.view, [(s, t) for (s, _), t in zip(sides, titles, strict=True)], lanes
     )
-    if config.view == "compare":
+    if config.compares_patches:
+        out["delta"] = {"html": {"delta-table": to_html(patch_delta_table(labels, runs))}}
+        out["delta_hidden"] = False
+        out["counters_title"] = (
+            f"Per-VMA lock events by arch ({config.mode} run of each arch with the left "
+            "side's patches), up to the cursor's time"
+        )
+    elif config.view == "compare":
         # As HTML text, drawn by the browser (assets/vmaviz.js: render): with a row per
         # thread it was hundreds of Dash components, each costing the renderer time on
         # every later step.
@@ -404,7 +451,9 @@ def load_run_views(
     out["log_thread"] = options([*names, "rcu"])
     out["log_kind"] = options(kinds)
     out["log_vma"] = options(vmas)
-    out["log_side_options"] = [{"label": SIDE_TITLES[r.mode], "value": side} for side, r in sides]
+    out["log_side_options"] = [
+        {"label": label, "value": side} for (side, _r), label in zip(sides, labels, strict=True)
+    ]
     out["log_side_value"] = "left" if len(runs) == 1 else "right"
     out["log_side_hidden"] = len(runs) == 1
     out["pending"] = None
@@ -412,16 +461,64 @@ def load_run_views(
 
 
 def _with_marks(lanes: dict[str, Any], run: RunData, sched: Sequence[int]) -> dict[str, Any]:
-    """The lanes with a mark at each step where the forced schedule switches thread."""
+    """The lanes with a mark at each step where the forced schedule switches thread
+    (up to where the run left the schedule, when it followed it leniently)."""
     from vmaviz.ui.lanes import TIME_SCALE
     from vmaviz.ui.scheduler import preemption_points
 
+    end = run.left_schedule[0] if run.left_schedule is not None else len(sched)
     marks = [
         {"us": float(run.time[p]) / TIME_SCALE, "step": p, "label": run.thread_name(sched[p])}
         for p in preemption_points(list(sched))
-        if p < run.steps
+        if p < min(run.steps, end)
     ]
     return {**lanes, "marks": marks}
+
+
+def patches_label(patches: tuple[tuple[str, bool], ...]) -> str:
+    """A patch compare side's title: the patch overrides it runs with (the patches
+    the model leaves off by default, later fixes, are not listed)."""
+    off = [name for name, on in patches if not on]
+    on = [name for name, on in patches if on]
+    parts = [", ".join(off) + " off"] if off else []
+    parts += [", ".join(on) + " on"] if on else []
+    return "; ".join(parts) or "the scenario's own patches"
+
+
+def _left_schedule_note(run: RunData) -> str:
+    """`` · left the schedule at step N`` for a run that could not follow it all."""
+    if run.left_schedule is None:
+        return ""
+    step, tid = run.left_schedule
+    return f" · left the schedule at step {step:,} ({run.thread_name(tid)} could not move)"
+
+
+def patch_delta_table(labels: Sequence[str], runs: Sequence[RunData]) -> html.Table:
+    """Patch compare view's whole-run summary: each side's steps, violations, makespan
+    and where it left the forced schedule."""
+
+    def first_violation(run: RunData) -> str:
+        rows = run.violation_rows
+        return f"step {int(rows[0]):,}" if len(rows) else "none"
+
+    def left(run: RunData) -> str:
+        if run.left_schedule is None:
+            return "followed it"
+        return f"step {run.left_schedule[0]:,} ({run.thread_name(run.left_schedule[1])})"
+
+    metrics: list[tuple[str, Callable[[RunData], str]]] = [
+        ("steps", lambda r: f"{r.steps:,}"),
+        ("invariant violations", lambda r: f"{len(r.engine.k.violations):,}"),
+        ("first violation", first_violation),
+        ("left the forced schedule at", left),
+        ("last step at", lambda r: format_ns(int(r.time[-1])) if r.steps else "0"),
+    ]
+    head = html.Tr([html.Th(""), *[html.Th(label, scope="col") for label in labels]])
+    rows = [
+        html.Tr([html.Th(name, scope="row"), *[html.Td(f(r), className="num") for r in runs]])
+        for name, f in metrics
+    ]
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="delta-table")
 
 
 def _lanes_of(run: RunData, title: str) -> dict[str, Any]:
@@ -563,6 +660,14 @@ def _int_field(value: Any, key: str) -> int | None:
     return int(x)
 
 
+def _side_label(runs: Sequence[RunData], side: int) -> str:
+    """A short name of a compare view side: its mode, or left/right when both
+    sides run the same mode (patch compare view)."""
+    if len({r.mode for r in runs}) < len(runs):
+        return SIDES[side]
+    return "mmap_lock" if runs[side].mode == "mmap_lock" else "per-VMA"
+
+
 def _side_index(info: dict[str, Any], side: Any) -> int:
     for i, s in enumerate(info["sides"]):
         if s["side"] == side:
@@ -578,7 +683,7 @@ def _describe_current(track: Track, m: int, with_step: bool = False) -> str:
             who = run.thread_name(int(r["tid"]))
             text = f"{who}: {r['event'] or '(' + (r['stack'][-1] if r['stack'] else 'step') + ')'}"
             if len(track.runs) > 1:
-                text = f"{run.mode} {text}"
+                text = f"{_side_label(track.runs, side)} {text}"
             return f"step {row:,}, {text}" if with_step else text
     return ""
 
@@ -845,7 +950,12 @@ def step_views(
     per_arch: dict[str, dict[str, Any]] = {}
     config = config_of(info.get("config"))
     counter_mode = info.get("counter_mode", config.mode)
-    by_arch = {r.arch: (r, ns[i]) for i, r in enumerate(runs) if r.mode == counter_mode}
+    # The first side of the counters' mode counts (patch compare view: the left,
+    # whose patches the other arches' runs have too).
+    by_arch: dict[str, tuple[RunData, int]] = {}
+    for i, r in enumerate(runs):
+        if r.mode == counter_mode:
+            by_arch.setdefault(r.arch, (r, ns[i]))
     pending: list[str] = []
     for arch in info.get("counter_arches") or []:
         if arch in by_arch:
@@ -944,8 +1054,8 @@ def _status(track: Track, m: int, t: int) -> list[Any]:
     if len(track.runs) == 1:
         parts += [html.Strong(f"step {rows[0]:,}"), f" / {track.total - 1:,}"]
     else:
-        for run, row in zip(track.runs, rows, strict=True):
-            label = "mmap_lock" if run.mode == "mmap_lock" else "per-VMA"
+        for side, row in enumerate(rows):
+            label = _side_label(track.runs, side)
             shown = f"{row:,}" if row is not None else "-"
             parts += [f"{label}: ", html.Strong(f"step {shown}"), " · "]
         parts.pop()
@@ -1015,6 +1125,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("upload-errors", "children"),
         Output("patches", "value"),
         Output("sched", "data"),
+        Output("compare-kind", "value"),
         Input("url", "search"),
         Input("scenario", "value"),
         Input("upload", "contents"),
@@ -1064,6 +1175,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Input("view", "value"),
         Input("patches", "value"),
         Input("sched", "data"),
+        Input("compare-kind", "value"),
         State("pending-step", "data"),
         prevent_initial_call=True,
     )
@@ -1076,9 +1188,12 @@ def register(app: dash.Dash, store: RunStore) -> None:
         view: str | None,
         patches: list[str] | None,
         sched: list[int] | None,
+        compare: str | None,
         pending: int | None,
     ) -> tuple[Any, ...]:
-        out = load_run_views(store, scenario, mode, arch, cpus, seed, view, pending, patches, sched)
+        out = load_run_views(
+            store, scenario, mode, arch, cpus, seed, view, pending, patches, sched, compare
+        )
         return tuple(out[k] for k in LOAD_OUTPUTS)
 
     @app.callback(

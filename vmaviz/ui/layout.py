@@ -52,6 +52,11 @@ VIEW_OPTIONS = [
     {"label": "single", "value": "single"},
     {"label": "compare both modes", "value": "compare"},
 ]
+#: What compare view compares (vmaviz/ui/session.py: COMPARE_KINDS).
+COMPARE_OPTIONS = [
+    {"label": "modes", "value": "modes"},
+    {"label": "patch on/off", "value": "patches"},
+]
 GRANULARITY_LABELS = {"step": "step", "function": "function", "operation": "operation"}
 
 
@@ -358,6 +363,19 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
                                 id="view",
                                 options=VIEW_OPTIONS,
                                 value="single",
+                                inline=True,
+                                className="radio",
+                            ),
+                        ),
+                        # Compare view: the two modes, or the page's mode with its
+                        # patch overrides on the left and those patches back on the
+                        # right, both on the same forced schedule.
+                        control(
+                            "Compare",
+                            dcc.RadioItems(
+                                id="compare-kind",
+                                options=COMPARE_OPTIONS,
+                                value="modes",
                                 inline=True,
                                 className="radio",
                             ),

@@ -16,6 +16,7 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
+from vmaviz.scenario import Scenario, ScenarioErrors
 from vmaviz.ui.callbacks import config_of, runs_of
 from vmaviz.ui.components import button
 from vmaviz.ui.scheduler import (
@@ -30,13 +31,16 @@ from vmaviz.ui.scheduler import (
 )
 from vmaviz.ui.session import (
     MAX_SCHED,
+    Config,
     RunData,
     RunStore,
     ScenarioMissing,
     describe_error,
     patch_overrides,
     patches_on,
+    to_query,
 )
+from vmaviz.ui.stepping import Track
 
 #: Keys 1-9 pick the first nine threads listed.
 MAX_KEYS = 9
@@ -227,11 +231,64 @@ def explore_view(store: RunStore, status: dict[str, Any] | None) -> dict[str, An
         scenario = store.scenario(str(request.get("scenario")))
         overrides = tuple((str(a), bool(b)) for a, b in request.get("overrides") or [])
         out["patches"] = patches_on(scenario, overrides)
+        link = compare_link(store, scenario, request, overrides, schedule)
+        if link is not None:
+            out["result"].children.append(link)
     except (ScenarioMissing, ValueError):
         out["patches"] = no_update
     out["sched"] = schedule
     out["pending"] = len(schedule)
     return out
+
+
+def compare_link(
+    store: RunStore,
+    scenario: Scenario,
+    request: dict[str, Any],
+    overrides: tuple[tuple[str, bool], ...],
+    schedule: list[int],
+) -> html.P | None:
+    """A link to patch compare view of a counterexample, at its violation.
+
+    The left side is the counterexample (the search's patch overrides), the right
+    the same schedule with those patches back on (followed while it fits). The
+    link's ``step`` is the violation's place among the steps of both runs merged
+    in time order, as compare view numbers them. None when no patch was turned off
+    (both sides would be the same run) or a run fails.
+    """
+    if not any(not on for _name, on in overrides):
+        return None
+    k = scenario.kernel
+    config = Config(
+        scenario=str(request.get("scenario")),
+        mode=str(request.get("mode")),
+        arch=str(request.get("arch")),
+        cpus=k.cpus,
+        seed=k.seed,
+        view="compare",
+        patches=overrides,
+        sched=tuple(schedule),
+        compare="patches",
+    ).checked()
+    try:
+        runs = [store.run(c, mode=m) for c, m in config.side_configs()]
+    except (ScenarioMissing, ScenarioErrors, ValueError, RuntimeError):
+        return None
+    rows = runs[0].violation_rows
+    row = int(rows[0]) if len(rows) else len(schedule) - 1
+    cursor = Track(runs).position(0, row)
+    off = ", ".join(name for name, on in overrides if not on)
+    return html.P(
+        [
+            html.A(
+                "Compare with the patch on",
+                href=to_query(config, cursor),
+                id="explore-compare",
+                className="explore-compare",
+            ),
+            f": the same schedule with {off} back on, side by side, one cursor.",
+        ]
+    )
 
 
 def register_races(app: dash.Dash, store: RunStore) -> None:

@@ -97,6 +97,10 @@ VIEWS = ("single", "compare")
 #: Compare mode: the old kernel on the left (top), the per-VMA lock kernel on the right.
 COMPARE_MODES = ("mmap_lock", "per_vma")
 SIDES = ("left", "right")
+#: What compare view compares: the two modes (``modes``), or the same mode with the
+#: page's patch overrides on the left and the patches they turn off back on, on the
+#: right (``patches``).
+COMPARE_KINDS = ("modes", "patches")
 
 
 def app_max_steps(env: dict[str, str] | None = None) -> int:
@@ -146,6 +150,10 @@ class Config:
         sched: A forced schedule prefix (thread ids, -1 the RCU callbacks) the
             user chose ("be the scheduler", or an explorer's counterexample);
             past its end the time-ordered scheduler goes on.
+        compare: What compare view compares (:data:`COMPARE_KINDS`): ``modes``
+            (mmap_lock against per_vma), or ``patches`` (the page's mode on both
+            sides, the patch overrides on the left, the patches they turn off
+            back on the right, both following ``sched`` leniently).
     """
 
     scenario: str = DEFAULT_SCENARIO
@@ -156,6 +164,7 @@ class Config:
     view: str = "single"
     patches: tuple[tuple[str, bool], ...] = ()
     sched: tuple[int, ...] = ()
+    compare: str = "modes"
 
     def checked(self) -> Config:
         """The same configuration with out-of-range values replaced by defaults."""
@@ -169,11 +178,35 @@ class Config:
             view=self.view if self.view in VIEWS else base.view,
             patches=checked_patches(self.patches),
             sched=checked_sched(self.sched),
+            compare=self.compare if self.compare in COMPARE_KINDS else base.compare,
         )
+
+    @property
+    def compares_patches(self) -> bool:
+        """Whether this is compare view of the same mode with the patches off and on."""
+        return self.view == "compare" and self.compare == "patches"
 
     def modes(self) -> tuple[str, ...]:
         """The mode of each side: one in single view, both in compare view."""
-        return COMPARE_MODES if self.view == "compare" else (self.mode,)
+        return tuple(mode for _config, mode in self.side_configs())
+
+    def side_configs(self) -> list[tuple[Config, str]]:
+        """The configuration and mode of each side's run, left first.
+
+        In patch compare view the right side is the page's configuration with
+        every patch its overrides turn off turned back on (:func:`patches_back_on`).
+        """
+        if self.view != "compare":
+            return [(self, self.mode)]
+        if self.compare == "patches":
+            right = dataclasses.replace(self, patches=patches_back_on(self.patches))
+            return [(self, self.mode), (right, self.mode)]
+        return [(self, mode) for mode in COMPARE_MODES]
+
+
+def patches_back_on(patches: tuple[tuple[str, bool], ...]) -> tuple[tuple[str, bool], ...]:
+    """The overrides with every patch they turn off turned back on (the rest kept)."""
+    return tuple((name, True) for name, _on in patches)
 
 
 def _int_in(value: Any, lo: int, hi: int) -> bool:
@@ -323,6 +356,8 @@ def to_query(config: Config, cursor: int, extra: dict[str, str] | None = None) -
         params["patches"] = encode_patches(config.patches)
     if config.sched:
         params["sched"] = encode_sched(config.sched)
+    if config.compare != "modes":
+        params["compare"] = config.compare
     if cursor > 0:
         params["step"] = int(cursor) - 1
     params.update(extra or {})
@@ -330,7 +365,7 @@ def to_query(config: Config, cursor: int, extra: dict[str, str] | None = None) -
 
 
 #: The settings a permalink can name (besides the scenario and the step).
-QUERY_SETTINGS = ("mode", "arch", "cpus", "seed", "view")
+QUERY_SETTINGS = ("mode", "arch", "cpus", "seed", "view", "compare")
 
 
 def from_query(search: str | None) -> tuple[Config, int | None, dict[str, str]]:
@@ -363,6 +398,7 @@ def from_query(search: str | None) -> tuple[Config, int | None, dict[str, str]]:
         cpus=v if (v := num("cpus")) is not None else base.cpus,
         seed=v if (v := num("seed")) is not None else base.seed,
         view=params.get("view", base.view),
+        compare=params.get("compare", base.compare),
     ).checked()
     named: dict[str, str] = {}
     for key in ("scenario", *QUERY_SETTINGS):
@@ -445,12 +481,27 @@ class RunData:
 
     Only the engine and the timeline are pickled; the numpy indexes are rebuilt on
     demand from the trace.
+
+    Attributes:
+        left_schedule: For a run that followed its forced schedule leniently
+            (:func:`lenient_run`), the step at which the schedule's thread could
+            not move and the time-ordered scheduler took over (with that thread's
+            id); ``None`` when it followed the whole schedule (or had none).
     """
 
-    def __init__(self, key: str, engine: Engine, timeline: Timeline) -> None:
+    left_schedule: tuple[int, int] | None = None
+
+    def __init__(
+        self,
+        key: str,
+        engine: Engine,
+        timeline: Timeline,
+        left_schedule: tuple[int, int] | None = None,
+    ) -> None:
         self.key = key
         self.engine = engine
         self.timeline = timeline
+        self.left_schedule = left_schedule
 
     def __getstate__(self) -> dict[str, Any]:
         # A kernel pickles without its fault-latency log (it would grow every
@@ -462,6 +513,7 @@ class RunData:
             "engine": self.engine,
             "timeline": self.timeline,
             "fault_latencies": latencies,
+            "left_schedule": self.left_schedule,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -621,8 +673,13 @@ def build_run(
     arch: str,
     max_steps: int | None = None,
     schedule: tuple[int, ...] = (),
+    lenient: bool = False,
 ) -> RunData:
     """Run a scenario to the end within the app's limits.
+
+    With ``lenient`` the schedule is followed while its threads can move, and
+    the time-ordered scheduler goes on from the first step where one cannot
+    (:func:`lenient_run`); otherwise such a step is an error.
 
     Raises:
         EngineError: past the step limit (:func:`app_max_steps`), or
@@ -639,10 +696,39 @@ def build_run(
         max_steps=max_steps or app_max_steps(),
         keyframe_budget=APP_KEYFRAME_BYTES,
         budget=app_run_budget(),
-        schedule=list(schedule) if schedule else None,
-    ).run()
+        schedule=list(schedule) if schedule and not lenient else None,
+    )
+    left_schedule = lenient_run(engine, schedule) if lenient else None
+    engine.run()
     engine.trace.flush()
-    return RunData(key, engine, build_timeline(engine))
+    return RunData(key, engine, build_timeline(engine), left_schedule)
+
+
+def lenient_run(engine: Engine, schedule: tuple[int, ...]) -> tuple[int, int] | None:
+    """Step ``engine`` (built without a schedule) along ``schedule`` while it fits.
+
+    Why: a schedule chosen on one kernel (an explorer's counterexample with a
+    patch off) need not fit the same scenario with the patch on, whose threads
+    take other paths; the engine's own forced schedule rightly refuses a thread
+    that cannot move. Here the run follows the schedule up to that step and
+    stops there; the caller's ``engine.run()`` goes on time-ordered. Replays of
+    the run stay exact: after a forced step the engine replays the recorded
+    thread ids (``Engine.forced``).
+
+    Returns:
+        ``(step, thread id)`` of the first entry whose thread could not move,
+        or ``None`` when the whole schedule was followed (or the run ended first).
+    """
+    for n, tid in enumerate(schedule):
+        if engine.finished:
+            return None
+        ready = engine.runnable()
+        if not ready:
+            return None
+        if tid not in ready:
+            return n, tid
+        engine.step(tid)
+    return None
 
 
 class RunStore:
@@ -727,6 +813,7 @@ class RunStore:
         arch = arch or config.arch
         scenario, key = self._run_key(config, mode, arch)
         schedule = self.schedule_of(config, mode, arch)
+        lenient = bool(schedule) and config.compares_patches
         # A run that stopped (step limit, run budget) is not tried again for a while:
         # every step and poll of the page would otherwise spend the budget again.
         failed = self.cache.get(f"fail:{key}")
@@ -735,7 +822,7 @@ class RunStore:
         try:
             run: RunData = self.get_or_build(
                 f"run:{key}",
-                lambda: build_run(key, scenario, mode, arch, schedule=schedule),
+                lambda: build_run(key, scenario, mode, arch, schedule=schedule, lenient=lenient),
                 shared=True,
             )
         except EngineError as exc:
@@ -755,7 +842,8 @@ class RunStore:
         """
         base = self.scenario(config.scenario)
         schedule = self.schedule_of(config, mode, arch)
-        memo = (id(base), mode, arch, config.cpus, config.seed, config.patches, schedule)
+        lenient = bool(schedule) and config.compares_patches
+        memo = (id(base), mode, arch, config.cpus, config.seed, config.patches, schedule, lenient)
         known = self._run_keys.get(memo)
         if known is None or known[0] is not base:
             overrides: dict[str, Any] = {}
@@ -767,7 +855,11 @@ class RunStore:
             key = run_key(scenario, mode, arch, config.cpus, config.seed, self.code)
             if schedule:
                 # A forced schedule is a different run of the same scenario.
-                key = hashlib.sha256(f"{key}\0{encode_sched(schedule)}".encode()).hexdigest()
+                # Followed leniently, it may run differently past a step the strict
+                # run refuses: another run again.
+                mark = "\0lenient" if lenient else ""
+                text = f"{key}\0{encode_sched(schedule)}{mark}"
+                key = hashlib.sha256(text.encode()).hexdigest()
             if len(self._run_keys) > 256:
                 self._run_keys.clear()
             known = (base, scenario, key)
@@ -781,9 +873,11 @@ class RunStore:
         The schedule was chosen on the run the page shows (its mode and arch);
         the other runs of the page (compare view's other side, the counters of
         the other arches) keep the time-ordered scheduler: the same thread ids
-        need not fit them.
+        need not fit them. Patch compare view runs both sides in the page's mode
+        and arch, and both follow it (leniently: :func:`lenient_run`).
         """
-        if mode == config.mode and arch == config.arch and config.view == "single":
+        same = mode == config.mode and arch == config.arch
+        if same and (config.view == "single" or config.compares_patches):
             return config.sched
         return ()
 

@@ -216,7 +216,16 @@ class Browser:
     def configure(self, sel: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Fire ``load_run`` with the current control values, then the first step."""
         changed = {}
-        for ident in ("scenario", "mode", "arch", "cpus", "seed", "view", "patches"):
+        for ident in (
+            "scenario",
+            "mode",
+            "arch",
+            "cpus",
+            "seed",
+            "view",
+            "patches",
+            "compare-kind",
+        ):
             changed[f"{ident}.value"] = self.props.get((ident, "value"))
         changed["sched.data"] = self.props.get(("sched", "data"))
         res = self.call("run", "data", changed)
