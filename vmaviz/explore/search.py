@@ -336,6 +336,9 @@ class Bounded:
             if tid not in rn:
                 raise ExploreError(f"thread {tid} cannot move at step {len(path)}")
             used += switch_cost(k, last, tid, rn)
+            if used > bound:
+                # A prefix split at a larger bound: nothing here at this one.
+                return None
             if not _safe_step(k, tid):
                 self._tick()
                 return None
