@@ -276,3 +276,16 @@ def test_cli_bad_schedules_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: 
     path.write_text("{not json")
     status, _, err = main(capsys, "run", str(scenario), "--schedule", str(path))
     assert status == 2 and "not a schedule file" in err
+
+
+def test_the_snapshot_memory_budget_stops_the_search() -> None:
+    """The snapshots kept at the branch points of the current schedule are bounded
+    (a big scenario's state is megabytes): past the budget the search stops as
+    when its time runs out, it does not grow without end."""
+    _, k0 = configured(race("detached"), {"all": True})
+    root = snapshot(k0)
+    search = Bounded(root, Limits(max_bytes=len(root) // 2))
+    with pytest.raises(_Stop):
+        search.run_pass(1)
+    roomy = Bounded(root, Limits(max_bytes=64 * len(root)))
+    assert roomy.run_pass(1) is None  # no violation with every patch on, and no stop

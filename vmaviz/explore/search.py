@@ -69,6 +69,11 @@ from vmaviz.scenario.schema import Scenario
 MAX_DEPTH = 5000
 #: Schedules between two progress callbacks and limit checks.
 CHECK_EVERY = 64
+#: Bytes of the pickled states a depth-first search may keep at once (one per
+#: branch point of the current schedule): a big scenario's state is megabytes,
+#: and a deep schedule would otherwise keep thousands of them.  Past it the
+#: search stops as if a budget ran out (not exhaustive).
+MAX_SNAPSHOT_BYTES = 512 << 20
 #: Steps between two looks at the clock: in a big scenario one schedule is
 #: thousands of steps, and the time budget must hold all the same.
 CHECK_STEPS = 32
@@ -250,11 +255,13 @@ def _ordered(k: Kernel, last: int | None, rn: list[int], left: int) -> list[tupl
 
 @dataclass
 class Limits:
-    """The budgets of a search: schedules, wall seconds, steps a schedule."""
+    """The budgets of a search: schedules, wall seconds, steps a schedule, and the
+    bytes of the snapshots kept at the branch points of the current schedule."""
 
     max_schedules: int | None = None
     seconds: float | None = None
     max_depth: int = MAX_DEPTH
+    max_bytes: int = MAX_SNAPSHOT_BYTES
 
 
 class Bounded:
@@ -351,6 +358,7 @@ class Bounded:
             return None
         # Branch points still to try: [snapshot, children, next child, path length, used].
         stack: list[list[Any]] = []
+        kept = 0  # bytes of the snapshots on the stack
         cache = self.cache if self.use_cache else None
         dead = False
         while True:
@@ -379,7 +387,7 @@ class Bounded:
                 self._tick()
                 # Back to the deepest branch point with a child left.
                 while stack and stack[-1][2] >= len(stack[-1][1]):
-                    stack.pop()
+                    kept -= len(stack.pop()[0])
                 if not stack:
                     return None
                 fr = stack[-1]
@@ -390,7 +398,11 @@ class Bounded:
                 used = fr[4] + cost
             else:
                 if len(children) > 1:
-                    stack.append([snapshot(k), children, 1, len(path), used])
+                    blob = snapshot(k)
+                    kept += len(blob)
+                    if kept > self.limits.max_bytes:
+                        raise _Stop
+                    stack.append([blob, children, 1, len(path), used])
                 tid, cost = children[0]
                 used += cost
             self.steps += 1
