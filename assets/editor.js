@@ -272,8 +272,22 @@
         return out;
     }
 
-    /* The timeline as SVG: the canvas image inside an SVG document (the lanes are a
-     * raster; slides scale it like any picture). */
+    /* The timeline as a vector SVG, built from the lanes' data when asked
+     * (assets/lanes.js: toSvg); null when the lanes cannot (then canvasSvg). */
+    function lanesSvg(box) {
+        var side = null;
+        try {
+            side = JSON.parse(box.id).side;
+        } catch (e) {
+            return null;
+        }
+        var lanes = window.vmavizLanes;
+        var svg = lanes && lanes.toSvg ? lanes.toSvg(side) : null;
+        return svg ? "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg) : null;
+    }
+
+    /* The timeline as SVG when the lanes have no data to build it from: the canvas
+     * image inside an SVG document. */
     function canvasSvg(canvas) {
         var w = canvas.width;
         var h = canvas.height;
@@ -295,7 +309,7 @@
                 return;
             }
             n += 1;
-            var url = format === "svg" ? canvasSvg(c) : c.toDataURL("image/png");
+            var url = format === "svg" ? (lanesSvg(box) || canvasSvg(c)) : c.toDataURL("image/png");
             types.push(url.slice(5, url.search(/[;,]/)));
             download("vmaviz-timeline-" + n + "." + format, url);
         });

@@ -851,9 +851,197 @@
             return out;
         }
 
+        /* ---- the timeline as a vector SVG (export for slides; built on demand) ----
+         *
+         * The same picture the canvas shows (range, filter, pinned and collapsed rows,
+         * arrows, marks, cursor) written as SVG elements, so slides can scale it
+         * without blur. Bars of one kind on one row that touch within half a pixel
+         * become one <rect>: a long run then stays a few thousand elements. */
+        function esc(text) {
+            return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;")
+                .replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+        }
+
+        function num(x) {
+            return String(Math.round(x * 100) / 100);
+        }
+
+        /* An SVG <pattern> for a kind's hatch (the canvas fillFor's strokes). */
+        function svgPattern(id, kind) {
+            var ink = luminance(kind.colour) < 0.45 ? "#ffffff" : INK;
+            var p = kind.pattern;
+            var out = '<pattern id="' + id + '" width="8" height="8" patternUnits="userSpaceOnUse">' +
+                '<rect width="8" height="8" fill="' + esc(kind.colour) + '"/>';
+            var lines = [];
+            if (p === "/" || p === "x") { lines.push("M0 8L8 0M-1 1L1 -1M7 9L9 7"); }
+            if (p === "\\" || p === "x") { lines.push("M0 0L8 8M7 -1L9 1M-1 7L1 9"); }
+            if (p === "-" || p === "+") { lines.push("M0 4L8 4"); }
+            if (p === "|" || p === "+") { lines.push("M4 0L4 8"); }
+            if (lines.length) {
+                out += '<path d="' + lines.join("") + '" stroke="' + ink + '" stroke-width="1.2"/>';
+            }
+            if (p === ".") {
+                out += '<rect x="3" y="3" width="2" height="2" fill="' + ink + '"/>';
+            }
+            return out + "</pattern>";
+        }
+
+        function toSvg(side) {
+            var v = views[side];
+            if (!v || !range) {
+                return null;
+            }
+            var geo = geometry(v);
+            var d = v.data;
+            var it = d.items;
+            var lay = v.lay;
+            var gut = sharedGutter();
+            var right = geo.width - 12;
+            var span = range[1] - range[0];
+            var scale = (right - gut) / span;
+            var axisY = lay.bottom;
+            var pre = "lanes-" + String(side).replace(/[^A-Za-z0-9_-]/g, "") + "-";
+            var fills = d.kinds.map(function (k, i) {
+                return k.pattern ? "url(#" + pre + i + ")" : esc(k.colour);
+            });
+            var o = [];
+            o.push('<svg xmlns="http://www.w3.org/2000/svg" width="' + geo.width + '" height="' +
+                geo.height + '" viewBox="0 0 ' + geo.width + " " + geo.height + '" ' +
+                'font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="12">');
+            o.push("<title>" + esc(d.title) + "</title><defs>");
+            d.kinds.forEach(function (k, i) {
+                if (k.pattern) {
+                    o.push(svgPattern(pre + i, k));
+                }
+            });
+            o.push('<clipPath id="' + pre + 'plot"><rect x="' + gut + '" y="0" width="' +
+                num(right - gut) + '" height="' + num(axisY) + '"/></clipPath>');
+            o.push('<marker id="' + pre + 'head" viewBox="0 0 8 8" refX="8" refY="4" ' +
+                'markerWidth="8" markerHeight="8" orient="auto-start-reverse">' +
+                '<path d="M0 1L8 4L0 7z" fill="context-stroke"/></marker></defs>');
+            o.push('<rect width="100%" height="100%" fill="#ffffff"/>');
+            // Row stripes and names.
+            lay.order.forEach(function (r, i) {
+                var y = lay.y[r];
+                var rowh = lay.h[r];
+                if (i % 2) {
+                    o.push('<rect x="' + gut + '" y="' + y + '" width="' + num(right - gut) +
+                        '" height="' + rowh + '" fill="#f6f6f6"/>');
+                }
+                if (rowh < 10 || r === d.threads) {
+                    if (r !== d.threads) {
+                        o.push('<rect x="4" y="' + (y + 1) + '" width="' + (gut - 12) +
+                            '" height="' + (rowh - 2) + '" fill="#888888"/>');
+                    }
+                    return;
+                }
+                o.push('<text x="4" y="' + num(y + rowh / 2) + '" dominant-baseline="middle">' +
+                    esc((v.pinned.indexOf(r) >= 0 ? "\u25cf " : "") + d.rows[r]) + "</text>");
+            });
+            if (d.rows.length > d.threads && lay.y[d.threads] >= 0) {
+                var ys = lay.y[d.threads] + lay.h[d.threads] / 2;
+                o.push('<line x1="' + gut + '" y1="' + ys + '" x2="' + right + '" y2="' + ys +
+                    '" stroke="#444444" stroke-dasharray="2 3"/>');
+            }
+            // Time grid and axis.
+            var step = niceStep(span, Math.max(2, Math.floor((right - gut) / 110)));
+            for (var t = Math.ceil(range[0] / step) * step; t <= range[1] + 1e-12; t += step) {
+                var px = num(toPx(v, geo, t));
+                o.push('<line x1="' + px + '" y1="' + geo.top + '" x2="' + px + '" y2="' +
+                    (axisY + 4) + '" stroke="#e0e0e0"/>');
+                o.push('<text x="' + px + '" y="' + (axisY + 6) + '" text-anchor="middle" ' +
+                    'dominant-baseline="hanging">' + fmt(t, step) + "</text>");
+            }
+            o.push('<text x="' + (geo.width - 2) + '" y="' + (axisY + 6) + '" text-anchor="end" ' +
+                'dominant-baseline="hanging">µs</text>');
+            // The bars, merged where they touch; outlined and badged when wide.
+            var open = {};
+            var rects = [];
+            for (var i = 0; i < it.start.length; i++) {
+                var yr = lay.y[it.row[i]];
+                if (yr < 0) {
+                    continue;
+                }
+                var x0 = Math.max(gut + (it.start[i] - range[0]) * scale, gut - 1);
+                var x1 = Math.min(gut + (it.end[i] - range[0]) * scale, right + 1);
+                if (x1 < gut || x0 > right) {
+                    continue;
+                }
+                var key = it.row[i] * d.kinds.length + it.kind[i];
+                var last = open[key];
+                if (last && x0 <= last.x1 + 0.5 && x1 - x0 <= 4 && last.x1 - last.x0 <= 4) {
+                    last.x1 = Math.max(last.x1, x1);
+                    continue;
+                }
+                var rect = {x0: x0, x1: Math.max(x1, x0 + 1), row: it.row[i], kind: it.kind[i]};
+                rects.push(rect);
+                open[key] = rect;
+            }
+            o.push('<g clip-path="url(#' + pre + 'plot)">');
+            var outline = rects.length < 5000;
+            rects.forEach(function (b) {
+                var hr = lay.h[b.row];
+                var thin = hr < 10;
+                var w = b.x1 - b.x0;
+                var top = lay.y[b.row] + (thin ? 1 : 2);
+                var h = hr - (thin ? 2 : 4);
+                var wide = !thin && w > 4 && outline;
+                o.push('<rect x="' + num(b.x0) + '" y="' + top + '" width="' + num(w) + '" height="' +
+                    h + '" fill="' + fills[b.kind] + '"' +
+                    (wide ? ' stroke="#000000" stroke-width="0.6"' : "") + "/>");
+                var k = d.kinds[b.kind];
+                if (wide && k.badge && w > 10 + 7 * k.badge.length && geo.rh >= 12) {
+                    o.push('<rect x="' + num(b.x0 + 2) + '" y="' + (top + 2) + '" width="' +
+                        (7 * k.badge.length + 4) + '" height="' + (geo.rh - 8) + '" fill="#ffffff"/>');
+                    o.push('<text x="' + num(b.x0 + 4) + '" y="' + num(top + (geo.rh - 4) / 2) +
+                        '" dominant-baseline="middle" font-family="DejaVu Sans, Verdana, sans-serif" ' +
+                        'font-size="' + (geo.rh >= 18 ? 11 : 9) + '">' + esc(k.badge) + "</text>");
+                }
+            });
+            // Hand-off arrows, as the canvas draws them.
+            var fl = d.flows;
+            if (v.flows && fl && fl.from.length) {
+                for (var j = 0; j < fl.from.length; j++) {
+                    var a = fl.from[j];
+                    var b2 = fl.to[j];
+                    if (fl.t1[j] < range[0] || fl.t0[j] > range[1] || lay.y[a] < 0 || lay.y[b2] < 0) {
+                        continue;
+                    }
+                    o.push('<line x1="' + num(gut + (fl.t0[j] - range[0]) * scale) + '" y1="' +
+                        num(lay.y[a] + lay.h[a] / 2) + '" x2="' + num(gut + (fl.t1[j] - range[0]) * scale) +
+                        '" y2="' + num(lay.y[b2] + lay.h[b2] / 2) + '" stroke="' +
+                        (fl.granted[j] ? "#7a1fa2" : "#b8860b") + '" stroke-width="1.5"' +
+                        (fl.granted[j] ? "" : ' stroke-dasharray="4 3"') +
+                        ' marker-end="url(#' + pre + 'head)"/>');
+                }
+            }
+            o.push("</g>");
+            (d.marks || []).forEach(function (m) {
+                var x = gut + (m.us - range[0]) * scale;
+                if (x < gut || x > right) {
+                    return;
+                }
+                o.push('<line x1="' + num(x) + '" y1="' + geo.top + '" x2="' + num(x) + '" y2="' +
+                    geo.height + '" stroke="#d55e00" stroke-width="2" stroke-dasharray="5 3"/>');
+                o.push('<text x="' + num(x + 3) + '" y="' + Math.max(geo.top - 12, 0) +
+                    '" fill="#d55e00" font-size="10" dominant-baseline="hanging">' +
+                    esc(m.label) + "</text>");
+            });
+            var cx = cursor[side];
+            if (typeof cx === "number" && cx >= range[0] && cx <= range[1]) {
+                var cp = toPx(v, geo, cx);
+                o.push('<rect class="cursor" x="' + num(cp - 1.5) + '" y="' + geo.top +
+                    '" width="3" height="' + num(axisY - geo.top) + '" fill="#000000"/>');
+                o.push('<path d="M' + num(cp - 6) + " 0L" + num(cp + 6) + " 0L" + num(cp) + " " +
+                    (geo.top + 4) + 'z" fill="#000000"/>');
+            }
+            o.push("</svg>");
+            return o.join("");
+        }
+
         window.addEventListener("resize", redrawAll);
         return {setData: setData, setCursor: setCursor, zoom: zoom, pan: pan, itemsAt: itemsAt,
-                select: select,
+                select: select, toSvg: toSvg,
                 active: function () { return !!range && Object.keys(views).length > 0; }};
     })();
 })();

@@ -55,7 +55,25 @@ def keys(dash_duo: Any, *pressed: str) -> None:
 
 
 def status(dash_duo: Any) -> str:
-    return str(dash_duo.find_element(STATUS).text)
+    return text_of(dash_duo, STATUS)
+
+
+def text_of(dash_duo: Any, selector: str) -> str:
+    """The visible text of ``selector`` (as WebDriver reads it), found again if the
+    element was replaced while it was read.
+
+    Panels are replaced wholesale (innerHTML) on every step, and the what-changed
+    line is added to the narration right after: an element found first and read
+    later can be stale in between.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(50):
+        try:
+            return str(dash_duo.find_element(selector).text)
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return str(dash_duo.find_element(selector).text)
 
 
 def wait_status(dash_duo: Any, pattern: str) -> str:

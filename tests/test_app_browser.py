@@ -25,6 +25,7 @@ from browser_helpers import (
     side,
     start,
     status,
+    text_of,
     wait_status,
 )
 from selenium.webdriver.common.action_chains import ActionChains
@@ -55,15 +56,15 @@ def first_write_lock() -> int:
 def test_step_with_keys_and_buttons(dash_duo: Any, app: Any) -> None:
     start(dash_duo, app)
     wait_status(dash_duo, "initial state")
-    assert "Before the first step" in dash_duo.find_element(NARRATION).text
+    assert "Before the first step" in text_of(dash_duo, NARRATION)
     dash_duo.find_element("body").click()
     keys(dash_duo, Keys.ARROW_RIGHT)
     wait_status(dash_duo, r"step 0\b")
-    first = dash_duo.find_element(NARRATION).text
+    first = text_of(dash_duo, NARRATION)
     assert "main" in first
     keys(dash_duo, ".", ".")
     wait_status(dash_duo, r"step 2\b")
-    assert dash_duo.find_element(NARRATION).text != first
+    assert text_of(dash_duo, NARRATION) != first
     ActionChains(dash_duo.driver).key_down(Keys.SHIFT).send_keys(Keys.ARROW_RIGHT).key_up(
         Keys.SHIFT
     ).perform()
@@ -119,7 +120,9 @@ def test_permalink_lands_on_the_same_step(dash_duo: Any, app: Any) -> None:
     query = "?scenario=mprotect-vs-fault&view=single&mode=per_vma&arch=arm64&cpus=2&seed=3&step=77"
     start(dash_duo, app, query)
     wait_status(dash_duo, r"step 77\b")
-    narration = dash_duo.find_element(NARRATION).text
+    # The status can show the step a moment before the step's panels are in place.
+    settle(dash_duo)
+    narration = text_of(dash_duo, NARRATION)
     link = dash_duo.find_element("#permalink").get_attribute("value")
     assert link.endswith(query) or "step=77" in link
     assert "mprotect-vs-fault" in dash_duo.find_element("#scenario-info").text

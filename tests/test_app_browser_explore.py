@@ -20,6 +20,7 @@ from browser_helpers import (
     settle,
     settled_logs,
     start,
+    text_of,
     wait_status,
 )
 from selenium.webdriver.common.by import By
@@ -67,7 +68,7 @@ def test_be_the_scheduler_with_a_click_and_a_key(dash_duo: Any, app: Any) -> Non
     # A click on the unmapper's row: it takes step 0.
     dash_duo.find_elements("#bts-list .bts-pick")[1].click()
     wait_status(dash_duo, r"step 0\b")
-    assert "unmapper" in dash_duo.find_element(NARRATION).text
+    assert "unmapper" in text_of(dash_duo, NARRATION)
     link = wait_link(dash_duo, "sched=1")
     # Key 1: the first thread listed (the faulter) takes step 1.
     settle(dash_duo)
@@ -75,13 +76,13 @@ def test_be_the_scheduler_with_a_click_and_a_key(dash_duo: Any, app: Any) -> Non
     keys(dash_duo, "1")
     wait_status(dash_duo, r"step 1\b")
     link = wait_link(dash_duo, "sched=1.0")
-    assert "faulter" in dash_duo.find_element(NARRATION).text
-    narration = dash_duo.find_element(NARRATION).text
+    assert "faulter" in text_of(dash_duo, NARRATION)
+    narration = text_of(dash_duo, NARRATION)
     # The permalink reopens the same view.
     dash_duo.driver.get(dash_duo.server_url + "/" + link[link.index("?") :])
     wait_status(dash_duo, r"step 1\b")
     dash_duo.wait_for_contains_text(NARRATION, "faulter", timeout=TIMEOUT)
-    assert dash_duo.find_element(NARRATION).text == narration
+    assert text_of(dash_duo, NARRATION) == narration
     assert settled_logs(dash_duo) == []
 
 

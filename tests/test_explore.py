@@ -20,6 +20,17 @@ from vmaviz.scenario import load_scenario
 #: (scenario, the patch whose race it shows, the invariant it breaks, the bound that finds
 #: it), from the one table the bench and the README use too.
 DETACHED = str(RACE_DIR / "detached.yaml")
+#: The keys of `explore --json` (the CLI contract of issue 13).
+JSON_KEYS = {
+    "found",
+    "violation",
+    "preemptions",
+    "steps",
+    "schedules",
+    "states",
+    "seconds",
+    "exhaustive",
+}
 CASES = [(r.stem, r.patch, r.invariant, r.bound) for r in RACES]
 IDS = [c[0] for c in CASES]
 #: Far above what any search here needs (about 1,500 schedules at most).
@@ -196,16 +207,7 @@ def test_cli_json_and_schedule_replay(capsys: pytest.CaptureFixture[str], tmp_pa
     )
     assert status == 0
     doc = json.loads(out)
-    assert set(doc) == {
-        "found",
-        "violation",
-        "preemptions",
-        "steps",
-        "schedules",
-        "states",
-        "seconds",
-        "exhaustive",
-    }
+    assert set(doc) == JSON_KEYS
     assert doc["found"] is True and doc["preemptions"] == 1 and doc["exhaustive"] is False
     saved = json.loads(sched.read_text())
     assert saved["patches"]["lock_vma_bounds_check"] is False
@@ -289,3 +291,62 @@ def test_the_snapshot_memory_budget_stops_the_search() -> None:
         search.run_pass(1)
     roomy = Bounded(root, Limits(max_bytes=64 * len(root)))
     assert roomy.run_pass(1) is None  # no violation with every patch on, and no stop
+
+
+# ------------------------------------------------------- sleep sets (--por)
+
+
+@pytest.mark.parametrize(("name", "patch", "inv", "bound"), CASES, ids=IDS)
+def test_sleep_sets_keep_every_race_and_never_explore_more(
+    name: str, patch: str, inv: int, bound: int
+) -> None:
+    """With sleep sets the race is still found at exactly its bound, the clean
+    search still covers the whole bound, and neither explores more schedules."""
+    sc = race(name)
+    off = {patch: False}
+    plain = explore(sc, patches=off, preemptions=bound, max_schedules=CAP)
+    por = explore(sc, patches=off, preemptions=bound, max_schedules=CAP, por=True)
+    assert por.found and por.violation is not None
+    assert por.violation.invariant == inv and por.preemptions == bound
+    # The minimal counterexample is the same schedule (same length, first in order).
+    assert por.schedule == plain.schedule
+    assert por.schedules <= plain.schedules
+    clean_plain = explore(sc, patches={"all": True}, preemptions=bound, max_schedules=CAP)
+    clean = explore(sc, patches={"all": True}, preemptions=bound, max_schedules=CAP, por=True)
+    assert not clean.found and clean.exhaustive
+    assert clean.schedules <= clean_plain.schedules
+
+
+def test_sleep_sets_prune_some_schedules() -> None:
+    """Where two steps commute (equal states in both orders, no dearer twin) the
+    second order is skipped: strictly fewer schedules, nothing else changes."""
+    _, k0 = configured(race("maple-rcu-mode"), {"all": True})
+    root = snapshot(k0)
+    plain = Bounded(root, Limits(max_schedules=CAP))
+    slept = Bounded(root, Limits(max_schedules=CAP), por=True)
+    for b in range(2):
+        assert plain.run_pass(b) is None and slept.run_pass(b) is None
+    assert slept.schedules < plain.schedules
+    # Every pair it put to sleep was tested by running both orders.
+    assert any(v is not None for v in slept.commute.values())
+    assert not plain.commute  # off: no test is ever run
+
+
+def test_sleep_sets_with_jobs_two_find_the_same_counterexample() -> None:
+    sc = race("start-read-recheck")
+    off = {"vma_start_read_recheck": False}
+    one = explore(sc, patches=off, preemptions=2, max_schedules=CAP, por=True)
+    two = explore(sc, patches=off, preemptions=2, max_schedules=CAP, jobs=2, por=True)
+    assert one.found and two.found
+    assert two.schedule == one.schedule and two.violation == one.violation
+    assert two.preemptions == one.preemptions == 2
+
+
+def test_cli_por_flag_keeps_the_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = main(
+        capsys, "explore", DETACHED, "--patch", "all=on", "--preemptions", "1", "--por", "--json"
+    )
+    assert status == 0
+    doc = json.loads(out)
+    assert doc["found"] is False and doc["exhaustive"] is True
+    assert set(doc) == JSON_KEYS

@@ -48,12 +48,26 @@ def wait_attr(dash_duo: Any, name: str, want: Any, negate: bool = False) -> str 
 
 
 def wait_span_change(dash_duo: Any, before: tuple[float, float]) -> tuple[float, float]:
+    """The visible range once it has changed from ``before`` and then held still for
+    0.3 s (a redraw of the lanes under load may land between two reads)."""
     deadline = time.time() + TIMEOUT
     now = span(dash_duo)
     while time.time() < deadline and now == before:
         time.sleep(0.05)
         now = span(dash_duo)
-    return now
+    return stable_span(dash_duo)
+
+
+def stable_span(dash_duo: Any) -> tuple[float, float]:
+    """The visible range once it has not moved for 0.3 s."""
+    deadline = time.time() + TIMEOUT
+    last, since = span(dash_duo), time.time()
+    while time.time() < deadline and time.time() - since < 0.3:
+        time.sleep(0.05)
+        now = span(dash_duo)
+        if now != last:
+            last, since = now, time.time()
+    return last
 
 
 def mouse(dash_duo: Any, kind: str, fx: float, y: float, shift: bool = False) -> None:
@@ -74,7 +88,7 @@ def mouse(dash_duo: Any, kind: str, fx: float, y: float, shift: bool = False) ->
 def test_wheel_and_wasd_change_the_visible_range(dash_duo: Any, tmp_path: Path) -> None:
     start(dash_duo, file_cache_app(tmp_path), QUERY)
     settle(dash_duo)
-    x0, x1 = span(dash_duo)
+    x0, x1 = stable_span(dash_duo)
     assert x0 == 0 and x1 > 0
     over = dash_duo.find_element(OVER)
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", over)

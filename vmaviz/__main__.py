@@ -178,6 +178,11 @@ def _explore_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where = p.add_mutually_exclusive_group()
     where.add_argument("--jobs", type=_positive, default=1, help="local processes (default: 1)")
     where.add_argument("--dask", metavar="ADDRESS", help="run on a dask scheduler")
+    p.add_argument(
+        "--por",
+        action="store_true",
+        help="sleep sets (partial-order reduction; off by default: rarely pays in a timed model)",
+    )
     p.add_argument("--schedule-out", metavar="PATH", help="write the counterexample here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cli.cmd_explore)

@@ -494,6 +494,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             dask=args.dask,
             progress=progress,
+            por=args.por,
         )
     except ExploreError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None

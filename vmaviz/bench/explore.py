@@ -6,7 +6,9 @@ For each race scenario in ``scenarios/races/`` it prints:
   search): schedules/s, branch-point states/s and steps/s, and the ratio of
   those steps/s to a plain ``run`` of the same scenario (the engine's hot loop);
 * the results table: with the scenario's patch off, the minimal counterexample
-  (invariant, preemptions, steps), the schedules explored and the seconds.
+  (invariant, preemptions, steps), the schedules explored and the seconds;
+* the sleep sets' effect: schedules and seconds of the clean search without
+  and with ``por``.
 
 Figures only; nothing here asserts a speed.
 """
@@ -105,6 +107,17 @@ def main(seconds: float = 1.0) -> int:
             clean,
         )
         print("| " + " | ".join(cells) + " |")
+    print()
+    print("sleep sets (--por): every patch on, each race's bound, one process")
+    print(f"{'scenario':>24}  {'schedules':>10}  {'with por':>10}  {'seconds':>8}  {'with por':>8}")
+    for race in RACES:
+        sc = load_scenario(race.path)
+        cols = [race.stem]
+        for por in (False, True):
+            start = time.perf_counter()
+            r = explore(sc, patches={"all": True}, preemptions=race.bound, seconds=60.0, por=por)
+            cols += [f"{r.schedules:,}", f"{time.perf_counter() - start:.2f}"]
+        print(f"{cols[0]:>24}  {cols[1]:>10}  {cols[3]:>10}  {cols[2]:>8}  {cols[4]:>8}")
     print()
     print("Not expressible in the model yet:")
     for what, why in NOT_MODELLED:

@@ -18,7 +18,9 @@ from vmaviz.explore.search import Bounded, Limits, _Stop
 from vmaviz.scenario.schema import Scenario
 
 
-def shortest(root: bytes, found: list[int], preemptions: int, limits: Limits) -> list[int]:
+def shortest(
+    root: bytes, found: list[int], preemptions: int, limits: Limits, por: bool = False
+) -> list[int]:
     """The shortest violating schedule with at most ``preemptions`` preemptions.
 
     Args:
@@ -26,13 +28,14 @@ def shortest(root: bytes, found: list[int], preemptions: int, limits: Limits) ->
         found: A violating schedule (it ends at its violating step).
         preemptions: Its preemptions: the bound of the searches.
         limits: Budgets for all the searches together.
+        por: Sleep sets in the searches.
 
     Returns:
         The shortest schedule found (``found`` itself if none is shorter or a
         budget ran out first).
     """
     best = list(found)
-    search = Bounded(root, limits)
+    search = Bounded(root, limits, por=por)
     try:
         while len(best) > 1:
             # A fresh cache per cap: its entries carry the steps left, and a

@@ -106,6 +106,7 @@ def search_subtree(
     seconds: float | None,
     max_depth: int,
     cache: bool,
+    por: bool = False,
 ) -> tuple[int | None, list[int] | None, int, int, bool, bool]:
     """One worker's part: iterative bounding 0..``preemptions`` over one subtree.
 
@@ -117,7 +118,7 @@ def search_subtree(
         (the bound of the violation or None, the violating schedule or None,
         schedules, states, truncated, stopped by a budget).
     """
-    search = Bounded(root, Limits(max_schedules, seconds, max_depth), cache=cache)
+    search = Bounded(root, Limits(max_schedules, seconds, max_depth), cache=cache, por=por)
     try:
         for bound in range(preemptions + 1):
             found = search.run_pass(bound, prefix)
@@ -136,6 +137,7 @@ def bounded_parallel(
     dask: str | None,
     progress: Callable[[dict[str, Any]], None] | None,
     cache: bool = True,
+    por: bool = False,
 ) -> tuple[list[int] | None, int, int, int, bool]:
     """Iterative bounding with the tree's subtrees spread over workers.
 
@@ -165,7 +167,7 @@ def bounded_parallel(
         left = limits.seconds
         futures = [
             executor.submit(
-                search_subtree, root, preemptions, p, each, left, limits.max_depth, cache
+                search_subtree, root, preemptions, p, each, left, limits.max_depth, cache, por
             )
             for p in prefixes
         ]

@@ -35,11 +35,35 @@ the RCU callbacks).  Rules:
   still allowed; a state already explored with at least as many of both is
   cut (it held no violation, or the search would have stopped).  The cache is
   kept across the bounds of one search, which removes the re-exploration of
-  iterative bounding.
-* **No sleep sets.**  A step's footprint (lock words, VMAs, maple nodes, RCU
-  state) is not cheap to know before running it in this model, so there is
-  no partial-order reduction beyond what state caching gives when two orders
-  of independent steps reach the same state.
+  iterative bounding; two orders of independent steps that reach the same
+  state are merged there at the next branch point (when they moved the same
+  thread last).
+* **Sleep sets** (``por``, off by default; Godefroid 1996, with the test of
+  independence made by running both orders).  At a branch point, a thread
+  ``t`` tried before ``u`` (or asleep there already) is put to sleep in
+  ``u``'s subtree when, from that state, t;u and u;t both run without a
+  stall, a violation or a spinning thread and reach equal state keys (the
+  last mover left out; the result is kept per state key, t and u), and when
+  t;u costs no more preemptions than u;t whatever step comes next (t's switch
+  cost, plus 1 if t can still move after its step, plus 1 if u can still move
+  after both, at most u's switch cost plus 1 if u can still move after its
+  step).  A sleeping thread is not moved; it stays asleep across a step it
+  commutes with and wakes at any other (or when it is no longer offered).
+  *Soundness*: every schedule u;t;w skipped this way has a twin t;u;w that
+  reaches the same states after its second step with no more preemptions and
+  the same length, and the two steps it skips were run by the test itself
+  (so a violation inside them is not missed); by the usual induction on sleep
+  sets the twin is explored or skipped for a twin of its own, so every state
+  and step within the bound is still reached.  Because the pricing of the
+  twin bounds the next step's cost too, the bound of CHESS is respected (a
+  twin never needs more preemptions).  The state cache cuts a visit only if
+  an earlier one had at least the budgets *and* a sleep set within this
+  one's (it then explored every way this one would).  *Why it is off*: the
+  model is timed, and a forced step moves the clock to its own event's time,
+  so two steps due at different instants leave the other thread's next event
+  shifted in one order: exact commutation is rare (0 to 1 schedule saved of
+  about 100 on the race scenarios) and the test runs cost two to three times
+  the search's time.
 * **PCT** (``pct``): Burckhardt et al. 2010.  Each run gives the threads
   random distinct priorities and picks ``depth - 1`` random change points
   among the steps; the highest-priority runnable thread moves, except that a
@@ -279,13 +303,17 @@ class Bounded:
         limits: Limits,
         progress: Callable[[dict[str, Any]], None] | None = None,
         cache: bool = True,
+        por: bool = False,
     ) -> None:
         self.root = root
         self.limits = limits
         self.progress = progress
         self.use_cache = cache
-        #: state key -> (preemptions left, steps left) it was explored with.
-        self.cache: dict[bytes, tuple[int, int]] = {}
+        self.por = por
+        #: state key -> the (preemptions left, steps left, sleep set) it was explored with.
+        self.cache: dict[bytes, list[tuple[int, int, frozenset[int]]]] = {}
+        #: (state key without the last mover, t, u) -> what :meth:`_commute` found.
+        self.commute: dict[tuple[bytes, int, int], tuple[int, int, int] | None] = {}
         self.schedules = 0
         #: Steps taken by the search (prefix replays included).
         self.steps = 0
@@ -356,33 +384,44 @@ class Bounded:
                 return path
         if used > bound:
             return None
-        # Branch points still to try: [snapshot, children, next child, path length, used].
+        # Branch points still to try: [snapshot, awake children, next child, path
+        # length, used, cost of every offered child, sleep set, state key without
+        # the last mover (lazily)].
         stack: list[list[Any]] = []
         kept = 0  # bytes of the snapshots on the stack
         cache = self.cache if self.use_cache else None
+        # The sleep set of the node being entered (module docstring, "Sleep sets").
+        sleep: frozenset[int] = frozenset()
         dead = False
         while True:
             leaf = dead
             dead = False
             children: list[tuple[int, int]] = []
+            offered: list[tuple[int, int]] = []
             if not leaf:
                 rn = movable(k)
                 leaf = not rn or len(path) >= depth_cap
                 if leaf and rn:
                     self.truncated = True
                 if not leaf:
-                    children = _ordered(k, last, rn, bound - used)
+                    offered = _ordered(k, last, rn, bound - used)
+                    # A sleeping thread that is not offered here leaves the set:
+                    # a smaller sleep set only explores more.
+                    if sleep:
+                        sleep = frozenset(t for t, _ in offered if t in sleep)
+                        children = [c for c in offered if c[0] not in sleep]
+                    else:
+                        children = offered
                     # Keyed only where the search branches: a key costs a few
                     # steps' time, and a state with one way on is cut at the
                     # next branch point anyway.
-                    if cache is not None and len(children) > 1:
+                    if cache is not None and len(offered) > 1:
                         key = state_key(k, -2 if last is None else last)
                         budget = (bound - used, depth_cap - len(path))
-                        seen = cache.get(key)
-                        if seen is not None and seen[0] >= budget[0] and seen[1] >= budget[1]:
+                        if _cached(cache, key, budget, sleep):
                             leaf = True
-                        else:
-                            cache[key] = budget
+                    if not children:
+                        leaf = True  # every way on is asleep: covered elsewhere
             if leaf:
                 self._tick()
                 # Back to the deepest branch point with a child left.
@@ -391,19 +430,28 @@ class Bounded:
                 if not stack:
                     return None
                 fr = stack[-1]
-                tid, cost = fr[1][fr[2]]
+                i = fr[2]
+                tid, cost = fr[1][i]
                 fr[2] += 1
+                sleep = self._sleep_after(fr, tid, [c[0] for c in fr[1][:i]])
                 k = restore(fr[0])
                 del path[fr[3] :]
                 used = fr[4] + cost
             else:
-                if len(children) > 1:
+                tid, cost = children[0]
+                if len(offered) > 1:
                     blob = snapshot(k)
                     kept += len(blob)
                     if kept > self.limits.max_bytes:
                         raise _Stop
-                    stack.append([blob, children, 1, len(path), used])
-                tid, cost = children[0]
+                    fr = [blob, children, 1, len(path), used, dict(offered), sleep, None]
+                    sleep = self._sleep_after(fr, tid, [])
+                    if len(children) > 1:
+                        stack.append(fr)
+                    else:
+                        kept -= len(blob)
+                else:
+                    sleep = frozenset()
                 used += cost
             self.steps += 1
             if not self.steps % CHECK_STEPS:
@@ -417,6 +465,107 @@ class Bounded:
             if k.violations:
                 self.schedules += 1  # the violating schedule counts as explored
                 return path
+
+    def _sleep_after(self, fr: list[Any], u: int, before: list[int]) -> frozenset[int]:
+        """The sleep set of the child reached by moving ``u`` at branch point ``fr``.
+
+        A thread ``t`` asleep at the branch point, or tried there before ``u``,
+        sleeps on after ``u`` when ``t`` and ``u`` commute there and moving ``t``
+        first spends no more preemptions than moving ``u`` first, whatever
+        follows (module docstring, "Sleep sets").
+        """
+        if not self.por:
+            return frozenset()
+        candidates = [t for t in (*fr[6], *before) if t != u]
+        if not candidates:
+            return frozenset()
+        if fr[7] is None:
+            fr[7] = state_key(restore(fr[0]), -3)
+        costs: dict[int, int] = fr[5]
+        out = []
+        for t in candidates:
+            facts = self._commute(fr[7], fr[0], t, u)
+            if facts is None:
+                continue
+            moves_t, moves_u, u_after = facts
+            # t then u costs c(t) + [t could go on]; u then t costs c(u) + [u could
+            # go on]; the next step after t;u may cost one more than after u;t
+            # only if u can still move there (it then preempts u, not t).
+            if costs[t] + moves_t + u_after <= costs[u] + moves_u:
+                out.append(t)
+        return frozenset(out)
+
+    def _commute(self, skey: bytes, blob: bytes, t: int, u: int) -> tuple[int, int, int] | None:
+        """Whether ``t`` and ``u`` commute at the state ``blob`` (key ``skey``).
+
+        Runs t;u and u;t from the state; they commute when neither order
+        stalls, violates an invariant or involves a spinning thread, and both
+        reach states with the same key (the last mover left out).
+
+        Returns:
+            None if they do not commute, else (t can still move after its step,
+            u can still move after its step, u can still move after both).
+        """
+        memo = (skey, t, u)
+        if memo in self.commute:
+            return self.commute[memo]
+        self.commute[memo] = None
+        keys: list[bytes] = []
+        after: list[int] = []
+        last_movable: list[bool] = []
+        for a, b in ((t, u), (u, t)):
+            k = restore(blob)
+            if _spins(k, a) or _spins(k, b):
+                return None
+            if not _safe_step(k, a) or k.violations:
+                return None
+            rn = movable(k)
+            if b not in rn or _spins(k, a) or _spins(k, b):
+                return None
+            after.append(int(a in rn))
+            if not _safe_step(k, b) or k.violations:
+                return None
+            if _spins(k, a) or _spins(k, b):
+                return None
+            self.steps += 2
+            keys.append(state_key(k, -3))
+            if not last_movable:
+                last_movable.append(u in movable(k))
+        if keys[0] != keys[1]:
+            return None
+        facts = (after[0], after[1], int(last_movable[0]))
+        self.commute[memo] = facts
+        return facts
+
+
+def _spins(k: Kernel, tid: int) -> bool:
+    """``tid`` is a thread in an rwsem spin (the RCU callbacks never spin)."""
+    return tid >= 0 and k.threads[tid].spinning
+
+
+def _cached(
+    cache: dict[bytes, list[tuple[int, int, frozenset[int]]]],
+    key: bytes,
+    budget: tuple[int, int],
+    sleep: frozenset[int],
+) -> bool:
+    """True if ``key`` was explored with at least ``budget`` and a sleep set within
+    ``sleep`` (then everything from here was covered); else record this visit.
+
+    A visit with a larger sleep set explored fewer ways on, so it covers this
+    one only if every thread it left asleep is asleep here too.
+    """
+    seen = cache.get(key)
+    if seen is None:
+        cache[key] = [(budget[0], budget[1], sleep)]
+        return False
+    for left, steps, asleep in seen:
+        if left >= budget[0] and steps >= budget[1] and asleep <= sleep:
+            return True
+    # Keep only the visits the new one does not cover.
+    seen[:] = [e for e in seen if not (budget[0] >= e[0] and budget[1] >= e[1] and sleep <= e[2])]
+    seen.append((budget[0], budget[1], sleep))
+    return False
 
 
 def _safe_step(k: Kernel, tid: int) -> bool:
@@ -527,6 +676,7 @@ def explore(
     minimize: bool = True,
     cache: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    por: bool = False,
 ) -> ExploreResult:
     """Search the schedules of ``scenario`` for an invariant violation.
 
@@ -543,6 +693,7 @@ def explore(
         mode, arch: Overrides of the scenario's kernel settings.
         minimize: Shorten the counterexample (fewest steps within its preemptions).
         cache: State caching (off only to measure what it saves).
+        por: Sleep sets (module docstring; off by default: they do not pay here).
         progress: Called with a dict (bound, schedules, states, seconds) now and then.
 
     Raises:
@@ -571,10 +722,10 @@ def explore(
         from vmaviz.explore.parallel import bounded_parallel
 
         found, bound, schedules, states, exhaustive = bounded_parallel(
-            root, preemptions, limits, jobs, dask, progress, cache
+            root, preemptions, limits, jobs, dask, progress, cache, por
         )
     else:
-        search = Bounded(root, limits, progress, cache)
+        search = Bounded(root, limits, progress, cache, por)
         try:
             for b in range(preemptions + 1):
                 bound = b
@@ -611,7 +762,7 @@ def explore(
             from vmaviz.explore.minimize import shortest
 
             left = None if seconds is None else max(1.0, seconds - (time.monotonic() - started))
-            best = shortest(root, found, p, Limits(max_schedules, left, max_depth))
+            best = shortest(root, found, p, Limits(max_schedules, left, max_depth), por)
         k = restore(root)
         result.preemptions = count_preemptions(k, best)
         inv_step, inv, msg = k.violations[0]

@@ -893,9 +893,10 @@ def step_views(
         views.view(
             side_id("narration", side), [run.key, row], lambda n=narration: P.narration_panel(n)
         )
-        if len(runs) == 1:
-            # The step's Linux 6.4 source and the model's code (single view only).
-            views.view(side_id("source", side), *source_view(run, row, narration.reason))
+        # The step's Linux 6.4 source and the model's code, one panel per side. Its
+        # key is the step's code, stack and reason: in compare view the side that
+        # did not move keeps its key and sends nothing.
+        views.view(side_id("source", side), *source_view(run, row, narration.reason))
         # Each panel is redrawn only when the part of the snapshot it reads changed.
         seq = snap["mm_lock_seq"]
         views.view(
@@ -930,13 +931,17 @@ def step_views(
             f"address-space:{side}",
             {"vmas": snap["vmas"], "mm_lock_seq": snap["mm_lock_seq"], "mode": snap["mode"]},
         )
+        # The nodes this step wrote are outlined: their ids are part of the input,
+        # so the tree is redrawn when the marks move and not otherwise.
+        tree_marks = changed[side].get("tree", [])
         want(
             f"maple-tree:{side}",
             {
                 "snap": {"vmas": snap["vmas"], "tree": snap["tree"], "mode": snap["mode"]},
                 "dead": dead_nodes(after),
+                "changed": tree_marks,
             },
-            key=[snap["vmas"], snap["tree"], snap["rcu"]["pending"]],
+            key=[snap["vmas"], snap["tree"], snap["rcu"]["pending"], tree_marks],
         )
         # The timeline's cursor is an overlay the browser moves (assets/vmaviz.js:
         # timelineCursor): redrawing a figure of thousands of bars per step is what
@@ -957,9 +962,16 @@ def step_views(
         if r.mode == counter_mode:
             by_arch.setdefault(r.arch, (r, ns[i]))
     pending: list[str] = []
+    # The counters the step changed, per arch: those that differ from one step of the
+    # cursor back (the same rule, at m - 1, as the counts themselves).
+    counter_marks: dict[str, list[str]] = {}
+    prev_ns = track.split(m - 1) if m > 0 else None
+    prev_t = track.time_at(m - 1) if m > 0 else None
     for arch in info.get("counter_arches") or []:
         if arch in by_arch:
             run, n = by_arch[arch]
+            side_i = next(i for i, r in enumerate(runs) if r is run)
+            n0 = prev_ns[side_i] if prev_ns is not None else None
         else:
             found = store.peek_run(config, counter_mode, arch)
             if found is None:
@@ -967,8 +979,11 @@ def step_views(
                 continue
             run = found
             n = int(run.time.searchsorted(t, side="right")) if m < track.total else run.steps
+            n0 = int(run.time.searchsorted(prev_t, side="right")) if prev_t is not None else None
         per_arch[arch] = run.counters_at(n)
-    want("counters", per_arch)
+        if n0 is not None and n0 != n:
+            counter_marks[arch] = _counter_changes(run.counters_at(n0), per_arch[arch])
+    want("counters", {"per_arch": per_arch, "changed": counter_marks})
     out["arches_pending"] = pending
 
     # The event log of one side: a page of rows around its current row.
@@ -1004,6 +1019,15 @@ def step_views(
     return out
 
 
+def _counter_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The counters (``group.key``) that differ between two ``counters_at`` dicts."""
+    out: list[str] = []
+    for group in ("vma_lock", "abort_reasons"):
+        old, new = before.get(group) or {}, after.get(group) or {}
+        out.extend(f"{group}.{k}" for k in new if old.get(k) != new[k])
+    return out
+
+
 def _with_note(panel: Any, hidden: int, what: str) -> Any:
     return [panel, _hidden_note(hidden, what)] if hidden else panel
 
@@ -1032,9 +1056,13 @@ def figure_views(
         if kind == "address-space":
             build: Any = lambda d=data: address_space_figure(d)  # noqa: E731
         elif kind == "maple-tree":
-            build = lambda d=data: maple_tree_figure(d["snap"], dead=d["dead"])  # noqa: E731
+            build = lambda d=data: maple_tree_figure(  # noqa: E731
+                d["snap"], dead=d["dead"], changed=d.get("changed")
+            )
         elif kind == "counters":
-            build = lambda d=data: counters_figure(d)  # noqa: E731
+            build = lambda d=data: counters_figure(  # noqa: E731
+                d["per_arch"], changed=d["changed"]
+            )
         else:
             continue
         # ``h`` is the hash step_views compared with ``figures-sent``: store it as is,

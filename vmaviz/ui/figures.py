@@ -55,6 +55,14 @@ PAGE_SIZE = 4096
 LEGEND_PX = 620
 ULONG_MAX = 2**64 - 1
 
+#: How "changed by this step" is drawn in the figures: the accent of the panels'
+#: ``.changed`` outline (assets/vmaviz.css), never by colour alone: a dotted thick
+#: outline and a ``Δ`` badge go with it.
+CHANGED_COLOUR = "#E08A00"
+CHANGED_DASH = "dot"
+CHANGED_BADGE = "Δ"
+CHANGED_LABEL = f"{CHANGED_BADGE} changed by this step"
+
 
 def _simple_white_2d() -> go.layout.Template:
     """plotly's ``simple_white`` template cut down to what 2-D bar/scatter figures use.
@@ -668,7 +676,9 @@ _TREE_FILLS = ("internal_head", "internal_body", "leaf_head", "leaf_body", "dead
 
 
 def maple_tree_figure(
-    snap: Mapping[str, Any], dead: Sequence[Mapping[str, Any]] | None = None
+    snap: Mapping[str, Any],
+    dead: Sequence[Mapping[str, Any]] | None = None,
+    changed: Sequence[int] | None = None,
 ) -> go.Figure:
     """The mm maple tree as the kernel holds it, plus the dead nodes awaiting RCU.
 
@@ -677,13 +687,18 @@ def maple_tree_figure(
     its lock badge, ``∅`` for a NULL range, or, in an ``arange64`` node, the largest
     free range below that child.  Slot cells are coloured by the VMA's lock state.
     Dead nodes are grey with a dashed outline, to the right of the live tree.
+    The live nodes the step wrote (``changed``) get a thick dotted accent outline
+    and a ``Δ`` badge in their header.
 
     Args:
         snap: A snapshot dict.
         dead: :func:`dead_nodes` of the same kernel (None: none drawn).
+        changed: Ids of the maple nodes this step made or changed
+            (:func:`vmaviz.ui.changes.step_changes`'s ``tree``); None: none.
 
     Returns:
-        The figure (pixel coordinates; ``layout.meta`` has ``nodes`` and ``dead``).
+        The figure (pixel coordinates; ``layout.meta`` has ``nodes``, ``dead`` and
+        ``changed``, the ids outlined).
     """
     boxes = tree_layout(snap, dead)
     fig = go.Figure()
@@ -696,7 +711,7 @@ def maple_tree_figure(
                 height=200,
                 xaxis={"visible": False},
                 yaxis={"visible": False},
-                meta={"nodes": 0, "dead": 0},
+                meta={"nodes": 0, "dead": 0, "changed": []},
             )
         )
         return fig
@@ -714,6 +729,10 @@ def maple_tree_figure(
     hx: list[float] = []
     hy: list[float] = []
     ht: list[str] = []
+    marked = {int(i) for i in changed or ()}
+    mark_x: list[float | None] = []
+    mark_y: list[float | None] = []
+    outlined: list[int] = []
     by_path = {b.path: b for b in boxes if not b.dead}
     for b in boxes:
         kind = "dead" if b.dead else "leaf" if b.node_type == "leaf64" else "internal"
@@ -721,10 +740,19 @@ def maple_tree_figure(
         _rect(*fills[f"{kind}_head"], b.x0, b.y0, b.x1, b.y0 + HEADER_ROWS * ROW_H)
         if b.dead:
             _rect(dash_x, dash_y, b.x0, b.y0, b.x1, b.y1)
+        # Only live nodes are marked: a node retired by this step is drawn dead (its
+        # replacement, which is live, carries the mark).
+        is_marked = not b.dead and b.node_id in marked
+        if is_marked:
+            # Just outside the box, so the outline never hides the box's own edge.
+            _rect(mark_x, mark_y, b.x0 - 3, b.y0 - 3, b.x1 + 3, b.y1 + 3)
+            outlined.append(b.node_id)
         slots = NODE_SLOTS.get(b.node_type, 16)
         head = f"<b>{_esc(b.node_type)}</b> n{b.node_id}  {len(b.rows)}/{slots}"
         if b.dead:
             head = f"<b>DEAD</b> {head}"
+        if is_marked:
+            head = f"{head}  <b>{CHANGED_BADGE}</b>"
         for k, line in enumerate((head, _span(b.min, b.max))):
             tx.append(b.x0 + 2 * PAD)
             ty.append(b.y0 + (k + 0.5) * ROW_H)
@@ -808,6 +836,20 @@ def maple_tree_figure(
     )
     fig.add_trace(
         go.Scatter(
+            x=_coords(mark_x),
+            y=_coords(mark_y),
+            mode="lines",
+            line={"color": CHANGED_COLOUR, "width": 4, "dash": CHANGED_DASH},
+            name=CHANGED_LABEL,
+            # Listed only when there is something outlined, so the legend does not
+            # promise a mark that is not there.
+            showlegend=bool(mark_x),
+            hoverinfo="skip",
+            meta={"changed": outlined},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
             x=_coords(edge_x),
             y=_coords(edge_y),
             mode="lines",
@@ -866,7 +908,7 @@ def maple_tree_figure(
             yaxis={"visible": False, "range": [bottom + 8, -8], "fixedrange": True},
             uirevision="maple-tree",
             hoverdistance=BOX_W // 2 + 2 * PAD,
-            meta={"nodes": len(boxes) - n_dead, "dead": n_dead},
+            meta={"nodes": len(boxes) - n_dead, "dead": n_dead, "changed": outlined},
         )
     )
     return fig
@@ -883,16 +925,47 @@ def _counters_of(d: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
     return dict(src.get("vma_lock") or {}), dict(src.get("abort_reasons") or {})
 
 
-def counters_figure(per_arch: Mapping[str, Mapping[str, Any]]) -> go.Figure:
+def _bar_texts(vals: Sequence[int], keys: Sequence[str], moved: set[str]) -> list[str]:
+    """Each bar's value, with the ``Δ`` badge after it when the step changed it."""
+    return [
+        f"{v} {CHANGED_BADGE}" if k in moved else str(v) for v, k in zip(vals, keys, strict=True)
+    ]
+
+
+def _marked_bars(marker: dict[str, Any], keys: Sequence[str], moved: set[str]) -> dict[str, Any]:
+    """``marker`` with a thick accent outline on the bars of the changed counters.
+
+    Plotly bars have no dashed outline, so the badge in the bar's text is the cue
+    that does not rely on colour.
+    """
+    if not moved.intersection(keys):
+        return marker
+    return {
+        **marker,
+        "line": {
+            "color": [CHANGED_COLOUR if k in moved else INK for k in keys],
+            "width": [4 if k in moved else 1 for k in keys],
+        },
+    }
+
+
+def counters_figure(
+    per_arch: Mapping[str, Mapping[str, Any]],
+    changed: Mapping[str, Sequence[str]] | None = None,
+) -> go.Figure:
     """VMA_LOCK_SUCCESS/ABORT/RETRY/MISS per simulated arch, and why aborts happened.
 
     Args:
         per_arch: arch name -> :meth:`Engine.summary` (or a snapshot, or its
             ``counters``) of a run on that arch.
+        changed: arch name -> the counters this step changed on it, as
+            ``vma_lock.<key>`` / ``abort_reasons.<reason>``; None: none.
 
     Returns:
         Two panels of grouped bars, one bar colour and pattern per arch, each bar
-        labelled with its value.
+        labelled with its value. A bar the step changed has a thick dotted accent
+        outline and a ``Δ`` after its value (``layout.meta["changed"]`` lists them
+        as ``arch:counter``).
     """
     order = [a for a in ARCH_STYLES if a in per_arch] + sorted(set(per_arch) - set(ARCH_STYLES))
     reasons: list[str] = []
@@ -910,18 +983,22 @@ def counters_figure(per_arch: Mapping[str, Mapping[str, Any]]) -> go.Figure:
             "Why lock_vma_under_rcu gave up (VMA_LOCK_ABORT)",
         ),
     )
+    marked: list[str] = []
     for arch in order:
         st = style_of(ARCH_STYLES, arch)
         counts, aborts = _counters_of(per_arch[arch])
+        moved = set((changed or {}).get(arch, ()))
         marker = {"color": st.colour, "line": {"color": INK, "width": 1}, "pattern": _pattern(st)}
         vals = [int(counts.get(k, 0)) for k in VMA_LOCK_COUNTERS]
+        keys = [f"vma_lock.{k}" for k in VMA_LOCK_COUNTERS]
+        marked.extend(f"{arch}:{k}" for k in keys if k in moved)
         fig.add_trace(
             go.Bar(
                 x=list(VMA_LOCK_COUNTERS.values()),
                 y=vals,
-                text=[str(v) for v in vals],
+                text=_bar_texts(vals, keys, moved),
                 textposition="outside",
-                marker=marker,
+                marker=_marked_bars(marker, keys, moved),
                 name=st.label if arch in ARCH_STYLES else arch,
                 legendgroup=arch,
                 hovertemplate=f"{_esc(arch)} %{{x}}: %{{y}}<extra></extra>",
@@ -930,13 +1007,15 @@ def counters_figure(per_arch: Mapping[str, Mapping[str, Any]]) -> go.Figure:
             col=1,
         )
         avals = [int(aborts.get(r, 0)) for r in reasons]
+        akeys = [f"abort_reasons.{r}" for r in reasons]
+        marked.extend(f"{arch}:{k}" for k in akeys if k in moved)
         fig.add_trace(
             go.Bar(
                 x=reasons,
                 y=avals,
-                text=[str(v) for v in avals],
+                text=_bar_texts(avals, akeys, moved),
                 textposition="outside",
-                marker=marker,
+                marker=_marked_bars(marker, akeys, moved),
                 name=arch,
                 legendgroup=arch,
                 showlegend=False,
@@ -951,9 +1030,26 @@ def counters_figure(per_arch: Mapping[str, Mapping[str, Any]]) -> go.Figure:
             height=480,
             margin={"l": 60, "r": 20, "t": 120, "b": 110},
             uirevision="counters",
-            meta={"arches": order},
+            meta={"arches": order, "changed": marked},
         )
     )
+    if marked:
+        # A legend entry for the mark: an empty trace drawn as the outline looks.
+        fig.add_trace(
+            go.Bar(
+                x=[None],
+                y=[None],
+                name=CHANGED_LABEL,
+                marker={
+                    "color": PAPER,
+                    "line": {"color": CHANGED_COLOUR, "width": 4},
+                    "pattern": {"shape": "."},
+                },
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
     fig.update_layout(legend={"y": 1.12})
     fig.update_yaxes(title_text="events", rangemode="tozero", gridcolor=GRID, showgrid=True)
     fig.update_xaxes(tickangle=-30, tickfont={"family": FONT_MONO, "size": SMALL_FONT + 1})
@@ -961,6 +1057,7 @@ def counters_figure(per_arch: Mapping[str, Mapping[str, Any]]) -> go.Figure:
 
 
 __all__ = [
+    "CHANGED_LABEL",
     "NodeBox",
     "SlotBox",
     "address_space_figure",

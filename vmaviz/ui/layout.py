@@ -411,6 +411,16 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
     ]
 
 
+def _with_source(side: str, title: str) -> html.Div:
+    """Compare view's column of ``side`` with the source panel under its narration."""
+    column = state_column(side, title)
+    children = list(column.children)
+    # After the header and the narration: the source explains the step narrated.
+    children.insert(2, source_slot(side))
+    column.children = children
+    return column
+
+
 def body(view: str, sides: Sequence[tuple[str, str]], timelines: Sequence[Any]) -> list[Any]:
     """The main area for a view.
 
@@ -428,7 +438,7 @@ def body(view: str, sides: Sequence[tuple[str, str]], timelines: Sequence[Any]) 
                 className="timelines-stacked",
             ),
             html.Div(
-                [state_column(left, ltitle), state_column(right, rtitle)],
+                [_with_source(left, ltitle), _with_source(right, rtitle)],
                 className="compare-columns",
             ),
         ]
