@@ -362,3 +362,52 @@ def test_a_generated_scenario_with_many_vmas_runs_clean() -> None:
 
     e = Engine(load_scenario_text(exit_yaml(600), "<test>")).run()
     assert e.finished and e.k.violations == [] and e.k.vmas_freed == 600
+
+
+def test_the_pause_hook_runs_at_each_check_and_its_wait_is_not_run_time() -> None:
+    """A background run gives way at each budget check (RunBudget.pause); the time
+    spent waiting there does not count against the run's seconds."""
+    full = Engine(busy()).run()
+    steps = len(full.trace)
+    pauses: list[int] = []
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def pause() -> None:
+        pauses.append(1)
+        now[0] += 100.0  # a long wait for a foreground request
+
+    e = Engine(busy(), budget=RunBudget(seconds=1.0, clock=clock, pause=pause)).run()
+    assert e.finished and len(e.trace) == steps
+    assert len(pauses) == steps // BUDGET_CHECK_STEPS
+    assert trace_prefix_equal(e, full, steps)
+    # Pickles without the hook (a bound method of a server object need not pickle).
+    assert pickle.loads(pickle.dumps(e)).budget.pause is None
+
+
+def test_a_background_run_waits_for_a_foreground_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """vmaviz.ui.session.RunStore: yield_to_foreground returns at once when no
+    request is in progress, and waits until the one in progress is done."""
+    import threading
+    import time
+
+    from flask_caching import Cache
+
+    from vmaviz.ui import session as S
+
+    # A wait bound far above the test's own pause, so that only the release ends it.
+    monkeypatch.setattr(S, "FOREGROUND_WAIT", 60.0)
+    store = S.RunStore(Cache(config={"CACHE_TYPE": "NullCache"}))
+    store.yield_to_foreground()  # nothing in progress: no wait
+    done: list[float] = []
+    with store.foreground():
+        waiter = threading.Thread(target=lambda: (store.yield_to_foreground(), done.append(1)))
+        waiter.start()
+        time.sleep(0.1)
+        assert done == []  # still waiting while the request is in progress
+    waiter.join(timeout=5)
+    assert done == [1]

@@ -144,16 +144,20 @@ class RunBudget:
         clock: Returns seconds (``time.monotonic``); tests pass a fake one.
         rss: Returns the process's resident bytes (:func:`read_rss_bytes`);
             tests pass a fake one.
+        pause: Called at every check (None: nothing): a background run lets a
+            foreground request go first here.  The time it takes does not count
+            against ``seconds``.
     """
 
     seconds: float | None = None
     rss_bytes: int | None = None
     clock: Callable[[], float] = time.monotonic
     rss: Callable[[], int] = read_rss_bytes
+    pause: Callable[[], None] | None = None
 
     @property
     def active(self) -> bool:
-        return self.seconds is not None or self.rss_bytes is not None
+        return self.seconds is not None or self.rss_bytes is not None or self.pause is not None
 
 
 class Trace:
@@ -531,6 +535,11 @@ class Engine:
 
     def _check_budget(self, n: int) -> None:
         b = self.budget
+        if b.pause is not None:
+            t0 = b.clock()
+            b.pause()
+            # Waiting for someone else is not this run's time.
+            self.started += b.clock() - t0
         if b.seconds is not None:
             used = b.clock() - self.started
             if used > b.seconds:

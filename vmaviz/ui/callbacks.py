@@ -1334,7 +1334,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
             raise dash.exceptions.PreventUpdate
         flt = LogFilter(log_thread, log_kind, log_vma)
         bps = Breakpoints.from_ui(*bp)
-        with paused_gc(collect_young=True):
+        with store.foreground(), paused_gc(collect_young=True):
             out = step_views(
                 store, info, cursor, session or "", sent, flt, log_side, figs_sent, bps
             )
@@ -1359,7 +1359,8 @@ def register(app: dash.Dash, store: RunStore) -> None:
     def on_figures(
         request: dict[str, str] | None, session: str | None, figs_sent: dict[str, str] | None
     ) -> tuple[Any, ...]:
-        out = figure_views(store, session or "", request, figs_sent)
+        with store.foreground():
+            out = figure_views(store, session or "", request, figs_sent)
         values: list[Any] = []
         for spec, kind in zip(ctx.outputs_list[: len(C.SIDE_FIGURES)], C.SIDE_FIGURES, strict=True):
             values.append([out.get(f"{kind}:{s}", no_update) for s in _outputs_order(spec)])

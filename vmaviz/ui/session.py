@@ -87,6 +87,8 @@ LOCAL_STEPS = 3_000_000
 SHORT_HOP = 256
 #: The anchor kernel moves up to the cursor once it is this many steps behind.
 ANCHOR_HOP = 16
+#: Longest a background run waits for a foreground request at one budget check (s).
+FOREGROUND_WAIT = 0.5
 #: After a jump, the anchor is set this many steps before the cursor, so that the
 #: next steps back do not each replay from a keyframe.
 ANCHOR_BACK = 16
@@ -121,12 +123,15 @@ def _env_number(env: dict[str, str], name: str, default: float, lo: float, hi: f
     return max(lo, min(value, hi)) if value == value else default  # NaN: the default
 
 
-def app_run_budget(env: dict[str, str] | None = None) -> RunBudget:
-    """The time and memory budget of one run in the app (see :class:`RunBudget`)."""
+def app_run_budget(
+    env: dict[str, str] | None = None, pause: Callable[[], None] | None = None
+) -> RunBudget:
+    """The time and memory budget of one run in the app (see :class:`RunBudget`);
+    ``pause`` lets a background run give way to a foreground request."""
     env = dict(os.environ) if env is None else env
     seconds = _env_number(env, RUN_SECONDS_ENV, APP_RUN_SECONDS, 0.1, 3600.0)
     rss_mb = _env_number(env, MAX_RSS_ENV, APP_MAX_RSS_MB, 64, 1 << 20)
-    return RunBudget(seconds=seconds, rss_bytes=int(rss_mb) << 20)
+    return RunBudget(seconds=seconds, rss_bytes=int(rss_mb) << 20, pause=pause)
 
 
 # =====================================================================
@@ -674,8 +679,10 @@ def build_run(
     max_steps: int | None = None,
     schedule: tuple[int, ...] = (),
     lenient: bool = False,
+    pause: Callable[[], None] | None = None,
 ) -> RunData:
-    """Run a scenario to the end within the app's limits.
+    """Run a scenario to the end within the app's limits (``pause``: see
+    :func:`app_run_budget`).
 
     With ``lenient`` the schedule is followed while its threads can move, and
     the time-ordered scheduler goes on from the first step where one cannot
@@ -695,7 +702,7 @@ def build_run(
         keyframe_every=KEYFRAME_EVERY,
         max_steps=max_steps or app_max_steps(),
         keyframe_budget=APP_KEYFRAME_BYTES,
-        budget=app_run_budget(),
+        budget=app_run_budget(pause=pause),
         schedule=list(schedule) if schedule and not lenient else None,
     )
     left_schedule = lenient_run(engine, schedule) if lenient else None
@@ -750,6 +757,11 @@ class RunStore:
         #: Runs asked for in the background (:meth:`warm`), run one at a time.
         self._warm_queue: list[tuple[Config, str, str]] = []
         self._warm_thread: threading.Thread | None = None
+        #: Foreground requests (a step) in progress; background runs give way to them.
+        self._foreground = 0
+        self._foreground_cond = threading.Condition()
+        #: Set in the background thread while it runs (see yield_to_foreground).
+        self._bg = threading.local()
 
     # ------------------------------------------------------------ scenarios
 
@@ -822,7 +834,15 @@ class RunStore:
         try:
             run: RunData = self.get_or_build(
                 f"run:{key}",
-                lambda: build_run(key, scenario, mode, arch, schedule=schedule, lenient=lenient),
+                lambda: build_run(
+                    key,
+                    scenario,
+                    mode,
+                    arch,
+                    schedule=schedule,
+                    lenient=lenient,
+                    pause=self.yield_to_foreground if getattr(self._bg, "on", False) else None,
+                ),
                 shared=True,
             )
         except EngineError as exc:
@@ -915,6 +935,31 @@ class RunStore:
             )
             self._warm_thread.start()
 
+    @contextlib.contextmanager
+    def foreground(self) -> Iterator[None]:
+        """A request a person waits for (a step) is in progress.
+
+        Background runs (:meth:`warm`) pause at their next budget check (every
+        4,096 steps) until it is done: CPython gives two busy threads about half
+        the CPU each, which doubled a step's server time on a big scenario while
+        the other arches were still running.
+        """
+        with self._foreground_cond:
+            self._foreground += 1
+        try:
+            yield
+        finally:
+            with self._foreground_cond:
+                self._foreground -= 1
+                self._foreground_cond.notify_all()
+
+    def yield_to_foreground(self) -> None:
+        """Wait while a foreground request is in progress (at most
+        :data:`FOREGROUND_WAIT` seconds at a time, so that a background run that a
+        page is waiting for too still finishes)."""
+        with self._foreground_cond:
+            self._foreground_cond.wait_for(lambda: self._foreground == 0, FOREGROUND_WAIT)
+
     def warming(self) -> bool:
         """Whether background runs (:meth:`warm`) are still queued or running."""
         with self._lock:
@@ -929,6 +974,7 @@ class RunStore:
                     self._warm_thread = None
                     return
                 config, mode, arch = self._warm_queue.pop(0)
+            self._bg.on = True
             try:
                 self.run(config, mode=mode, arch=arch)
             except SystemExit:
