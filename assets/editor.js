@@ -50,7 +50,10 @@
         } catch (e) {
             /* a sandboxed frame: the link field still shows the URL */
         }
-        setProps("permalink", {value: url});
+        var field = document.getElementById("permalink");
+        if (field) {
+            field.value = url;
+        }
     }
 
     /* ---- what changed: marks on the rows, cells and panels this step changed ---- */

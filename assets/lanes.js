@@ -189,8 +189,22 @@
             el.appendChild(hint);
             var v = {side: side, el: el, data: data, base: base, over: over, tip: tip,
                      byRow: index(data), fills: null, gutter: 0, filter: "", pinned: [],
-                     collapsed: {}, flows: true, sel: null, lay: null};
+                     collapsed: {}, flows: true, sel: null, lay: null, width: 0};
             relayout(v);
+            /* The width is kept from the last resize: reading clientWidth on each
+             * step forced a layout of the page between the step's DOM writes (about
+             * 11 ms a step on a big run), which the next frame then did again. */
+            if (typeof ResizeObserver === "function") {
+                new ResizeObserver(function () {
+                    var w = el.clientWidth;
+                    if (w && w !== v.width) {
+                        v.width = w;
+                        if (views[side] === v && range) {
+                            redrawAll();
+                        }
+                    }
+                }).observe(el);
+            }
             filter.addEventListener("input", function () {
                 v.filter = filter.value.slice(0, 80).toLowerCase();
                 relayout(v);
@@ -239,7 +253,10 @@
 
         function geometry(v) {
             var rh = v.lay.rh;
-            var width = Math.max(v.el.clientWidth, 300);
+            if (!v.width) {
+                v.width = v.el.clientWidth;
+            }
+            var width = Math.max(v.width, 300);
             return {width: width, rh: rh, top: 6, height: v.lay.bottom + 28};
         }
 

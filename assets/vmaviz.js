@@ -112,15 +112,21 @@
             if (Nav.cursor === null || Nav.total === null || !setp || Nav.granularity() !== "step") {
                 return false;
             }
-            var m = Math.max(0, Math.min(Nav.total, Nav.cursor + delta));
-            if (m !== Nav.cursor) {
-                Nav.cursor = m;
-                Nav.last = m;
-                Nav.pending += 1;
-                setp("cursor", {data: m});
-                setp("scrubber", {value: m});
-            }
+            Nav.go(Math.max(0, Math.min(Nav.total, Nav.cursor + delta)));
             return true;
+        },
+        /* Move the cursor to ``m`` now (a key, the scrubber): the cursor store is
+         * set straight away, the scrubber shows it before the step is drawn. */
+        go: function (m) {
+            var setp = window.dash_clientside && window.dash_clientside.set_props;
+            if (!setp || m === Nav.cursor) {
+                return;
+            }
+            Nav.cursor = m;
+            Nav.last = m;
+            Nav.pending += 1;
+            setp("cursor", {data: m});
+            Scrubber.show(m, Nav.total);
         },
         seen: function (cursor, total) {
             // From the server: adopt it unless our own moves are still on the way.
@@ -168,6 +174,66 @@
             }
         },
     };
+
+    /* The input ``id``, made (with ``props`` and ``attrs``) in the Dash box
+     * ``boxId`` the first time it is asked for; null before the box is mounted. */
+    function inputIn(boxId, id, props, attrs) {
+        var el = document.getElementById(id);
+        var box = document.getElementById(boxId);
+        if (el || !box) {
+            return el;
+        }
+        el = document.createElement("input");
+        el.id = id;
+        Object.keys(props).forEach(function (k) { el[k] = props[k]; });
+        Object.keys(attrs).forEach(function (k) { el.setAttribute(k, attrs[k]); });
+        box.appendChild(el);
+        return el;
+    }
+
+    /* The scrubber: a native range input (vmaviz/ui/layout.py), 0 (the initial
+     * state) to the last step run. It shows the drawn cursor (render) and a user's
+     * move sets the cursor (Nav.go); it is not a Dash input, so that following the
+     * cursor costs no callback. Arrow keys on it move it one step, as a slider's do. */
+    var Scrubber = {
+        el: function () {
+            return inputIn("scrubber-box", "scrubber", {
+                type: "range", className: "scrubber", min: "0", max: "0", step: "1",
+                value: "0", title: "drag, or focus it and use the arrow keys",
+            }, {"aria-valuetext": "initial state"});
+        },
+        show: function (cursor, total) {
+            var el = Scrubber.el();
+            if (!el || typeof cursor !== "number" || typeof total !== "number") {
+                return;
+            }
+            if (el.max !== String(total)) {
+                el.max = String(total);
+            }
+            if (document.activeElement !== el || !Scrubber.dragging) {
+                el.value = String(cursor);
+            }
+            el.setAttribute("aria-valuetext", cursor === 0 ? "initial state" :
+                "step " + (cursor - 1) + " of " + Math.max(total - 1, 0));
+        },
+        dragging: false,
+    };
+    document.addEventListener("input", function (ev) {
+        if (ev.target && ev.target.id === "scrubber") {
+            Scrubber.dragging = true;
+        }
+    }, true);
+    document.addEventListener("change", function (ev) {
+        var el = ev.target;
+        if (!el || el.id !== "scrubber") {
+            return;
+        }
+        Scrubber.dragging = false;
+        var m = parseInt(el.value, 10);
+        if (!isNaN(m) && Nav.total !== null) {
+            Nav.go(Math.max(0, Math.min(Nav.total, m)));
+        }
+    }, true);
 
     /* The header's "Glossary" link opens the glossary as well as scrolling to it
      * (once it is mounted: see lazy sections below). */
@@ -297,7 +363,37 @@
             return null;
         }
     }
+    /* The figures a step asked for (render): given to figureGate only when one of
+     * them is on screen, or comes into view (publishShown), so that a step whose
+     * figures are all off screen costs no callback for them. */
+    var Figures = {
+        published: false,
+        held: null,
+        request: function (req) {
+            if (!req) {
+                // Every figure is as drawn: nothing is owed.
+                Figures.held = null;
+                return;
+            }
+            var now = !Figures.published || Object.keys(req).some(function (n) {
+                return shown[n];
+            });
+            Figures.held = req;
+            if (now) {
+                Figures.flush();
+            }
+        },
+        flush: function () {
+            var req = Figures.held;
+            Figures.held = null;
+            if (req && window.dash_clientside && window.dash_clientside.set_props) {
+                window.dash_clientside.set_props("figure-request", {data: req});
+            }
+        },
+    };
     function publishShown() {
+        Figures.published = true;
+        Figures.flush();
         if (window.dash_clientside && window.dash_clientside.set_props) {
             window.dash_clientside.set_props("figures-visible", {
                 data: Object.keys(shown).filter(function (k) { return shown[k]; }).sort(),
@@ -335,6 +431,8 @@
     }
 
     function start() {
+        Scrubber.el();
+        linkField();
         labelControls(document);
         watchFigures();
         watchLazy();
@@ -423,13 +521,46 @@
         }
     });
 
+    /* The permalink for a query string: the address bar follows it (replaceState),
+     * with what the browser keeps in the link (an edited scenario, the presenter
+     * layout: assets/editor.js). */
+    function linkOf(search) {
+        if (window.VmavizEditor) {
+            search = window.VmavizEditor.extend(search);
+        }
+        var url = window.location.origin + window.location.pathname + search;
+        if (window.location.search !== search) {
+            try {
+                window.history.replaceState(window.history.state, "", url);
+            } catch (e) {
+                /* a sandboxed frame: the link field still shows the URL */
+            }
+        }
+        return url;
+    }
+    /* The Share box's link field: a read-only input put in its box here
+     * (vmaviz/ui/layout.py), not a Dash input, so that a step's link is written
+     * without a round of the renderer's updates. */
+    function linkField() {
+        return inputIn("permalink-box", "permalink",
+                       {type: "text", className: "permalink", readOnly: true}, {});
+    }
+    /* A link, in the address bar and the Share field. */
+    function showLink(search) {
+        var url = linkOf(search);
+        var field = linkField();
+        if (field && field.value !== url) {
+            field.value = url;
+        }
+    }
+
     /* Clientside callbacks (registered in vmaviz/ui/callbacks.py). */
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         vmaviz: {
             /* Step buttons, keys and the play timer at "step" granularity, in the
              * browser: each click counts from the cursor the previous one set, however
              * fast they come. Function/operation moves go to the server. */
-            step: function (f1, b1, f10, b10, first, last, tick, scrub, cursor, info, gran,
+            step: function (f1, b1, f10, b10, first, last, tick, cursor, info, gran,
                             paused, seen) {
                 var nu = window.dash_clientside.no_update;
                 var now = {
@@ -465,7 +596,7 @@
                     }
                 });
                 if (!info) {
-                    return [nu, nu, nu, nu, now, nu];
+                    return [nu, nu, nu, now, nu];
                 }
                 var m = null;
                 var onlyTick = false;
@@ -473,32 +604,22 @@
                     m = 0;
                 } else if (fired.indexOf("step-end") >= 0) {
                     m = total;
-                } else if (fired.indexOf("scrubber") >= 0 && delta === 0) {
-                    // The scrubber is the cursor: steps run, 0 (the initial state) to total.
-                    if (scrub === null || scrub === undefined || scrub === cursor) {
-                        // The scrubber only follows the cursor (a key, the server).
-                        return [nu, nu, nu, nu, nu, nu];
-                    }
-                    m = Math.max(0, Math.min(total, scrub));
-                    Nav.local(m, total);
-                    return [m === cursor ? nu : m, nu, nu, nu, now, nu];
                 } else if (gran && gran !== "step") {
                     // Function/operation moves need the trace: the server makes them.
                     if (delta === 0) {
-                        return [nu, nu, nu, nu, now, nu];
+                        return [nu, nu, nu, now, nu];
                     }
-                    return [nu, nu, nu, nu, now, {move: delta, play: ticked, at: Date.now()}];
+                    return [nu, nu, nu, now, {move: delta, play: ticked, at: Date.now()}];
                 } else {
-                    // A Play tick, alone or with the scrubber merely following the
-                    // cursor (Nav.move sets both).
+                    // A Play tick alone.
                     onlyTick = ticked && delta === 1 && fired.every(function (id) {
-                        return id === "play-timer" || (id === "scrubber" && scrub === cursor);
+                        return id === "play-timer";
                     });
                     if (onlyTick && Nav.busy()) {
                         // Play: the step before is not drawn yet. Do not overtake it
                         // (its view would never be seen); move once it is (render).
                         Nav.owed = true;
-                        return [nu, nu, nu, nu, now, nu];
+                        return [nu, nu, nu, now, nu];
                     }
                     m = Math.max(0, Math.min(total, (cursor || 0) + delta));
                 }
@@ -508,8 +629,8 @@
                 } else {
                     Nav.local(m, total);
                 }
+                Scrubber.show(m, total);
                 return [
-                    m === cursor ? nu : m,
                     m === cursor ? nu : m,
                     stop ? true : nu,
                     stop ? "▶ Play" : nu,
@@ -530,6 +651,28 @@
                  * just put in place. */
                 if (window.VmavizEditor) {
                     window.VmavizEditor.markChanges(data);
+                }
+                /* The rest of a step (vmaviz/ui/callbacks.py: step_views): the
+                 * scrubber, the timeline cursor, the link, the figures on screen,
+                 * and the scheduler's list when it is on. Done here rather than by
+                 * callbacks of their own, each of which costs the renderer a round of
+                 * updates of every component on the page. */
+                if (typeof data.cursor === "number") {
+                    Scrubber.show(Nav.pending > 0 ? Nav.cursor : data.cursor, data.total);
+                }
+                if (data.cursor_x) {
+                    Lanes.setCursor(data.cursor_x);
+                }
+                if (data.search) {
+                    showLink(data.search);
+                }
+                if ("figures" in data) {
+                    Figures.request(data.figures);
+                }
+                var bts = document.querySelector("#bts-on input[type=checkbox]");
+                if (bts && bts.checked && typeof data.cursor === "number" &&
+                        window.dash_clientside.set_props) {
+                    window.dash_clientside.set_props("bts-cursor", {data: data.cursor});
                 }
                 return window.dash_clientside.no_update;
             },
@@ -562,33 +705,17 @@
                 Lanes.setData((ctx.inputs_list && ctx.inputs_list[0]) || []);
                 return window.dash_clientside.no_update;
             },
-            timelineCursor: function (times) {
-                Lanes.setCursor(times || {});
-                return window.dash_clientside.no_update;
-            },
             /* The permalink: this page's URL with the query string of the view. */
             permalink: function (search) {
-                if (!search) {
-                    return window.dash_clientside.no_update;
+                if (search) {
+                    showLink(search);
                 }
-                /* What the browser keeps in the link: an edited scenario, the
-                 * presenter layout (assets/editor.js). */
-                if (window.VmavizEditor) {
-                    search = window.VmavizEditor.extend(search);
-                }
-                var url = window.location.origin + window.location.pathname + search;
-                if (window.location.search !== search) {
-                    try {
-                        window.history.replaceState(window.history.state, "", url);
-                    } catch (e) {
-                        /* a sandboxed frame: the link field still shows the URL */
-                    }
-                }
-                return url;
+                return window.dash_clientside.no_update;
             },
             /* Copy the permalink: the Clipboard API, else select the visible field. */
-            copyLink: function (_clicks, url) {
-                var field = document.getElementById("permalink");
+            copyLink: function () {
+                var field = linkField();
+                var url = field ? field.value : "";
                 var box = document.getElementById("share");
                 function fallback() {
                     if (box) {

@@ -24,6 +24,7 @@ from browser_helpers import (
     wait_status,
 )
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
 
@@ -83,6 +84,35 @@ def test_be_the_scheduler_with_a_click_and_a_key(dash_duo: Any, app: Any) -> Non
     wait_status(dash_duo, r"step 1\b")
     dash_duo.wait_for_contains_text(NARRATION, "faulter", timeout=TIMEOUT)
     assert text_of(dash_duo, NARRATION) == narration
+    assert settled_logs(dash_duo) == []
+
+
+def test_the_scheduler_list_follows_a_plain_step(dash_duo: Any, app: Any) -> None:
+    """With "Be the scheduler" on, a step taken with the → key (no pick) lists the
+    threads runnable at the new cursor; with it off, a step asks nothing of it."""
+    start(dash_duo, app, RACE)
+    wait_status(dash_duo, "initial state")
+    scheduler_on(dash_duo)
+    before = pick_rows(dash_duo)
+    settle(dash_duo)
+    dash_duo.find_element("body").click()
+    for step in range(4):
+        keys(dash_duo, Keys.ARROW_RIGHT)
+        wait_status(dash_duo, rf"step {step}\b")
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and pick_rows(dash_duo) == before:
+        time.sleep(0.1)
+    assert pick_rows(dash_duo) != before
+    # Off: the list empties and stays empty while stepping.
+    dash_duo.find_element("#bts-on input[type=checkbox]").click()
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and pick_rows(dash_duo):
+        time.sleep(0.1)
+    dash_duo.find_element("body").click()
+    keys(dash_duo, Keys.ARROW_RIGHT)
+    wait_status(dash_duo, r"step 4\b")
+    settle(dash_duo)
+    assert pick_rows(dash_duo) == []
     assert settled_logs(dash_duo) == []
 
 

@@ -194,11 +194,8 @@ def test_the_scrubber_keeps_its_width(dash_duo: Any, tmp_path: Path) -> None:
     wait_status(dash_duo, "initial state")
     width = "return document.querySelector('#scrubber').getBoundingClientRect().width"
     widths = [js(dash_duo, width)]
-    value = js(
-        dash_duo,
-        "return document.querySelector('#scrubber [role=slider]').getAttribute('aria-valuenow')",
-    )
-    assert value == "0"
+    value = js(dash_duo, "var s = document.querySelector('#scrubber'); return [s.value, s.max]")
+    assert value[0] == "0" and int(value[1]) > 250
     for step in ("5", "250"):
         field = dash_duo.find_element("#jump")
         field.clear()
@@ -207,6 +204,39 @@ def test_the_scrubber_keeps_its_width(dash_duo: Any, tmp_path: Path) -> None:
         wait_status(dash_duo, rf"step {step}\b")
         widths.append(js(dash_duo, width))
     assert max(widths) - min(widths) < 1
+    assert settled_logs(dash_duo) == []
+
+
+def test_the_scrubber_moves_the_cursor_and_follows_it(dash_duo: Any, tmp_path: Path) -> None:
+    """The scrubber is a native range input: a drag (its change event) or its arrow
+    keys set the cursor, and it shows the cursor wherever the step came from."""
+    from selenium.webdriver.common.keys import Keys
+
+    start(dash_duo, file_cache_app(tmp_path))
+    wait_status(dash_duo, "initial state")
+    settle(dash_duo)
+    # A drag that lets go at 41: the cursor at 41 is step 40 run.
+    js(
+        dash_duo,
+        "var s = document.getElementById('scrubber'); s.value = '41';"
+        "s.dispatchEvent(new Event('input', {bubbles: true}));"
+        "s.dispatchEvent(new Event('change', {bubbles: true}));",
+    )
+    wait_status(dash_duo, r"step 40\b")
+    assert "step=40" in dash_duo.driver.current_url
+    # Its own arrow key moves one step.
+    dash_duo.find_element("#scrubber").send_keys(Keys.ARROW_RIGHT)
+    wait_status(dash_duo, r"step 41\b")
+    settle(dash_duo)
+    # A jump from the server: the scrubber follows.
+    field = dash_duo.find_element("#jump")
+    field.clear()
+    field.send_keys("7")
+    dash_duo.find_element("#jump-go").click()
+    wait_status(dash_duo, r"step 7\b")
+    settle(dash_duo)
+    value = js(dash_duo, "return document.getElementById('scrubber').value")
+    assert value == "8"
     assert settled_logs(dash_duo) == []
 
 

@@ -77,7 +77,7 @@ def test_index_is_offline_and_accessible(client: FlaskClient) -> None:
 def test_layout_has_labelled_controls_and_a_session_id(client: FlaskClient) -> None:
     layout = client.get("/_dash-layout").get_json()
     text = json.dumps(layout)
-    for ident in ("scenario", "upload", "mode", "arch", "cpus", "seed", "view", "scrubber"):
+    for ident in ("scenario", "upload", "mode", "arch", "cpus", "seed", "view", "scrubber-box"):
         assert f'"id": "{ident}"' in text
     for button in ("step-fwd", "step-back", "step-fwd10", "play", "bp-run", "copy-link"):
         node = _find(layout, button)
@@ -360,7 +360,7 @@ def test_counters_of_the_other_arches_arrive_in_the_background(tmp_path: Path) -
     while res.get("arch-poll", {}).get("disabled") is False and time.time() < deadline:
         time.sleep(0.2)
         res = tab.call("step-html", "data", {"arch-poll.n_intervals": 1})
-        request = res.get("figure-request", {}).get("data")
+        request = ((res.get("step-html") or {}).get("data") or {}).get("figures")
         if request:
             tab.call("counters-graph", "figure", {"figure-go.data": request})
     assert res.get("arch-poll", {}).get("disabled") is True  # nothing left pending
@@ -507,8 +507,8 @@ def test_two_sessions_interleaved_do_not_share_state(app: Any, client: FlaskClie
     # The server keeps per-session state under each session's own id.
     store = app.server.extensions["vmaviz_store"]
     with app.server.app_context():
-        sa = store.session(a.session, "step").get("kernel:0")
-        sb = store.session(b.session, "step").get("kernel:0")
+        sa = store.session(a.session, "step").anchors().get("kernel:0")
+        sb = store.session(b.session, "step").anchors().get("kernel:0")
     ka = a.props[("run", "data")]["sides"][0]["key"]
     kb = b.props[("run", "data")]["sides"][0]["key"]
     assert sa[0] == ka and sb[0] == kb and ka != kb
@@ -557,7 +557,7 @@ def test_compare_mode_moves_both_sides_with_one_cursor(client: FlaskClient) -> N
         assert "mmap_lock:" in status and "per-VMA:" in status and "step" in status
         # One cursor: both timelines get the same cursor time, and no figure is
         # redrawn to move it (the browser moves an overlay).
-        xs = res["cursor-x"]["data"]
+        xs = res["step-html"]["data"]["cursor_x"]
         assert set(xs) == {"left", "right"} and xs["left"] == xs["right"] > 0
         assert not any("timeline" in key for key in res)
     assert len({n for n, _ in narrations}) > 1 and len({n for _, n in narrations}) > 1
@@ -573,7 +573,7 @@ def test_lanes_arrive_with_the_run_and_no_step_redraws_them(client: FlaskClient)
     for _ in range(3):
         res = tab.press("step-fwd10")
         assert not any("timeline" in key for key in res)
-        assert set(res["cursor-x"]["data"]) == {"left", "right"}
+        assert set(res["step-html"]["data"]["cursor_x"]) == {"left", "right"}
 
 
 # =====================================================================

@@ -113,7 +113,7 @@ def test_http_tree_marks_follow_the_step_and_quiet_steps_send_nothing(
         res = tab.press("step-fwd")
         if not res:
             break
-        request = (res.get("figure-request") or {}).get("data") or {}
+        request = ((res.get("step-html") or {}).get("data") or {}).get("figures") or {}
         # The address space is drawn from the VMAs too: not asked for, they are
         # as they were.
         res["vmas_same"] = "address-space:left" not in request

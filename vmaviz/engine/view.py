@@ -9,6 +9,7 @@ It reads the state and never changes it.
 
 from __future__ import annotations
 
+from operator import countOf
 from typing import Any
 
 from vmaviz.model import mm as M
@@ -171,6 +172,7 @@ def snapshot(k: Kernel) -> dict[str, Any]:
             continue
         if v.state == "live" and not v.detached and id(v) not in live:
             continue
+        swapped = countOf(v.pages.values(), M.PTE_SWAP)
         vmas.append(
             {
                 "id": v.vid,
@@ -189,8 +191,8 @@ def snapshot(k: Kernel) -> dict[str, Any]:
                 "waiters": [_tname(k, w.tid) for w in v.vm_lock.waiters],
                 "detached": v.detached,
                 "state": lock_state(k, v),
-                "pages_present": sum(1 for s in v.pages.values() if s != M.PTE_SWAP),
-                "pages_swapped": sum(1 for s in v.pages.values() if s == M.PTE_SWAP),
+                "pages_present": len(v.pages) - swapped,
+                "pages_swapped": swapped,
             }
         )
     vmas.sort(key=lambda d: (d["start"], d["id"]))

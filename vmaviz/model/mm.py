@@ -7,6 +7,7 @@ present-read-only after fork, swapped out); absent pages are simply missing.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from vmaviz.model.maple import MapleTree, RcuFree, free_immediately
@@ -109,6 +110,7 @@ FLAG_NAMES = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def flags_text(flags: int) -> str:
     """``/proc/pid/maps``-style permission text plus the ``VmFlags`` of :data:`FLAG_NAMES`."""
     perm = (

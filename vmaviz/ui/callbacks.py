@@ -272,8 +272,6 @@ LOAD_OUTPUTS = (
     "run",
     "body",
     "cursor",
-    "scrubber_max",
-    "scrubber_value",
     "sent",
     "figures_sent",
     "error",
@@ -432,10 +430,8 @@ def load_run_views(
             f"Per-VMA lock events by arch ({config.mode} run of each arch), up to the cursor"
         )
     out["jump_placeholder"] = "merged step" if config.view == "compare" else "step"
+    # The scrubber follows the cursor in the browser (assets/vmaviz.js: render).
     out["cursor"] = start
-    # The scrubber is the cursor itself: 0 (the initial state) to the last step run.
-    out["scrubber_max"] = max(track.total, 0)
-    out["scrubber_value"] = start
     out["sent"] = {}
     out["figures_sent"] = {}
     out["error"] = None
@@ -826,14 +822,16 @@ def step_views(
     figs_sent: dict[str, str] | None = None,
     bps: Breakpoints | None = None,
 ) -> dict[str, Any]:
-    """Every view at the cursor, as ``{output name: value or no_update}``.
+    """Every view at the cursor: ``"html"``, ``"sent"`` and ``"arches_pending"``.
 
-    ``"html"`` holds the changed panels as HTML text by DOM id (and the event log's
-    current row); ``"cursor_x"`` each side's cursor time in µs, for the timeline
-    overlay the browser moves. The memory figures and the counters are not drawn
-    here: when their input changed, ``"figures"`` names them and
-    :func:`figure_views` (a second callback) draws them, so that the text views
-    arrive first.
+    ``"html"`` is what the browser's ``render`` takes: the changed panels as HTML
+    text by DOM id (``"html"``), the event log's current row, the cursor and total,
+    the permalink's query string (``"search"``), each side's cursor time in µs for
+    the timeline overlay (``"cursor_x"``), what the step changed, and
+    ``"figures"``. The memory figures and the counters are not drawn here: when
+    their input changed, ``"figures"`` names them and :func:`figure_views` (a
+    second callback, asked for by the browser for those on screen) draws them, so
+    that the text views arrive first.
     """
     from vmaviz.engine.narrate import Narration, narrate
     from vmaviz.ui import panels as P
@@ -944,7 +942,7 @@ def step_views(
             key=[snap["vmas"], snap["tree"], snap["rcu"]["pending"], tree_marks],
         )
         # The timeline's cursor is an overlay the browser moves (assets/vmaviz.js:
-        # timelineCursor): redrawing a figure of thousands of bars per step is what
+        # render, Lanes.setCursor): redrawing a figure of thousands of bars per step is what
         # made stepping slow. In compare view both sides show the merged cursor's time.
         x = t if len(runs) > 1 else (int(run.time[row]) if row is not None else 0)
         cursor_times[side] = int(x) / TIME_SCALE
@@ -1004,18 +1002,20 @@ def step_views(
     state.save()
     status = _status(track, m, t)
     views.view("step-status", status, lambda: status)
-    out["search"] = to_query(config, m, bps.to_params() if bps is not None else None)
-    out["cursor_x"] = cursor_times
-    # The cursor and the total, for the browser's own step keys (assets/vmaviz.js: Nav).
+    # The cursor and the total, for the browser's own step keys and the scrubber
+    # (assets/vmaviz.js: Nav, render); the link's query string; each side's cursor
+    # time (µs) for the timeline overlay; the figures to draw, if any changed.
     out["html"] = {
         "html": views.html,
         "log_current": here,
         "cursor": m,
         "total": track.total,
         "changed": changed,
+        "search": to_query(config, m, bps.to_params() if bps is not None else None),
+        "cursor_x": cursor_times,
+        "figures": request or None,
     }
     out["sent"] = views.new_sent
-    out["figures"] = request if request else no_update
     return out
 
 
@@ -1174,8 +1174,6 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Output("run", "data"),
         Output("body", "children"),
         Output("cursor", "data", allow_duplicate=True),
-        Output("scrubber", "max"),
-        Output("scrubber", "value", allow_duplicate=True),
         Output("sent", "data", allow_duplicate=True),
         Output("figures-sent", "data", allow_duplicate=True),
         Output("run-error", "children"),
@@ -1226,7 +1224,6 @@ def register(app: dash.Dash, store: RunStore) -> None:
 
     @app.callback(
         Output("cursor", "data"),
-        Output("scrubber", "value"),
         Output("bp-status", "children"),
         Output("play-timer", "disabled", allow_duplicate=True),
         Output("play", "children", allow_duplicate=True),
@@ -1276,7 +1273,6 @@ def register(app: dash.Dash, store: RunStore) -> None:
         stop = at_end and not paused and played
         return (
             new if new is not None else no_update,
-            new if new is not None else no_update,
             message if message is not None else (no_update if new is None else ""),
             True if stop else no_update,
             "▶ Play" if stop else no_update,
@@ -1299,10 +1295,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
 
     @app.callback(
         Output("step-html", "data"),
-        Output("permalink-search", "data"),
         Output("sent", "data"),
-        Output("figure-request", "data"),
-        Output("cursor-x", "data"),
         Output("arch-poll", "disabled"),
         Input("cursor", "data"),
         Input("arch-poll", "n_intervals"),
@@ -1314,6 +1307,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         State("session-id", "data"),
         State("sent", "data"),
         State("figures-sent", "data"),
+        State("arch-poll", "disabled"),
         *BP_STATES,
         prevent_initial_call=True,
     )
@@ -1328,6 +1322,7 @@ def register(app: dash.Dash, store: RunStore) -> None:
         session: str | None,
         sent: dict[str, str] | None,
         figs_sent: dict[str, str] | None,
+        polling_off: bool | None,
         *bp: Any,
     ) -> tuple[Any, ...]:
         if not info:
@@ -1338,14 +1333,11 @@ def register(app: dash.Dash, store: RunStore) -> None:
             out = step_views(
                 store, info, cursor, session or "", sent, flt, log_side, figs_sent, bps
             )
-        return (
-            out["html"],
-            out["search"],
-            out["sent"],
-            out["figures"],
-            out["cursor_x"],
-            not out["arches_pending"],
-        )
+        # One output carries the step (a callback's every output is a round of the
+        # renderer's store updates for every component of the page): the browser
+        # writes the link, the timeline cursor and the figure request from it.
+        off = not out["arches_pending"]
+        return out["html"], out["sent"], no_update if off == polling_off else off
 
     @app.callback(
         *[Output({"type": k, "side": ALL}, "figure") for k in C.SIDE_FIGURES],
@@ -1383,7 +1375,6 @@ def register(app: dash.Dash, store: RunStore) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="vmaviz", function_name="step"),
         Output("cursor", "data", allow_duplicate=True),
-        Output("scrubber", "value", allow_duplicate=True),
         Output("play-timer", "disabled", allow_duplicate=True),
         Output("play", "children", allow_duplicate=True),
         Output("nav-seen", "data"),
@@ -1395,7 +1386,6 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Input("step-start", "n_clicks"),
         Input("step-end", "n_clicks"),
         Input("play-timer", "n_intervals"),
-        Input("scrubber", "value"),
         State("cursor", "data"),
         State("run", "data"),
         State("granularity", "value"),
@@ -1466,19 +1456,13 @@ def register(app: dash.Dash, store: RunStore) -> None:
         Input({"type": "timeline-data", "side": ALL}, "data"),
     )
     app.clientside_callback(
-        ClientsideFunction(namespace="vmaviz", function_name="timelineCursor"),
-        Output("cursor-drawn", "data"),
-        Input("cursor-x", "data"),
-    )
-    app.clientside_callback(
         ClientsideFunction(namespace="vmaviz", function_name="permalink"),
-        Output("permalink", "value"),
+        Output("permalink-drawn", "data"),
         Input("permalink-search", "data"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="vmaviz", function_name="copyLink"),
         Output("copy-status", "children"),
         Input("copy-link", "n_clicks"),
-        State("permalink", "value"),
         prevent_initial_call=True,
     )

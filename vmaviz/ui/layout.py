@@ -76,10 +76,8 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             # event-log clicks, for the server's navigate callback.
             dcc.Store(id="nav-request", data=None),
             dcc.Store(id="log-click", data=None),
-            # Each side's cursor time (µs) for the timeline's cursor canvas, a click
-            # on the lanes, and sinks for the clientside callbacks that draw them.
-            dcc.Store(id="cursor-x", data={}),
-            dcc.Store(id="cursor-drawn", data=None),
+            # A click on the lanes, and the sink of the clientside callback that
+            # draws them.
             dcc.Store(id="lanes-drawn", data=None),
             dcc.Store(id="timeline-click", data=None),
             # A range selected on the lanes (shift-drag), for its statistics.
@@ -100,6 +98,7 @@ def serve_layout(scenario_options: Sequence[dict[str, str]]) -> html.Div:
             dcc.Store(id="lazy-open", data=None),
             dcc.Store(id="pending-step", data=None),
             dcc.Store(id="permalink-search", data=""),
+            dcc.Store(id="permalink-drawn", data=None),
             dcc.Store(id="clipboard-status", data=None),
             dcc.Interval(id="play-timer", interval=DEFAULT_SPEED, disabled=True),
             # While other arches' runs finish in the background, redraw the counters.
@@ -278,19 +277,11 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
     )
     slider_row = html.Div(
         [
+            # The scrubber is a native range input that assets/vmaviz.js (Scrubber)
+            # puts in this box, not a Dash input: it follows the drawn cursor and a
+            # move sets the cursor, so that a step costs no callback of its own.
             control(
-                "step",
-                dcc.Slider(
-                    id="scrubber",
-                    min=0,
-                    max=0,
-                    step=1,
-                    value=0,
-                    marks=None,
-                    updatemode="mouseup",
-                    allow_direct_input=False,
-                    tooltip={"placement": "bottom", "always_visible": False},
-                ),
+                "step", html.Div(id="scrubber-box", className="scrubber-box"), for_id="scrubber"
             ),
             html.Div(id="step-status", className="step-status", **aria_live()),
         ],
@@ -328,15 +319,12 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
             html.Summary("Link & export", id="share-summary"),
             html.Div(
                 [
+                    # The link field (a read-only input) is put in this box and kept
+                    # up to date by assets/vmaviz.js (Link): not a Dash input, so
+                    # that the link of each step costs the renderer nothing.
                     control(
                         "Link to this view",
-                        dcc.Input(
-                            id="permalink",
-                            type="text",
-                            readOnly=True,
-                            value="",
-                            className="permalink",
-                        ),
+                        html.Div(id="permalink-box", className="permalink-box"),
                         for_id="permalink",
                     ),
                     html.Span("Export:", className="export-label"),
@@ -607,6 +595,9 @@ def race_section() -> html.Section:
         [
             dcc.Store(id="sched", data=[]),
             dcc.Store(id="bts-key", data=None),
+            # Set by the browser after each drawn step while "Be the scheduler" is on
+            # (assets/vmaviz.js: render): the runnable threads follow the cursor.
+            dcc.Store(id="bts-cursor", data=None),
             dcc.Store(id="sched-marks", data=None),
             patches,
             scheduler,

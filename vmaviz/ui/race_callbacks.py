@@ -296,14 +296,17 @@ def register_races(app: dash.Dash, store: RunStore) -> None:
     jobs = ExploreJobs(store.cache)
     app.server.extensions["vmaviz_explore"] = jobs
 
+    # Not an input of the cursor: with the list off, a step would still cost a
+    # request. The browser sets ``bts-cursor`` after each drawn step while it is on.
     @app.callback(
         Output("bts-list", "children"),
         Output("bts-banner", "children"),
-        Input("cursor", "data"),
+        Input("bts-cursor", "data"),
         Input("run", "data"),
         Input("bts-on", "value"),
+        State("cursor", "data"),
     )
-    def on_scheduler(cursor: Any, info: Any, on: Any) -> tuple[Any, Any]:
+    def on_scheduler(_drawn: Any, info: Any, on: Any, cursor: Any) -> tuple[Any, Any]:
         return scheduler_view(store, info, cursor, bool(on))
 
     @app.callback(

@@ -92,6 +92,9 @@ FOREGROUND_WAIT = 0.5
 #: After a jump, the anchor is set this many steps before the cursor, so that the
 #: next steps back do not each replay from a keyframe.
 ANCHOR_BACK = 16
+#: Kernels at recent steps kept in each worker's memory (:class:`KernelMemo`): a
+#: step forward finds the state before it there (the last step's state after).
+KERNEL_MEMO_SIZE = 8
 #: Bumped when RunData's meaning changes, so stale cache entries are not reused.
 RUN_FORMAT = 1
 
@@ -752,6 +755,8 @@ class RunStore:
         self._runs: OrderedDict[str, Any] = OrderedDict()
         #: The last snapshot each page drew (vmaviz/ui/changes.py: what a step changed).
         self.snapshot_memo = SnapshotMemo()
+        #: Kernels at recent steps of any run (SessionState.kernels).
+        self.kernel_memo = KernelMemo()
         self._scenarios: dict[tuple[str, float], Scenario] = {}
         self._run_keys: dict[tuple[Any, ...], tuple[Scenario, Scenario, str]] = {}
         #: Runs asked for in the background (:meth:`warm`), run one at a time.
@@ -1061,6 +1066,36 @@ class RunStore:
             self.cache.set(f"sess:{session}:{name}", value, timeout=SESSION_TIMEOUT)
 
 
+class KernelMemo:
+    """Kernels at recent steps, by run key and steps run: a worker-local cache.
+
+    A run's state at a step is the same for every session (runs are deterministic),
+    so the kernel the last step built "after" is the next step's "before". The
+    kernels kept here are read, never stepped: :meth:`SessionState.kernels` replays
+    only fresh copies. Bounded to :data:`KERNEL_MEMO_SIZE` (a kernel of 500 VMAs is
+    about 7,000 objects).
+    """
+
+    def __init__(self, size: int = KERNEL_MEMO_SIZE) -> None:
+        self.size = size
+        self._memo: OrderedDict[tuple[str, int], Kernel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, n: int) -> Kernel | None:
+        with self._lock:
+            k = self._memo.get((key, n))
+            if k is not None:
+                self._memo.move_to_end((key, n))
+            return k
+
+    def put(self, key: str, n: int, kernel: Kernel) -> None:
+        with self._lock:
+            self._memo[(key, n)] = kernel
+            self._memo.move_to_end((key, n))
+            while len(self._memo) > self.size:
+                self._memo.popitem(last=False)
+
+
 class SessionState:
     """One session's state for one callback, as one cache entry: read once, saved once.
 
@@ -1077,6 +1112,7 @@ class SessionState:
             loaded = store.session_get(session, slot)
         self.data: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
         self.dirty = False
+        self._anchors: SessionState | None = None
 
     def get(self, key: str) -> Any:
         return self.data.get(key)
@@ -1089,19 +1125,36 @@ class SessionState:
         if self.dirty and self.session:
             self.store.session_set(self.session, self.slot, self.data)
             self.dirty = False
+        if self._anchors is not None:
+            self._anchors.save()
+
+    def anchors(self) -> SessionState:
+        """The anchor kernels (:meth:`kernels`), an entry of their own: they are large
+        and move every few steps, while the slot's other state is saved on most."""
+        if self._anchors is None:
+            self._anchors = SessionState(self.store, self.session, f"{self.slot}:anchors")
+        return self._anchors
 
     def kernels(self, side: int, run: RunData, n: int) -> tuple[Kernel | None, Kernel]:
         """The kernel before and after step ``n`` of ``run`` (``n`` steps executed).
 
         The session keeps one pickled "anchor" kernel per side at or a little before the
         cursor. Stepping forward replays the few steps from the anchor (unpickling is a
-        copy; nothing is pickled on most steps); the anchor moves up when it falls
+        copy; nothing is pickled on most steps), and finds the kernel before the step
+        in the worker's :class:`KernelMemo` (the last step's "after"); the anchor
+        moves up when it falls
         :data:`ANCHOR_HOP` steps behind. Any other move replays from the run's nearest
         keyframe (at most ``KEYFRAME_EVERY`` steps) and re-anchors a little behind the
         cursor, so stepping back one at a time stays cheap too.
         """
         n = max(0, min(n, run.steps))
-        saved = self.get(f"kernel:{side}")
+        memo = self.store.kernel_memo
+        after = memo.get(run.key, n)
+        before = memo.get(run.key, n - 1) if n > 0 else None
+        if after is not None and (n == 0 or before is not None):
+            return before, after
+        anchors = self.anchors()
+        saved = anchors.get(f"kernel:{side}")
         anchor: tuple[int, bytes] | None = None
         if isinstance(saved, tuple) and len(saved) == 3 and saved[0] == run.key:
             anchor = (int(saved[1]), saved[2])
@@ -1111,13 +1164,17 @@ class SessionState:
             m = max(lo - ANCHOR_BACK, 0)
             blob = pickle.dumps(run.engine.state_at(m), pickle.HIGHEST_PROTOCOL)
             anchor = (m, blob)
-            self.set(f"kernel:{side}", (run.key, m, blob))
+            anchors.set(f"kernel:{side}", (run.key, m, blob))
         m, blob = anchor
         with paused_gc():
-            after = run.engine.replay(pickle.loads(blob), m, n)
-            before = run.engine.replay(pickle.loads(blob), m, n - 1) if n > 0 else None
+            if after is None:
+                after = run.engine.replay(pickle.loads(blob), m, n)
+                memo.put(run.key, n, after)
+            if before is None and n > 0:
+                before = run.engine.replay(pickle.loads(blob), m, n - 1)
+                memo.put(run.key, n - 1, before)
         if before is not None and n - 1 - m > ANCHOR_HOP:
-            self.set(f"kernel:{side}", (run.key, n - 1, pickle.dumps(before, 5)))
+            anchors.set(f"kernel:{side}", (run.key, n - 1, pickle.dumps(before, 5)))
         return before, after
 
 

@@ -250,15 +250,19 @@ class Browser:
         and :attr:`figure_seconds`/:attr:`figure_bytes` are the figure callback's.
         """
         res = self.call("step-html", "data", {"cursor.data": self.cursor})
-        drawn = ((res.get("step-html") or {}).get("data") or {}).get("html") or {}
+        step = (res.get("step-html") or {}).get("data") or {}
+        drawn = step.get("html") or {}
         self.html.update(drawn)
+        # What the browser's render does with the rest of the step (assets/vmaviz.js).
+        if step.get("search"):
+            self.props[("permalink-search", "data")] = step["search"]
         if "event-log" in drawn:
             self.props[("log-rows", "ids")] = [
                 int(x) for x in re.findall(r"data-step='(\d+)'", drawn["event-log"])
             ]
         step_seconds, step_bytes = self.last_seconds, self.last_bytes
         self.figure_seconds, self.figure_bytes = 0.0, 0
-        request = res.get("figure-request", {}).get("data")
+        request = step.get("figures")
         if request:
             # Every figure counts as on screen here (assets/vmaviz.js: figureGate).
             figs = self.call("counters-graph", "figure", {"figure-go.data": request})
