@@ -103,6 +103,16 @@ def shoot_lesson(driver: webdriver.Chrome, base: str) -> None:
     shoot(driver, "lesson")
 
 
+def shoot_lessons_page(driver: webdriver.Chrome, base: str) -> None:
+    """The Lessons page, with the progress of this browser (after shoot_lesson)."""
+    driver.get(base + "lessons")
+    deadline = time.time() + 30
+    while time.time() < deadline and not driver.find_elements(By.ID, "lessons-continue"):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    shoot(driver, "lessons-page")
+
+
 def shoot_source(driver: webdriver.Chrome, base: str) -> None:
     """The kernel source panel at a step inside vma_start_read (issue 14, S)."""
     driver.get(base + "?scenario=default&step=10")
@@ -155,6 +165,7 @@ def main() -> int:
         only = {
             "explore": shoot_explore,
             "lesson": shoot_lesson,
+            "lessons-page": shoot_lessons_page,
             "source": shoot_source,
             "editor": shoot_editor,
         }
@@ -168,6 +179,7 @@ def main() -> int:
         try:
             shoot_explore(driver, base)
             shoot_lesson(driver, base)
+            shoot_lessons_page(driver, base)
             shoot_source(driver, base)
             shoot_editor(driver, base)
             driver.get(base + "?scenario=default&step=369")

@@ -281,3 +281,32 @@ def test_bench_names_match_registry() -> None:
     args = parser.parse_args(["bench"])
     assert args.which is None and args.func is cli.cmd_bench
     assert set(cli.BENCHES) >= {"maple", "engine"}
+
+
+def test_bench_browser_refuses_unknown_names_without_a_traceback() -> None:
+    """``python -m vmaviz.bench.browser``'s own arguments: help, and a clear refusal
+    of a name that is neither a bundled scenario nor a view (before any browser)."""
+    import subprocess
+    import sys
+
+    from vmaviz.bench import browser
+
+    with pytest.raises(SystemExit) as exit_:
+        browser.cli(["default", "no-such-scenario"])
+    assert exit_.value.code == 2
+
+    def bench_browser(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vmaviz.bench.browser", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    res = bench_browser("--help")
+    assert res.returncode == 0 and "SCENARIO|VIEW" in res.stdout
+    assert "Traceback" not in res.stderr
+    res = bench_browser("nope")
+    assert res.returncode == 2 and "no bundled scenario 'nope'" in res.stderr
+    assert "Traceback" not in res.stderr

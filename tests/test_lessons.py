@@ -291,3 +291,45 @@ def test_compare_lesson_moves_both_sides(client: FlaskClient) -> None:
 def test_lesson_files_are_in_the_repo() -> None:
     assert Path(LESSON_DIR).is_dir()
     assert len(bundled_lessons()) >= 8
+
+
+def test_the_lessons_page_lists_every_lesson_without_its_answers() -> None:
+    """GET /lessons: the path in file order, each checkpoint's question linked to its
+    permalink, and none of the answers or explanations the app only shows after a
+    prediction."""
+    import html as _html
+
+    from vmaviz.lessons import bundled_lessons
+    from vmaviz.ui.app_factory import create_app
+
+    app = create_app({"CACHE_TYPE": "SimpleCache"})
+    res = app.server.test_client().get("/lessons")
+    assert res.status_code == 200 and res.mimetype == "text/html"
+    page = _html.unescape(res.get_data(as_text=True))
+    assert "/assets/lessons_page.js" in page and "/assets/vmaviz.css" in page
+    at = 0
+    for name in bundled_lessons():
+        lesson = load_lesson(LESSON_DIR / f"{name}.yaml")
+        found = page.index(lesson.title, at)
+        assert found > at
+        at = found
+        for k, cp in enumerate(lesson.checkpoints, 1):
+            assert f"/?lesson={name}&checkpoint={k}" in page
+            assert cp.question in page
+            assert cp.explain.strip().splitlines()[0] not in page
+    # The app's Lessons section links to the page.
+    layout = app.server.test_client().get("/_dash-layout").get_json()
+
+    def links(node: Any) -> dict[str, str]:
+        found: dict[str, str] = {}
+        if isinstance(node, list):
+            for item in node:
+                found.update(links(item))
+        elif isinstance(node, dict):
+            props = node.get("props", {})
+            if isinstance(props.get("id"), str) and "href" in props:
+                found[props["id"]] = props["href"]
+            found.update(links(props.get("children")))
+        return found
+
+    assert links(layout)["lessons-page-link"] == "/lessons"

@@ -71,3 +71,37 @@ def test_lesson_start_to_end(dash_duo: Any, app: Any) -> None:
     wait_text(dash_duo, "#lesson-marks", "Answered 3 of 3")
     wait_status(dash_duo, rf"step {decisions[0].row}\b")
     assert settled_logs(dash_duo) == []
+
+
+def test_the_lessons_page_shows_the_path_and_the_progress(dash_duo: Any, app: Any) -> None:
+    """/lessons: the path in order, a checkpoint opens in the app, and the page marks
+    what this browser answered and continues at the first checkpoint left."""
+    from vmaviz.lessons import bundled_lessons
+
+    lesson = load_lesson(LESSON_DIR / "01-first-fault.yaml")
+    decisions = decide(lesson, 0, direct_runs(lesson))
+    start(dash_duo, app)
+    dash_duo.find_element("#lessons-box summary").click()
+    dash_duo.find_element("#lessons-page-link").click()
+    wait_text(dash_duo, "#lessons-continue", "Start with lesson 1")
+    titles = [e.text for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".lessons-path h2")]
+    assert titles == [load_lesson(LESSON_DIR / f"{n}.yaml").title for n in bundled_lessons()]
+    # The first checkpoint's question opens it in the app.
+    dash_duo.driver.find_elements(By.CSS_SELECTOR, ".lesson-checkpoints a")[0].click()
+    wait_text(dash_duo, "#lesson-question", "Will this first fault")
+    wait_status(dash_duo, rf"step {decisions.row}\b")
+    dash_duo.driver.find_elements(By.CSS_SELECTOR, "#lesson-choice label")[
+        1 - decisions.right
+    ].click()
+    dash_duo.find_element("#lesson-check").click()
+    wait_text(dash_duo, "#lesson-marks", "Answered 1 of 3")
+    # Back on the Lessons page: checkpoint 1 is marked wrong, the rest are open.
+    dash_duo.driver.get(dash_duo.server_url + "/lessons")
+    go = wait_text(dash_duo, "#lessons-continue", "Continue")
+    assert go == "Continue: First fault and anon_vma, checkpoint 2"
+    marks = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".lesson-checkpoints .mark")
+    assert marks[0].text == "✗" and {m.text for m in marks[1:]} == {"·"}
+    assert "Answered 1 of 3" in dash_duo.find_element(".lesson-entry").text
+    dash_duo.find_element("#lessons-continue").click()
+    wait_text(dash_duo, "#lesson-panel", "Checkpoint 2 of 3")
+    assert settled_logs(dash_duo) == []

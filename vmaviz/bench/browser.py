@@ -434,9 +434,33 @@ def main(
     return 0
 
 
-if __name__ == "__main__":
-    args = sys.argv[1:]
-    main(
-        scenarios=tuple(a for a in args if a not in VIEWS) or SCENARIOS,
-        views=tuple(a for a in args if a in VIEWS) or VIEWS,
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m vmaviz.bench.browser [SCENARIO ...] [single|compare ...]``."""
+    import argparse
+
+    from vmaviz.ui.session import bundled_scenarios
+
+    parser = argparse.ArgumentParser(
+        prog="python -m vmaviz.bench.browser",
+        description="What a person waits for in the app, measured in headless Chromium.",
     )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="SCENARIO|VIEW",
+        help=f"bundled scenarios (default: {', '.join(SCENARIOS)}) and views "
+        f"({' or '.join(VIEWS)}; default: both)",
+    )
+    args = parser.parse_args(argv)
+    known = set(bundled_scenarios())
+    unknown = [n for n in args.names if n not in VIEWS and n not in known]
+    if unknown:
+        parser.error(f"no bundled scenario {', '.join(map(repr, unknown))} in scenarios/")
+    return main(
+        scenarios=tuple(n for n in args.names if n not in VIEWS) or SCENARIOS,
+        views=tuple(n for n in args.names if n in VIEWS) or VIEWS,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -31,6 +31,8 @@ from vmaviz.ui.session import RunData, RunStore, ScenarioMissing, describe_error
 
 #: Lessons and checkpoints the progress store may hold (it comes from the browser).
 MAX_PROGRESS_LESSONS = 64
+#: The Lessons page: the whole path on a page of its own (:func:`lessons_page`).
+LESSONS_PATH = "/lessons"
 
 
 @lru_cache(maxsize=64)
@@ -109,6 +111,115 @@ def expand_search(store: RunStore, search: str | None) -> str | None:
 # =====================================================================
 
 
+def _data(**attrs: str) -> dict[str, Any]:
+    """``data-*`` attributes for a component (what assets/lessons_page.js reads)."""
+    return {f"data-{name}": value for name, value in attrs.items()}
+
+
+def lessons_page() -> str:
+    """The Lessons page, one HTML document: the ordered path, every lesson's intro and
+    its checkpoints' questions (never their answers), each a link that opens the
+    checkpoint in the app. ``assets/lessons_page.js`` marks the checkpoints answered
+    in this browser (the app keeps them in local storage) and links "continue" to
+    the first one not answered yet.
+
+    Written with :func:`~vmaviz.ui.html_render.to_html`, so every text from a lesson
+    file is escaped; a lesson file with errors is listed with them.
+    """
+    from vmaviz.ui.html_render import to_html
+
+    names = bundled_lessons()
+    entries = []
+    for name in names:
+        try:
+            lesson = get_lesson(name)
+        except LookupError:
+            continue
+        except ScenarioErrors as exc:
+            entries.append(
+                html.Li(
+                    [html.H2(name), html.Pre(str(exc), className="lesson-errors", role="alert")],
+                    className="lesson-entry",
+                )
+            )
+            continue
+        checkpoints = [
+            html.Li(
+                [
+                    html.A(cp.question, href="/" + lesson_link(name, k)),
+                    " ",
+                    html.Span(
+                        "·",
+                        className="mark",
+                        title="not answered yet",
+                        **_data(lesson=name, checkpoint=str(k)),
+                    ),
+                ]
+            )
+            for k, cp in enumerate(lesson.checkpoints, 1)
+        ]
+        view = (
+            "compare view (mmap_lock beside per-VMA)" if lesson.view == "compare" else "single view"
+        )
+        entries.append(
+            html.Li(
+                [
+                    html.H2(html.A(lesson.title, href="/" + lesson_link(name, 1))),
+                    html.P(lesson.intro, className="lesson-intro"),
+                    html.P(
+                        [
+                            "Scenario ",
+                            html.Code(lesson.scenario),
+                            f", {view}; {len(lesson.checkpoints)} checkpoints. ",
+                            html.Span(className="lesson-done", **_data(lesson=name)),
+                        ],
+                        className="hint",
+                    ),
+                    html.Ol(checkpoints, className="lesson-checkpoints"),
+                ],
+                className="lesson-entry",
+                **_data(lesson=name),
+            )
+        )
+    page = html.Div(
+        [
+            html.Header(
+                [
+                    html.H1(["vmaviz ", html.Span("Lessons", className="h1-sub")]),
+                    html.P(html.A("← back to the app", href="/"), className="lessons-back"),
+                ],
+                className="header",
+            ),
+            html.P(
+                "A path through the per-VMA lock mechanism, in order. Each lesson opens "
+                "its scenario at a checkpoint and asks what the kernel does next; the "
+                "model's own next steps decide your answer, then the explanation is "
+                "shown. Your answers stay in this browser.",
+                className="lessons-lead",
+            ),
+            # The script turns this into "continue" once some checkpoints are answered.
+            html.P(
+                html.A(
+                    "Start with lesson 1",
+                    href="/" + lesson_link(names[0], 1) if names else "/",
+                    id="lessons-continue",
+                )
+            ),
+            html.Ol(entries, className="lessons-path"),
+        ],
+        id="lessons-page",
+        className="page lessons-page",
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>vmaviz · Lessons</title>"
+        "<link rel='stylesheet' href='/assets/vmaviz.css'>"
+        "<link rel='stylesheet' href='/assets/lessons.css'></head><body>"
+        f"{to_html(page)}<script src='/assets/lessons_page.js'></script></body></html>"
+    )
+
+
 def lessons_section() -> html.Details:
     """The Lessons section: the ordered path, the open checkpoint and its reveal."""
     items = []
@@ -121,6 +232,14 @@ def lessons_section() -> html.Details:
     return html.Details(
         [
             html.Summary("Lessons: predict what the kernel does next"),
+            html.P(
+                [
+                    "The path in order, with your progress: ",
+                    html.A("the Lessons page", href=LESSONS_PATH, id="lessons-page-link"),
+                    ".",
+                ],
+                className="hint",
+            ),
             html.Ol(items, className="lesson-list"),
             html.Div(id="lesson-panel", className="lesson-panel"),
             dcc.RadioItems(id="lesson-choice", options=[], value=None, className="lesson-choice"),
@@ -188,7 +307,13 @@ def _clean_progress(progress: Any) -> dict[str, dict[str, str]]:
 
 
 def register_lessons(app: dash.Dash, store: RunStore) -> None:
-    """The Lessons section's callbacks (none of them depends on the cursor)."""
+    """The Lessons page's route and the Lessons section's callbacks (none of them
+    depends on the cursor)."""
+
+    def serve_lessons_page() -> Any:
+        return app.server.response_class(lessons_page(), mimetype="text/html")
+
+    app.server.add_url_rule(LESSONS_PATH, "vmaviz_lessons", serve_lessons_page)
 
     @app.callback(
         Output("lesson-panel", "children"),
