@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from vmaviz.engine.ownership import Holders, Ownership
+
 if TYPE_CHECKING:
     from vmaviz.engine.engine import Engine, Trace
     from vmaviz.scenario.schema import Op
@@ -343,11 +345,9 @@ def _op_slice(n: int, op: Op | None, stack: tuple[str, ...]) -> tuple[str, dict[
 
 
 @dataclass
-class _Lock:
-    """What the exporter knows about one rw_semaphore from the events so far."""
+class _Lock(Holders):
+    """What the exporter knows about one rw_semaphore besides its holders."""
 
-    readers: list[int] = field(default_factory=list)  # a tid may appear twice (nested)
-    writer: int | None = None
     waiters: set[int] = field(default_factory=set)
     #: (vm_lock_seq, tid) while a VMA is write-locked by ``vm_lock_seq == mm_lock_seq``.
     seq_locked: tuple[int, int] | None = None
@@ -367,11 +367,9 @@ class _PerfettoBuilder:
         self.names = thread_names(engine)
         self.threads: dict[int, _Track] = {}
         self.locks: dict[int, _Track] = {}
-        self.lock_state: dict[int, _Lock] = {}
+        self.own = Ownership(_Lock)
         self.other: list[dict[str, Any]] = []  # counters, instants, flows
         self.flow_id = 0
-        #: (lock, tid) of readers granted the lock at an unlock, before they ran.
-        self.early: set[tuple[int, int]] = set()
         self.rcu_tid = len(engine.k.threads) + 1
         self.mm_lock_seq: int | None = None
         self.mmap_counts: dict[str, int] = {}
@@ -408,6 +406,7 @@ class _PerfettoBuilder:
         codes = t.codes
         is_entry = [_matches(c, ENTRY_CODES) for c in codes]
         is_exit = [_matches(c, EXIT_CODES) for c in codes]
+        effects = [lock_effect(c) for c in codes]
         prev: dict[int, tuple[int, int, int]] = {}  # tid -> (op, stack ix, code ix)
         self._init_counters()
         for i in range(n):
@@ -444,7 +443,7 @@ class _PerfettoBuilder:
             prev[tid] = (op, si, ci)
             if step_events:
                 self._instant(i, tid, time, code)
-            self._lock_step(tid, time, code, t.a[i], t.b[i])
+            self._lock_step(tid, time, code, effects[ci], t.a[i], t.b[i])
             note = t.notes.get(i)
             if note and "granted=" in note:
                 self._granted(time, split_note(note)[1])
@@ -518,66 +517,36 @@ class _PerfettoBuilder:
         self.other.append(ev)
 
     def _state(self, key: int) -> _Lock:
-        st = self.lock_state.get(key)
+        st = self.own.locks.get(key)
         if st is None:
-            st = self.lock_state[key] = _Lock()
+            st = self.own.lock(key)
             self.lock_track(key)
         return st
 
     def _granted(self, time: int, grants: list[tuple[int, list[int]]]) -> None:
         """Readers an unlock granted the lock to: holders from now, before they run."""
         for key, tids in grants:
-            st = self._state(key)
-            for tid in tids:
-                st.waiters.discard(tid)
-                st.readers.append(tid)
-                self.early.add((key, tid))
+            self._state(key).waiters.difference_update(tids)
+            self.own.grant(key, tids)
             self._lock_changed(key, time)
 
-    def _lock_step(self, tid: int, time: int, code: str, a: int, b: int) -> None:
-        if code in _READ_ACQUIRE:
-            key = _key(_READ_ACQUIRE[code], a)
+    def _lock_step(
+        self, tid: int, time: int, code: str, eff: tuple[str, int | None] | None, a: int, b: int
+    ) -> None:
+        if eff is not None:
+            action, fixed = eff
+            key = _key(fixed, a)
             st = self._state(key)
-            if (key, tid) in self.early:
+            if action == "queued":
+                st.waiters.add(tid)
+            elif not self.own.apply(action, key, tid):
                 # Granted at the unlock (see _granted): it holds the lock already.
-                self.early.discard((key, tid))
-            else:
+                return
+            elif action == "read_acquire" or action == "write_acquire":
                 st.waiters.discard(tid)
-                st.readers.append(tid)
-                self._lock_changed(key, time)
-        elif code in _WRITE_ACQUIRE:
-            key = _key(_WRITE_ACQUIRE[code], a)
-            st = self._state(key)
-            st.waiters.discard(tid)
-            st.writer = tid
             self._lock_changed(key, time)
-        elif code in _READ_RELEASE:
-            key = _key(_READ_RELEASE[code], a)
-            st = self._state(key)
-            if tid in st.readers:
-                st.readers.remove(tid)
-            self._unlocked(key, tid, time)
-        elif code in _WRITE_RELEASE:
-            key = _key(_WRITE_RELEASE[code], a)
-            st = self._state(key)
-            if st.writer == tid:
-                st.writer = None
-            self._unlocked(key, tid, time)
-            if code == "mmap_write_unlock" and a >= 0:
+            if code in ("mmap_write_unlock", "mmap_write_downgrade") and a >= 0:
                 self._seq(time, a)
-        elif code in _DOWNGRADE:
-            key = _key(_DOWNGRADE[code], a)
-            st = self._state(key)
-            if st.writer == tid:
-                st.writer = None
-                st.readers.append(tid)
-            self._unlocked(key, tid, time)
-            if a >= 0:
-                self._seq(time, a)
-        elif code in _QUEUED:
-            key = _key(_QUEUED[code], a)
-            self._state(key).waiters.add(tid)
-            self._lock_changed(key, time)
         elif code == "vma_end_write_all":
             self._seq(time, a)
         elif code == "vma_start_write:seq_set":
@@ -592,13 +561,10 @@ class _PerfettoBuilder:
         self.mm_lock_seq = seq
         self._counter("mm", time, {"mm_lock_seq": seq})
         # vma_end_write_all: bumping mm_lock_seq unlocks every VMA of the old epoch at once.
-        for key, st in self.lock_state.items():
+        for key, st in self.own.locks.items():
             if st.seq_locked is not None and st.seq_locked[0] != seq:
                 st.seq_locked = None
                 self._lock_changed(key, time)
-
-    def _unlocked(self, key: int, tid: int, time: int) -> None:
-        self._lock_changed(key, time)
 
     def _lock_changed(self, key: int, time: int, force_close: bool = False) -> None:
         """Replace the held-period slice of ``key`` (one slice per holder set)."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from vmaviz.engine.export import lock_effect, split_note, synced_trace, thread_names
+from vmaviz.engine.ownership import Holders, Ownership
 from vmaviz.model.kernel import ARCH_HANDLER, OP_ENTRY
 
 if TYPE_CHECKING:
@@ -449,13 +450,6 @@ def _segment_label(
 # ------------------------------------------------------------------------- locks
 
 
-@dataclass
-class _LockState:
-    readers: list[int]
-    writer: int | None = None
-    seq_locked: tuple[int, int] | None = None  # (vm_lock_seq, tid)
-
-
 class _Builder:
     """Open/close intervals per (lock, mode) so that each has one label throughout."""
 
@@ -502,16 +496,14 @@ def _lock_tracks(
     idx = np.flatnonzero(np.isin(code_col, relevant)) if len(code_col) else code_col
     if grants:
         idx = np.union1d(idx, np.fromiter(grants, dtype=np.int64, count=len(grants)))
-    # Readers a step granted the lock to before they ran: (key, tid) -> True.
-    early: dict[tuple[int, int], bool] = {}
-    states: dict[int, _LockState] = {0: _LockState([])}
+    own = Ownership(Holders)
     seq_locked: dict[int, int] = {}  # key -> vm_lock_seq, while its epoch is open
     b = _Builder()
     b.done[0] = []
     times, tids, codes, a_col, b_col = t.time, t.tid, t.code, t.a, t.b
 
     def refresh(key: int, time: int, step: int, action: str) -> None:
-        st = states[key]
+        st = own.locks[key]
         if action != "write_acquire" and action != "write_release":
             read = f"read: {_who(names, st.readers)}" if st.readers else ""
             b.set(key, "read", read, time, step)
@@ -527,38 +519,13 @@ def _lock_tracks(
         if eff is not None:
             action, fixed = eff
             key = a if fixed is None else fixed
-            st = states.get(key)
-            if st is None:
-                st = states[key] = _LockState([])
-            if action == "read_acquire":
-                if not early.pop((key, tid), False):
-                    st.readers.append(tid)
-            elif action == "write_acquire":
-                st.writer = tid
-            elif action == "read_release":
-                if tid in st.readers:
-                    st.readers.remove(tid)
-            elif action == "write_release":
-                if st.writer == tid:
-                    st.writer = None
-            elif action == "downgrade" and st.writer == tid:
-                st.writer = None
-                st.readers.append(tid)
-            if action != "queued" and not (action == "read_acquire" and (key, tid) in early):
+            # A read_acquire absorbed by its earlier grant changes no label: skip it.
+            if own.apply(action, key, tid):
                 refresh(key, time, i, action)
         for gkey, gtids in grants.get(i, ()):
-            st = states.get(gkey)
-            if st is None:
-                st = states[gkey] = _LockState([])
-            for g in gtids:
-                st.readers.append(g)
-                early[(gkey, g)] = True
+            own.grant(gkey, gtids)
             refresh(gkey, time, i, "read_acquire")
         if code == "vma_start_write:seq_set":
-            st = states.get(a)
-            if st is None:
-                st = states[a] = _LockState([])
-            st.seq_locked = (b_col[i], tid)
             seq_locked[a] = b_col[i]
             who = names.get(tid, f"T{tid}")
             b.set(a, "write_locked", f"write-locked by {who} (seq {b_col[i]})", time, i)
@@ -567,7 +534,6 @@ def _lock_tracks(
         ):
             # mm_lock_seq changed: every VMA locked in an older epoch is unlocked at once.
             for key in [k for k, seq in seq_locked.items() if seq != a]:
-                states[key].seq_locked = None
                 del seq_locked[key]
                 b.close(key, "write_locked", time)
     for key, mode in list(b.open):
