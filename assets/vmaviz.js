@@ -676,9 +676,6 @@
                 }
                 return window.dash_clientside.no_update;
             },
-            /* The timeline cursor: a line laid over each timeline's plot area at the
-             * cursor's time (µs), moved without redrawing the figure. Re-placed after
-             * every redraw or zoom of the figure (plotly_afterplot). */
             /* The figures a step asked for that are on screen (or near it); the
              * others wait until they scroll into view. */
             figureGate: function (request, visible, sent) {
