@@ -320,7 +320,7 @@ def controls(scenario_options: Sequence[dict[str, str]]) -> list[html.Section]:
             html.Div(
                 [
                     # The link field (a read-only input) is put in this box and kept
-                    # up to date by assets/vmaviz.js (Link): not a Dash input, so
+                    # up to date by assets/vmaviz.js (showLink): not a Dash input, so
                     # that the link of each step costs the renderer nothing.
                     control(
                         "Link to this view",
