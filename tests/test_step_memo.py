@@ -76,10 +76,10 @@ def test_the_memo_is_bounded_and_keeps_the_newest() -> None:
     memo = KernelMemo(size=3)
     kernels = [object() for _ in range(5)]
     for i, k in enumerate(kernels):
-        memo.put("run", i, k)  # type: ignore[arg-type]
-    assert memo.get("run", 0) is None and memo.get("run", 1) is None
-    assert [memo.get("run", i) for i in (2, 3, 4)] == kernels[2:]
-    assert memo.get("other", 4) is None
+        memo.put(("run", i), k)  # type: ignore[arg-type]
+    assert memo.get(("run", 0)) is None and memo.get(("run", 1)) is None
+    assert [memo.get(("run", i)) for i in (2, 3, 4)] == kernels[2:]
+    assert memo.get(("other", 4)) is None
 
 
 def _plain(component: Any) -> Any:

@@ -13,12 +13,11 @@ the summary line (assets/editor.js: ``markChanges``).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from vmaviz.engine.view import snapshot
 from vmaviz.model.kernel import Kernel
+from vmaviz.ui.memo import BoundedMemo
 
 #: The VMA table's columns (vmaviz/ui/panels.py: vma_table), by the snapshot fields
 #: shown in each; the browser marks the cell of a changed field.
@@ -56,9 +55,9 @@ class SnapshotMemo:
     """
 
     def __init__(self, size: int = MEMO_SIZE) -> None:
-        self.size = size
-        self._memo: OrderedDict[tuple[str, str], tuple[str, int, dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memo: BoundedMemo[tuple[str, str], tuple[str, int, dict[str, Any]]] = BoundedMemo(
+            size
+        )
 
     def previous_snapshot(
         self, session: str, side: str, key: str, n: int, before: Kernel | None
@@ -72,8 +71,7 @@ class SnapshotMemo:
             n: Steps run at the cursor.
             before: The kernel before the step, as the step callback has it.
         """
-        with self._lock:
-            hit = self._memo.get((session, side))
+        hit = self._memo.get((session, side))
         # n - 1: the step before.  n: in compare view the other side took the
         # step and this one did not move, so nothing changed on it.
         if hit is not None and hit[0] == key and hit[1] in (n - 1, n):
@@ -82,11 +80,7 @@ class SnapshotMemo:
 
     def remember(self, session: str, side: str, key: str, n: int, snap: dict[str, Any]) -> None:
         """Keep the snapshot at ``n`` for the next step of this session and side."""
-        with self._lock:
-            self._memo[(session, side)] = (key, n, snap)
-            self._memo.move_to_end((session, side))
-            while len(self._memo) > self.size:
-                self._memo.popitem(last=False)
+        self._memo.put((session, side), (key, n, snap))
 
 
 def _tree_nodes(node: Any, out: dict[int, Any]) -> None:

@@ -44,6 +44,7 @@ from vmaviz.scenario import Scenario, ScenarioErrors, load_scenario, load_scenar
 from vmaviz.scenario.schema import ARCHES, MAX_CPUS, MAX_FILE_BYTES, MAX_SEED, MAX_STEPS, MODES
 from vmaviz.ui.cache import RUN_TIMEOUT
 from vmaviz.ui.changes import SnapshotMemo
+from vmaviz.ui.memo import BoundedMemo
 
 if TYPE_CHECKING:
     from flask_caching import Cache
@@ -1066,8 +1067,8 @@ class RunStore:
             self.cache.set(f"sess:{session}:{name}", value, timeout=SESSION_TIMEOUT)
 
 
-class KernelMemo:
-    """Kernels at recent steps, by run key and steps run: a worker-local cache.
+class KernelMemo(BoundedMemo[tuple[str, int], Kernel]):
+    """Kernels at recent steps, by (run key, steps run): a worker-local cache.
 
     A run's state at a step is the same for every session (runs are deterministic),
     so the kernel the last step built "after" is the next step's "before". The
@@ -1077,23 +1078,7 @@ class KernelMemo:
     """
 
     def __init__(self, size: int = KERNEL_MEMO_SIZE) -> None:
-        self.size = size
-        self._memo: OrderedDict[tuple[str, int], Kernel] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str, n: int) -> Kernel | None:
-        with self._lock:
-            k = self._memo.get((key, n))
-            if k is not None:
-                self._memo.move_to_end((key, n))
-            return k
-
-    def put(self, key: str, n: int, kernel: Kernel) -> None:
-        with self._lock:
-            self._memo[(key, n)] = kernel
-            self._memo.move_to_end((key, n))
-            while len(self._memo) > self.size:
-                self._memo.popitem(last=False)
+        super().__init__(size)
 
 
 class SessionState:
@@ -1149,8 +1134,8 @@ class SessionState:
         """
         n = max(0, min(n, run.steps))
         memo = self.store.kernel_memo
-        after = memo.get(run.key, n)
-        before = memo.get(run.key, n - 1) if n > 0 else None
+        after = memo.get((run.key, n))
+        before = memo.get((run.key, n - 1)) if n > 0 else None
         if after is not None and (n == 0 or before is not None):
             return before, after
         anchors = self.anchors()
@@ -1169,10 +1154,10 @@ class SessionState:
         with paused_gc():
             if after is None:
                 after = run.engine.replay(pickle.loads(blob), m, n)
-                memo.put(run.key, n, after)
+                memo.put((run.key, n), after)
             if before is None and n > 0:
                 before = run.engine.replay(pickle.loads(blob), m, n - 1)
-                memo.put(run.key, n - 1, before)
+                memo.put((run.key, n - 1), before)
         if before is not None and n - 1 - m > ANCHOR_HOP:
             anchors.set(f"kernel:{side}", (run.key, n - 1, pickle.dumps(before, 5)))
         return before, after
