@@ -37,22 +37,12 @@
         return "?" + params.toString();
     }
 
-    /* Put the current link in the address bar and the link field again. */
+    /* Put the current link in the address bar and the link field again (by
+     * assets/vmaviz.js, which writes every link; it calls extend). */
     function refreshLink() {
         var base = lastSearch || window.location.search;
-        if (!base) {
-            return;
-        }
-        var search = extend(base);
-        var url = window.location.origin + window.location.pathname + search;
-        try {
-            window.history.replaceState(window.history.state, "", url);
-        } catch (e) {
-            /* a sandboxed frame: the link field still shows the URL */
-        }
-        var field = document.getElementById("permalink");
-        if (field) {
-            field.value = url;
+        if (base && window.VmavizLink) {
+            window.VmavizLink.show(base);
         }
     }
 

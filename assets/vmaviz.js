@@ -553,6 +553,9 @@
             field.value = url;
         }
     }
+    /* For assets/editor.js: the link again after the editor or the presenter
+     * layout changed what it carries. */
+    window.VmavizLink = {show: showLink};
 
     /* Clientside callbacks (registered in vmaviz/ui/callbacks.py). */
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
