@@ -25,7 +25,7 @@ from vmaviz.ui.session import (
     from_query,
     to_query,
 )
-from vmaviz.ui.testing import Browser
+from vmaviz.ui.testing import Browser, find_node
 
 ROOT = Path(__file__).resolve().parents[1]
 RACE = "races/detached"
@@ -248,22 +248,9 @@ def test_explore_finds_the_race_and_opens_it_at_the_violating_step(client: Flask
     # The timeline carries the preemption marks.
     lanes = b.props.get(('{"side":"left","type":"timeline-data"}', "data"))
     if lanes is None:
-        lanes = _find_lanes(b.props[("body", "children")])
+        store = find_node(b.props[("body", "children")], {"side": "left", "type": "timeline-data"})
+        lanes = dict(store["props"].get("data") or {}) if store else None
     assert lanes is not None and lanes["marks"]
-
-
-def _find_lanes(node: Any) -> dict[str, Any] | None:
-    if isinstance(node, list):
-        for n in node:
-            found = _find_lanes(n)
-            if found is not None:
-                return found
-    elif isinstance(node, dict):
-        props = node.get("props", {})
-        if isinstance(props.get("id"), dict) and props["id"].get("type") == "timeline-data":
-            return dict(props.get("data") or {})
-        return _find_lanes(props.get("children"))
-    return None
 
 
 def test_explore_with_every_patch_on_reports_what_it_covered(client: FlaskClient) -> None:

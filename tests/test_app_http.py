@@ -25,7 +25,7 @@ from vmaviz.scenario.schema import MAX_FILE_BYTES
 from vmaviz.ui.app_factory import TITLE, create_app
 from vmaviz.ui.cache import cache_config
 from vmaviz.ui.session import KEYFRAME_EVERY, Config, from_query, to_query
-from vmaviz.ui.testing import Browser
+from vmaviz.ui.testing import Browser, find_node
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "scenarios" / "default.yaml"
@@ -80,28 +80,11 @@ def test_layout_has_labelled_controls_and_a_session_id(client: FlaskClient) -> N
     for ident in ("scenario", "upload", "mode", "arch", "cpus", "seed", "view", "scrubber-box"):
         assert f'"id": "{ident}"' in text
     for button in ("step-fwd", "step-back", "step-fwd10", "play", "bp-run", "copy-link"):
-        node = _find(layout, button)
+        node = find_node(layout, button)
         assert node is not None and node["props"].get("aria-label"), button
-    sid = _find(layout, "session-id")["props"]["data"]
-    again = _find(client.get("/_dash-layout").get_json(), "session-id")["props"]["data"]
+    sid = find_node(layout, "session-id")["props"]["data"]
+    again = find_node(client.get("/_dash-layout").get_json(), "session-id")["props"]["data"]
     assert len(sid) == 32 and sid != again  # every page load is a new session
-
-
-def _find(node: Any, ident: str) -> Any:
-    if isinstance(node, dict):
-        props = node.get("props")
-        if isinstance(props, dict) and props.get("id") == ident:
-            return node
-        for v in node.values():
-            found = _find(v, ident)
-            if found is not None:
-                return found
-    elif isinstance(node, list):
-        for v in node:
-            found = _find(v, ident)
-            if found is not None:
-                return found
-    return None
 
 
 def test_cache_config_uses_a_user_dir_or_redis(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from vmaviz.lessons.decide import LessonRunError, check_lesson, decide, direct_r
 from vmaviz.scenario import ScenarioErrors
 from vmaviz.ui.lessons import expand_search, lesson_link, lesson_params
 from vmaviz.ui.session import from_query
-from vmaviz.ui.testing import Browser
+from vmaviz.ui.testing import Browser, find_node
 
 GOOD = """\
 title: First fault
@@ -319,17 +319,5 @@ def test_the_lessons_page_lists_every_lesson_without_its_answers() -> None:
             assert cp.explain.strip().splitlines()[0] not in page
     # The app's Lessons section links to the page.
     layout = app.server.test_client().get("/_dash-layout").get_json()
-
-    def links(node: Any) -> dict[str, str]:
-        found: dict[str, str] = {}
-        if isinstance(node, list):
-            for item in node:
-                found.update(links(item))
-        elif isinstance(node, dict):
-            props = node.get("props", {})
-            if isinstance(props.get("id"), str) and "href" in props:
-                found[props["id"]] = props["href"]
-            found.update(links(props.get("children")))
-        return found
-
-    assert links(layout)["lessons-page-link"] == "/lessons"
+    link = find_node(layout, "lessons-page-link")
+    assert link is not None and link["props"]["href"] == "/lessons"

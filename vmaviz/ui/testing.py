@@ -14,7 +14,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -319,20 +319,11 @@ class Browser:
         self.call("bts-list", "children", {"bts-on.value": ["on"] if on else []})
         rows: list[tuple[int, str]] = []
         ids: list[dict[str, Any]] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, list):
-                for n in node:
-                    walk(n)
-            elif isinstance(node, dict):
-                props = node.get("props", {})
-                ident = props.get("id")
-                if isinstance(ident, dict) and ident.get("type") == "bts-pick":
-                    ids.append(ident)
-                    rows.append((int(ident["tid"]), _text(props.get("children"))))
-                walk(props.get("children"))
-
-        walk(self.props.get(("bts-list", "children")))
+        for node in layout_nodes(self.props.get(("bts-list", "children"))):
+            ident = node["props"].get("id")
+            if isinstance(ident, dict) and ident.get("type") == "bts-pick":
+                ids.append(ident)
+                rows.append((int(ident["tid"]), _text(node["props"].get("children"))))
         self.patterns["bts-pick"] = ids
         return rows
 
@@ -434,6 +425,26 @@ def apply_patch(target: Any, patch: dict[str, Any]) -> Any:
         else:
             raise NotImplementedError(op["operation"])
     return root
+
+
+def layout_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every component in a layout's JSON form (a dict with ``props``), depth first,
+    wherever it stands: in ``children`` or in any other prop."""
+    if isinstance(node, list):
+        for item in node:
+            yield from layout_nodes(item)
+    elif isinstance(node, dict):
+        props = node.get("props")
+        if isinstance(props, dict):
+            yield node
+            node = props
+        for value in node.values():
+            yield from layout_nodes(value)
+
+
+def find_node(layout: Any, ident: Any) -> dict[str, Any] | None:
+    """The first component of ``layout`` (JSON form) whose id is ``ident``."""
+    return next((n for n in layout_nodes(layout) if n["props"].get("id") == ident), None)
 
 
 def _text(node: Any) -> str:
