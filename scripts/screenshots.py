@@ -66,6 +66,28 @@ def shoot(driver: webdriver.Chrome, name: str) -> None:
         print(f"  warning: over {MAX_BYTES:,} bytes")
 
 
+def wait_for(driver: webdriver.Chrome, css: str, timeout: float = 30) -> None:
+    """Wait (at most ``timeout`` s) until an element matches ``css``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not driver.find_elements(By.CSS_SELECTOR, css):
+        time.sleep(0.2)
+
+
+def shoot_at(
+    driver: webdriver.Chrome, css: str, name: str, above: int = 10, pause: float = 1.5
+) -> None:
+    """Scroll the element ``css`` to the top of the window (``above`` px below it, for
+    the sticky stepper), let it draw for ``pause`` s, and take screenshot ``name``."""
+    driver.execute_script(
+        "document.querySelector(arguments[0]).scrollIntoView({block: 'start'});"
+        "window.scrollBy(0, -arguments[1]);",
+        css,
+        above,
+    )
+    time.sleep(pause)
+    shoot(driver, name)
+
+
 def shoot_explore(driver: webdriver.Chrome, base: str) -> None:
     """A race found by Explore (detached flag off), open at its violating step."""
     driver.get(base + "?scenario=races%2Fdetached&patches=vma_detached_flag%3Aoff")
@@ -74,16 +96,9 @@ def shoot_explore(driver: webdriver.Chrome, base: str) -> None:
     bound.clear()
     bound.send_keys("1")
     driver.find_element(By.ID, "explore-go").click()
-    deadline = time.time() + 120
-    while time.time() < deadline and not driver.find_elements(By.ID, "explore-found"):
-        time.sleep(0.2)
+    wait_for(driver, "#explore-found", timeout=120)
     settle(driver, "step 27")
-    driver.execute_script(
-        "document.getElementById('explore-box').scrollIntoView({block: 'start'});"
-        "window.scrollBy(0, -10);"
-    )
-    time.sleep(1.5)
-    shoot(driver, "explore")
+    shoot_at(driver, "#explore-box", "explore")
 
 
 def shoot_lesson(driver: webdriver.Chrome, base: str) -> None:
@@ -92,23 +107,14 @@ def shoot_lesson(driver: webdriver.Chrome, base: str) -> None:
     settle(driver, "step 4")
     driver.find_elements(By.CSS_SELECTOR, "#lesson-choice label")[0].click()
     driver.find_element(By.ID, "lesson-check").click()
-    deadline = time.time() + 30
-    while time.time() < deadline and not driver.find_elements(By.ID, "lesson-verdict"):
-        time.sleep(0.2)
-    driver.execute_script(
-        "document.getElementById('lessons-box').scrollIntoView({block: 'start'});"
-        "window.scrollBy(0, -10);"
-    )
-    time.sleep(1.5)
-    shoot(driver, "lesson")
+    wait_for(driver, "#lesson-verdict")
+    shoot_at(driver, "#lessons-box", "lesson")
 
 
 def shoot_lessons_page(driver: webdriver.Chrome, base: str) -> None:
     """The Lessons page, with the progress of this browser (after shoot_lesson)."""
     driver.get(base + "lessons")
-    deadline = time.time() + 30
-    while time.time() < deadline and not driver.find_elements(By.ID, "lessons-continue"):
-        time.sleep(0.2)
+    wait_for(driver, "#lessons-continue")
     time.sleep(1.0)
     shoot(driver, "lessons-page")
 
@@ -117,12 +123,7 @@ def shoot_source(driver: webdriver.Chrome, base: str) -> None:
     """The kernel source panel at a step inside vma_start_read (issue 14, S)."""
     driver.get(base + "?scenario=default&step=10")
     settle(driver, "step 10")
-    driver.execute_script(
-        "document.querySelector('.source-panel').scrollIntoView({block: 'start'});"
-        "window.scrollBy(0, -140);"
-    )
-    time.sleep(1.5)
-    shoot(driver, "source")
+    shoot_at(driver, ".source-panel", "source", above=140)
 
 
 def shoot_editor(driver: webdriver.Chrome, base: str) -> None:
@@ -141,18 +142,12 @@ def shoot_editor(driver: webdriver.Chrome, base: str) -> None:
         "set.call(a, a.value.replace('pages: 16', 'pages: sixteen'));"
         "a.dispatchEvent(new Event('input', {bubbles: true}));"
     )
-    while time.time() < deadline and not driver.find_elements(By.CSS_SELECTOR, ".editor-error"):
-        time.sleep(0.2)
-    driver.execute_script(
-        "document.querySelector('.editor-section').scrollIntoView({block: 'start'});"
-        "window.scrollBy(0, -10);"
-    )
-    time.sleep(1.5)
-    shoot(driver, "editor")
+    wait_for(driver, ".editor-error")
+    shoot_at(driver, ".editor-section", "editor")
 
 
 def main() -> int:
-    """Take every screenshot, or only the one named (``explore``, ``lesson``) as the argument."""
+    """Take every screenshot, or only the one named as the argument (a key of ``only``)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as cache:
@@ -177,11 +172,8 @@ def main() -> int:
                 server.shutdown()
             return 0
         try:
-            shoot_explore(driver, base)
-            shoot_lesson(driver, base)
-            shoot_lessons_page(driver, base)
-            shoot_source(driver, base)
-            shoot_editor(driver, base)
+            for shoot_one in only.values():
+                shoot_one(driver, base)
             driver.get(base + "?scenario=default&step=369")
             settle(driver, "step 369")
             shoot(driver, "single")
@@ -213,19 +205,8 @@ def main() -> int:
 
             driver.get(base + "?scenario=default&step=369")
             settle(driver, "step 369")
-            driver.execute_script(
-                "document.querySelector('.timeline-panel').scrollIntoView({block: 'start'});"
-                "window.scrollBy(0, -95);"
-            )
-            time.sleep(1.5)
-            shoot(driver, "lower")
-
-            driver.execute_script(
-                "document.querySelector('.address-space-panel').scrollIntoView({block: 'start'});"
-                "window.scrollBy(0, -95);"
-            )
-            time.sleep(1.5)
-            shoot(driver, "memory")
+            shoot_at(driver, ".timeline-panel", "lower", above=95)
+            shoot_at(driver, ".address-space-panel", "memory", above=95)
 
             driver.get(base + "?scenario=default&step=369")
             settle(driver, "step 369")
@@ -233,17 +214,8 @@ def main() -> int:
             driver.execute_script(
                 "document.getElementById('results-slot').scrollIntoView({block: 'start'});"
             )
-            deadline = time.time() + 30
-            while time.time() < deadline and not driver.find_elements(
-                By.CSS_SELECTOR, "section.results .js-plotly-plot"
-            ):
-                time.sleep(0.2)
-            driver.execute_script(
-                "document.querySelector('section.results').scrollIntoView({block: 'start'});"
-                "window.scrollBy(0, -95);"
-            )
-            time.sleep(2.5)
-            shoot(driver, "results")
+            wait_for(driver, "section.results .js-plotly-plot")
+            shoot_at(driver, "section.results", "results", above=95, pause=2.5)
         finally:
             driver.quit()
             server.shutdown()

@@ -20,21 +20,26 @@ import sys
 from vmaviz import cli
 
 
-def _positive(text: str) -> int:
+def _seed(text: str) -> int:
+    """Any integer (decimal, or 0x/0o/0b)."""
     try:
-        value = int(text, 0)
+        return int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    value = _seed(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
-def _seed(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+def _nonnegative(text: str) -> int:
+    value = _seed(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -141,16 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=_seconds, default=1.0, help="time per measurement")
     p.set_defaults(func=cli.cmd_bench)
     return parser
-
-
-def _nonnegative(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def _explore_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
